@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* rekmod: the dkms command line on top of the library. Parsing fills a
+ * struct; each action is one library call per kernel. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "rekmod.h"
+
+#define MAX_ARGS 256
+
+struct args {
+	const char *action;
+	char *module, *version;
+	const char *kernels[MAX_ARGS + 1];
+	const char *arches[MAX_ARGS + 1];
+	size_t n_kernels, n_arches;
+	const char *directives[MAX_ARGS + 1];
+	size_t n_directives;
+	const char *source_dir; /* add <dir> */
+	const char *archive;
+	bool all, quiet, binaries_only, source_only;
+	struct rekmod_options o;
+};
+
+static const char *const actions[] = {
+	"add", "build", "install", "uninstall", "unbuild", "remove", "status", "autoinstall",
+	"match", "mktarball", "ldtarball", "generate_mok", "kernel_preinst", "kernel_postinst",
+	"kernel_prerm", NULL,
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: rekmod [action] [options]\n"
+	      "  [action]  = { add | remove | build | unbuild | install | uninstall | autoinstall |\n"
+	      "                status | kernel_postinst }\n"
+	      "  [options] = [-m module] [-v module-version] [-k kernel-version] [-a arch]\n"
+	      "              [-c dkms.conf-location] [-q] [--force] [--force-version-override] [--all]\n"
+	      "              [--root dir] [--dkmstree path] [--sourcetree path] [--installtree path]\n"
+	      "              [--config kernel-.config-location] [--kernelsourcedir source-location]\n"
+	      "              [--directive='NAME=value'] [--no-depmod] [-j number] [--verbose]\n"
+	      "              [--version] [--help]\n"
+	      "rekmod is a drop-in for dkms: `dkms` may be a symbolic link to it.\n",
+	      f);
+}
+
+static void log_to_terminal(void *userdata, int priority, const char *msg)
+{
+	const struct args *a = userdata;
+	if (a->quiet)
+		return;
+	FILE *f = priority <= LOG_WARNING ? stderr : stdout;
+	if (priority <= LOG_WARNING)
+		fflush(stdout);
+	fprintf(f, "%s\n", msg);
+	if (priority <= LOG_WARNING)
+		fflush(stderr);
+}
+
+__attribute__((format(printf, 1, 2))) static void err(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "Error! ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* dkms accepts "--opt value", "--opt=value" and any option name that
+ * starts with the long name ("--module*"). */
+static bool opt_match(const char *arg, const char *lng, const char *shrt)
+{
+	if (shrt && strcmp(arg, shrt) == 0)
+		return true;
+	return lng && strncmp(arg, lng, strlen(lng)) == 0;
+}
+
+static const char *opt_value(int argc, char **argv, int *i)
+{
+	const char *eq = strchr(argv[*i], '=');
+	if (eq && argv[*i][0] == '-' && argv[*i][1] == '-')
+		return eq + 1;
+	if (*i + 1 >= argc)
+		return "";
+	return argv[++*i];
+}
+
+static void set_module(struct args *a, const char *mv)
+{
+	const char *slash = strchr(mv, '/');
+	free(a->module);
+	if (slash) {
+		a->module = strndup(mv, (size_t)(slash - mv));
+		free(a->version);
+		a->version = strdup(slash + 1);
+	} else {
+		a->module = strdup(mv);
+	}
+}
+
+static int push(const char **v, size_t *n, const char *s)
+{
+	if (*n >= MAX_ARGS) {
+		err("too many arguments of one kind (at most %s)", "256");
+		return -1;
+	}
+	v[(*n)++] = s;
+	v[*n] = NULL;
+	return 0;
+}
+
+static int add_kernel(struct args *a, const char *ka)
+{
+	const char *slash = strchr(ka, '/');
+	if (!slash)
+		return push(a->kernels, &a->n_kernels, ka);
+	char *k = strndup(ka, (size_t)(slash - ka));
+	return push(a->kernels, &a->n_kernels, k) < 0 ? -1 : push(a->arches, &a->n_arches, slash + 1);
+}
+
+static bool is_action(const char *s)
+{
+	for (size_t i = 0; actions[i]; i++)
+		if (strcmp(actions[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int positional(struct args *a, const char *arg)
+{
+	struct stat st;
+	if (is_action(arg)) {
+		if (a->action) {
+			err("%s", "Cannot specify more than one action.");
+			return 4;
+		}
+		a->action = arg;
+	} else if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+		a->source_dir = arg;
+	} else if (stat(arg, &st) == 0 && S_ISREG(st.st_mode)) {
+		size_t n = strlen(arg);
+		if (n >= 9 && strcmp(arg + n - 9, "dkms.conf") == 0) {
+			char *dir = strndup(arg, n - 9);
+			a->source_dir = dir[0] ? dir : ".";
+		} else {
+			a->archive = arg;
+		}
+	} else if (!a->module) {
+		set_module(a, arg);
+	} else {
+		fprintf(stderr, "Warning: I do not know how to handle %s.\n", arg);
+	}
+	return 0;
+}
+
+/* Returns -1 to continue, else an exit code. */
+static int parse(int argc, char **argv, struct args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (opt_match(s, "--module", "-m")) {
+			set_module(a, opt_value(argc, argv, &i));
+		} else if (strcmp(s, "-v") == 0) {
+			free(a->version);
+			a->version = strdup(opt_value(argc, argv, &i));
+		} else if (opt_match(s, "--kernelver", "-k")) {
+			if (add_kernel(a, opt_value(argc, argv, &i)) < 0)
+				return 1;
+		} else if (opt_match(s, "--arch", "-a")) {
+			if (push(a->arches, &a->n_arches, opt_value(argc, argv, &i)) < 0)
+				return 1;
+		} else if (strcmp(s, "-c") == 0) {
+			a->o.conf = opt_value(argc, argv, &i);
+		} else if (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0) {
+			a->quiet = true;
+		} else if (strcmp(s, "-V") == 0 || strcmp(s, "--version") == 0) {
+			printf("rekmod-%s\n", rekmod_version());
+			return 0;
+		} else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(s, "--no-initrd") || !strcmp(s, "--no-clean-kernel") ||
+			   !strcmp(s, "--no-prepare-kernel")) {
+			fprintf(stderr, "Deprecated feature: %s\n", s);
+		} else if (strcmp(s, "--binaries-only") == 0) {
+			a->binaries_only = true;
+		} else if (strcmp(s, "--source-only") == 0) {
+			a->source_only = true;
+		} else if (strcmp(s, "--force") == 0) {
+			a->o.force = true;
+		} else if (strcmp(s, "--force-version-override") == 0) {
+			a->o.force_version_override = true;
+		} else if (strcmp(s, "--all") == 0) {
+			a->all = true;
+		} else if (strcmp(s, "--verbose") == 0) {
+			a->o.verbose = true;
+		} else if (!strcmp(s, "--rpm_safe_upgrade") || !strcmp(s, "--symlink-modules") ||
+			   !strcmp(s, "--modprobe-on-install") || !strcmp(s, "--debug")) {
+			fprintf(stderr, "Warning: %s is not supported by rekmod and is ignored.\n", s);
+		} else if (opt_match(s, "--dkmstree", NULL)) {
+			a->o.dkms_tree = opt_value(argc, argv, &i);
+		} else if (opt_match(s, "--sourcetree", NULL)) {
+			a->o.source_tree = opt_value(argc, argv, &i);
+		} else if (opt_match(s, "--installtree", NULL)) {
+			a->o.install_tree = opt_value(argc, argv, &i);
+		} else if (opt_match(s, "--root", NULL)) {
+			a->o.root = opt_value(argc, argv, &i);
+		} else if (opt_match(s, "--config", NULL)) {
+			a->o.kernel_config = opt_value(argc, argv, &i);
+		} else if (opt_match(s, "--archive", NULL)) {
+			a->archive = opt_value(argc, argv, &i);
+		} else if (opt_match(s, "--kernelsourcedir", NULL)) {
+			a->o.kernel_source_dir = opt_value(argc, argv, &i);
+		} else if (opt_match(s, "--templatekernel", NULL)) {
+			(void)opt_value(argc, argv, &i);
+		} else if (opt_match(s, "--directive", NULL)) {
+			if (push(a->directives, &a->n_directives, opt_value(argc, argv, &i)) < 0)
+				return 1;
+		} else if (strcmp(s, "--no-depmod") == 0) {
+			a->o.no_depmod = true;
+		} else if (strcmp(s, "-j") == 0) {
+			a->o.jobs = atoi(opt_value(argc, argv, &i));
+		} else if (s[0] == '-' && s[1]) {
+			err("Unknown option: %s", s);
+			usage(stderr);
+			return 2;
+		} else {
+			int r = positional(a, s);
+			if (r)
+				return r;
+		}
+	}
+	return -1;
+}
+
+static int check_args(struct args *a)
+{
+	if (a->binaries_only && a->source_only) {
+		err("%s", "You have specified both --binaries-only and --source-only.\nYou cannot do this.");
+		return 8;
+	}
+	if (a->n_arches > 1 && a->n_arches != a->n_kernels) {
+		err("%s", "If more than one arch is specified on the command line, then there\nmust be an equal "
+			  "number of kernel versions also specified (1:1 relationship).");
+		return 1;
+	}
+	if (a->n_kernels && a->all) {
+		err("%s", "You cannot specify a kernel version and also specify\n--all on the command line.");
+		return 2;
+	}
+	if (a->n_arches && a->all) {
+		err("%s", "You cannot specify an arch and also specify\n--all on the command line.");
+		return 3;
+	}
+	return -1;
+}
+
+static const char *arch_of(const struct args *a, size_t i)
+{
+	if (a->n_arches == 0)
+		return NULL;
+	return a->n_arches == 1 ? a->arches[0] : a->arches[i];
+}
+
+static int default_kernel(struct args *a)
+{
+	static struct utsname u;
+	if (a->n_kernels || a->all)
+		return 0;
+	uname(&u);
+	return push(a->kernels, &a->n_kernels, u.release);
+}
+
+static int need_module(const struct args *a, const char *action)
+{
+	if (a->module && a->version)
+		return 0;
+	fprintf(stderr,
+		"Error! Arguments <module> and <module-version> are not specified.\n"
+		"Usage: %s <module>/<module-version> or\n"
+		"       %s -m <module>/<module-version> or\n"
+		"       %s -m <module> -v <module-version>\n",
+		action, action, action);
+	return 1;
+}
+
+static int no_all(const struct args *a, const char *action)
+{
+	if (!a->all)
+		return 0;
+	err("The action %s does not support the --all parameter.", action);
+	return 5;
+}
+
+static int do_status(struct rekmod_ctx *ctx, struct args *a)
+{
+	size_t nk = a->n_kernels ? a->n_kernels : 1;
+	for (size_t i = 0; i < nk; i++) {
+		struct rekmod_status *s = NULL;
+		size_t n = 0;
+		rekmod_status_list(ctx, a->module, a->version, a->n_kernels ? a->kernels[i] : NULL, arch_of(a, i), &s,
+				   &n);
+		for (size_t j = 0; j < n; j++) {
+			char *line = rekmod_status_format(&s[j]);
+			if (!a->quiet)
+				printf("%s\n", line);
+			free(line);
+			if (s[j].state == REKMOD_BROKEN && !a->quiet) {
+				fflush(stdout);
+				fprintf(stderr,
+					"\nError! %s/%s: Missing the module source directory or the symbolic link "
+					"pointing to it.\nManual intervention is required!\n",
+					s[j].module, s[j].version);
+			}
+		}
+		rekmod_status_free(s, n);
+	}
+	return 0;
+}
+
+static int fill_all(struct rekmod_ctx *ctx, struct args *a, char ***ks, char ***as)
+{
+	if (!a->all)
+		return 0;
+	rekmod_built_kernels(ctx, a->module, a->version, ks, as);
+	a->n_kernels = a->n_arches = 0;
+	for (size_t i = 0; (*ks)[i]; i++)
+		if (push(a->kernels, &a->n_kernels, (*ks)[i]) < 0 || push(a->arches, &a->n_arches, (*as)[i]) < 0)
+			return 1;
+	return 0;
+}
+
+static void free_strv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int per_kernel(struct rekmod_ctx *ctx, struct args *a,
+		      int (*fn)(struct rekmod_ctx *, const char *, const char *, const char *, const char *))
+{
+	int r = 0;
+	for (size_t i = 0; i < a->n_kernels; i++)
+		r = fn(ctx, a->module, a->version, a->kernels[i], arch_of(a, i));
+	return r;
+}
+
+static int dispatch(struct rekmod_ctx *ctx, struct args *a)
+{
+	const char *act = a->action;
+	char **ks = NULL, **as = NULL;
+	int r = 0;
+	if (!strcmp(act, "status"))
+		return do_status(ctx, a);
+	if (!strcmp(act, "add") || !strcmp(act, "build") || !strcmp(act, "install")) {
+		if ((r = no_all(a, act)))
+			return r;
+		if (a->source_dir && !a->module) {
+			r = rekmod_add_path(ctx, a->source_dir, &a->module, &a->version);
+			if (r)
+				return r;
+		}
+		if ((r = need_module(a, act)) || (r = default_kernel(a)))
+			return r;
+		if (!strcmp(act, "add")) {
+			if (rekmod_is_added(ctx, a->module, a->version) && a->source_dir) {
+				printf("Module %s/%s already added.\n", a->module, a->version);
+				return 0;
+			}
+			return rekmod_add(ctx, a->module, a->version);
+		}
+		return per_kernel(ctx, a, !strcmp(act, "build") ? rekmod_build : rekmod_install);
+	}
+	if (!strcmp(act, "remove") || !strcmp(act, "unbuild") || !strcmp(act, "uninstall")) {
+		if ((r = need_module(a, act)))
+			return r;
+		if (!rekmod_is_added(ctx, a->module, a->version)) {
+			fprintf(stderr, "Error! The module/version combo: %s/%s is not located in the DKMS tree.\n",
+				a->module, a->version);
+			return 3;
+		}
+		if ((r = fill_all(ctx, a, &ks, &as)) || (r = default_kernel(a)))
+			goto out;
+		if (!strcmp(act, "remove")) {
+			const char *arches[MAX_ARGS + 1] = { 0 };
+			for (size_t i = 0; i < a->n_kernels; i++)
+				arches[i] = arch_of(a, i);
+			r = rekmod_remove(ctx, a->module, a->version, a->kernels, arches);
+		} else {
+			r = per_kernel(ctx, a, !strcmp(act, "unbuild") ? rekmod_unbuild : rekmod_uninstall);
+		}
+		goto out;
+	}
+	if (!strcmp(act, "autoinstall") || !strcmp(act, "kernel_postinst")) {
+		if ((r = no_all(a, act)) || (r = default_kernel(a)))
+			return r;
+		if (a->n_kernels != 1) {
+			err("The action %s does not support multiple kernel version parameters on the command line.",
+			    act);
+			return 4;
+		}
+		return rekmod_autoinstall(ctx, a->kernels[0], arch_of(a, 0));
+	}
+	fprintf(stderr, "Error! The %s action is not available in rekmod %s yet; use Debian's dkms for it.\n", act,
+		rekmod_version());
+	return 1;
+out:
+	free_strv(ks);
+	free_strv(as);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	int r = parse(argc, argv, &a);
+	if (r < 0)
+		r = check_args(&a);
+	if (r >= 0)
+		goto out;
+	if (!a.action) {
+		err("Unknown action specified: \"%s\"", "");
+		usage(stderr);
+		r = 0;
+		goto out;
+	}
+	a.o.directives = a.directives;
+	a.o.log_fn = log_to_terminal;
+	a.o.log_userdata = &a;
+	struct rekmod_ctx *ctx = NULL;
+	if (rekmod_new(&a.o, &ctx) < 0) {
+		r = 1;
+		goto out;
+	}
+	r = dispatch(ctx, &a);
+	rekmod_unref(ctx);
+out:
+	fflush(stdout);
+	free(a.module);
+	free(a.version);
+	return r;
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * rekmod — keeps out-of-tree kernel modules built and installed for every
+ * kernel, in DKMS's tree layout and with DKMS's semantics.
+ *
+ * One opaque context carries the root directory, the configuration
+ * (framework.conf and the options below) and a log sink. The library never
+ * prints: everything a person may see goes through the log callback, with
+ * syslog priorities (LOG_ERR: an error, LOG_WARNING: a warning, LOG_NOTICE:
+ * normal progress output, LOG_INFO: verbose detail, LOG_DEBUG: commands run).
+ *
+ * Every verb returns 0 or one of DKMS's exit codes (enum rekmod_exit), so
+ * the `rekmod`/`dkms` command can exit with the value as is.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum rekmod_exit {
+	REKMOD_OK = 0,
+	REKMOD_E_GENERIC = 1,      /* bad arguments, no write access, bad names */
+	REKMOD_E_NOSOURCE = 2,     /* source directory missing; unknown option */
+	REKMOD_E_EXISTS = 3,       /* already added; not in tree */
+	REKMOD_E_NOCONF = 4,       /* no dkms.conf; more than one action */
+	REKMOD_E_INSTALLED = 5,    /* --all banned; patch missing */
+	REKMOD_E_INSTALL = 6,      /* install aborted, no kernel dir, depmod failed */
+	REKMOD_E_NOKO = 7,         /* make succeeded but a .ko is missing */
+	REKMOD_E_BADCONF = 8,      /* invalid dkms.conf, empty source */
+	REKMOD_E_BUILD = 10,       /* make failed */
+	REKMOD_E_AUTOINSTALL = 11, /* autoinstall: a module failed */
+	REKMOD_E_DEPENDS = 13,     /* BUILD_DEPENDS not installed */
+	REKMOD_E_NOHEADERS = 21,   /* kernel headers not found */
+	REKMOD_E_SKIPPED = 77,     /* BUILD_EXCLUSIVE does not match */
+	REKMOD_E_PREINSTALL = 101, /* PRE_INSTALL script failed */
+};
+
+struct rekmod_ctx;
+
+typedef void (*rekmod_log_fn)(void *userdata, int priority, const char *msg);
+
+struct rekmod_options {
+	const char *root;        /* every path resolves under it; NULL or "/" = real root */
+	const char *dkms_tree;   /* NULL: framework.conf, then /var/lib/dkms */
+	const char *source_tree; /* NULL: framework.conf, then /usr/src */
+	const char *install_tree;      /* NULL: framework.conf, then /lib/modules */
+	const char *kernel_source_dir; /* --kernelsourcedir */
+	const char *kernel_config;     /* --config */
+	const char *conf;              /* -c: alternate dkms.conf */
+	const char *const *directives; /* --directive NAME=value, NULL-terminated */
+	int jobs;                      /* -j; 0: framework.conf parallel_jobs, then CPUs */
+	bool force;
+	bool force_version_override;
+	bool no_depmod;
+	bool verbose;
+	rekmod_log_fn log_fn;
+	void *log_userdata;
+	int log_priority; /* highest priority delivered; 0 means LOG_NOTICE (LOG_INFO with verbose) */
+};
+
+/* Creates a context: reads the root's os-release and framework.conf. Returns
+ * 0 or -errno (bad root). */
+int rekmod_new(const struct rekmod_options *opts, struct rekmod_ctx **ret);
+/* Frees it; NULL is fine. Returns NULL. */
+struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx);
+
+/* The effective trees (root prefix included) and default arch. */
+const char *rekmod_dkms_tree(const struct rekmod_ctx *ctx);
+const char *rekmod_source_tree(const struct rekmod_ctx *ctx);
+const char *rekmod_install_tree(const struct rekmod_ctx *ctx);
+const char *rekmod_default_arch(const struct rekmod_ctx *ctx);
+
+/* Verbs, one (module, version, kernel, arch) at a time, as dkms does them.
+ * arch NULL means the default arch. */
+int rekmod_add(struct rekmod_ctx *ctx, const char *module, const char *version);
+/* add from a directory holding a dkms.conf (copied to the source tree) */
+int rekmod_add_path(struct rekmod_ctx *ctx, const char *dir, char **ret_module, char **ret_version);
+int rekmod_build(struct rekmod_ctx *ctx, const char *module, const char *version, const char *kernel,
+		 const char *arch);
+int rekmod_install(struct rekmod_ctx *ctx, const char *module, const char *version, const char *kernel,
+		   const char *arch);
+int rekmod_uninstall(struct rekmod_ctx *ctx, const char *module, const char *version, const char *kernel,
+		     const char *arch);
+int rekmod_unbuild(struct rekmod_ctx *ctx, const char *module, const char *version, const char *kernel,
+		   const char *arch);
+/* uninstall + unbuild for each of the kernels (NULL-terminated, arches
+ * parallel or NULL), then unregister m/v when no build is left. */
+int rekmod_remove(struct rekmod_ctx *ctx, const char *module, const char *version, const char *const *kernels,
+		  const char *const *arches);
+/* Every AUTOINSTALL module, newest version, BUILD_DEPENDS order. */
+int rekmod_autoinstall(struct rekmod_ctx *ctx, const char *kernel, const char *arch);
+
+/* Is m/v registered? */
+bool rekmod_is_added(struct rekmod_ctx *ctx, const char *module, const char *version);
+/* The kernels/arches m/v is built for, sorted as `sort -V` does (for --all). */
+int rekmod_built_kernels(struct rekmod_ctx *ctx, const char *module, const char *version, char ***ret_kernels,
+			 char ***ret_arches);
+
+/* ---- status ---- */
+enum rekmod_state {
+	REKMOD_ADDED,
+	REKMOD_BUILT,
+	REKMOD_INSTALLED,
+	REKMOD_BROKEN,
+};
+
+enum {
+	REKMOD_NOTE_ORIGINAL = 1 << 0,    /* original modules archived */
+	REKMOD_NOTE_DIFFERS = 1 << 1,     /* installed file differs from the built one */
+	REKMOD_NOTE_NOT_INSTALLED = 1 << 2, /* built, marker says installed, files missing */
+};
+
+struct rekmod_status {
+	char *module, *version, *kernel, *arch; /* kernel/arch NULL for added/broken */
+	enum rekmod_state state;
+	unsigned notes;
+};
+
+/* Filters may be NULL. Entries in dkms's order. */
+int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, const char *version, const char *kernel,
+		       const char *arch, struct rekmod_status **ret, size_t *ret_n);
+void rekmod_status_free(struct rekmod_status *s, size_t n);
+/* One line exactly as `dkms status` prints it (no newline); caller frees. */
+char *rekmod_status_format(const struct rekmod_status *s);
+
+const char *rekmod_version(void);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One build: fresh copy of the source, patches, PRE_BUILD, make, collect and
+ * strip the modules into a staging directory renamed into place. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "internal.h"
+
+static int check_headers(struct rekmod_ctx *ctx, const char *k)
+{
+	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
+	_cleanup_free_ char *inc = xasprintf("%s/include", ksd);
+	if (is_dir(inc))
+		return 0;
+	dk_error(ctx,
+		 "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
+		 "Please install the linux-headers-%s package or use the --kernelsourcedir option to tell DKMS "
+		 "where it's located.",
+		 k, ctx->install_tree_path, k, ctx->install_tree_path, k, k);
+	return REKMOD_E_NOHEADERS;
+}
+
+static int check_depends(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *k, const char *a)
+{
+	for (size_t i = 0; c->build_depends && c->build_depends[i]; i++) {
+		const char *dep = c->build_depends[i];
+		if (!name_is_valid(dep))
+			continue;
+		_cleanup_free_ char *iv = tree_installed_version(ctx, dep, k, a);
+		if (iv || ctx->force)
+			continue;
+		dk_error(ctx, "The module %s/%s depends on %s, which is not installed for kernel %s (%s); install it "
+			 "first or use --force.",
+			 c->package_name, c->package_version, dep, k, a);
+		return REKMOD_E_DEPENDS;
+	}
+	return 0;
+}
+
+static int source_entries(const char *dir)
+{
+	_cleanup_strv_free_ char **e = list_dir(dir);
+	return e ? (int)strv_len(e) : 0;
+}
+
+/* dkms: a leading word `make` becomes `make -j<jobs> KERNELRELEASE=<kver>` */
+static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *k)
+{
+	struct strbuf b = { 0 };
+	const char *cmd = c->make_command;
+	if (startswith(cmd, "make") && (cmd[4] == '\0' || cmd[4] == ' ' || cmd[4] == '\t'))
+		sb_printf(&b, "make -j%d KERNELRELEASE=%s%s", ctx->jobs, k, cmd + 4);
+	else
+		sb_puts(&b, cmd);
+	_cleanup_free_ char *cfg = kernel_config_path(ctx, k);
+	_cleanup_free_ char *text = NULL;
+	if (read_file(cfg, &text, NULL) == 0) {
+		if (strstr(text, "\nCONFIG_CC_IS_CLANG=y"))
+			sb_puts(&b, " CC=clang");
+		if (strstr(text, "\nCONFIG_LD_IS_LLD=y"))
+			sb_puts(&b, " LD=ld.lld");
+	}
+	return sb_steal(&b);
+}
+
+static int apply_patches(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir, int logfd)
+{
+	for (size_t i = 0; c->patches && c->patches[i]; i++) {
+		const char *p = c->patches[i];
+		_cleanup_free_ char *file = xasprintf("%s/patches/%s", build_dir, p);
+		if (strstr(p, "..") || !path_exists(file)) {
+			dk_error(ctx, " Patch %s as specified in dkms.conf cannot be\nfound in %s/patches/.", p,
+				 build_dir);
+			return REKMOD_E_INSTALLED;
+		}
+		_cleanup_close_ int in = open(file, O_RDONLY | O_CLOEXEC);
+		const char *argv[] = { "patch", "-p1", NULL };
+		struct rk_spawn s = { .argv = argv, .cwd = build_dir, .stdout_fd = logfd, .stderr_fd = -1,
+				      .stdin_fd = in };
+		int st = 0;
+		say(ctx, "Applying patch %s", p);
+		if (in < 0 || rk_run(&s, &st) < 0 || st != 0) {
+			dk_error(ctx, "Application of patch %s failed.\nCheck %s for more information.", p, build_dir);
+			return 6;
+		}
+	}
+	return 0;
+}
+
+static int run_make(struct rekmod_ctx *ctx, const char *cmd, const char *build_dir, const char *k, int logfd,
+		    int *ret_status)
+{
+	_cleanup_strv_free_ char **env = build_env(ctx, k);
+	const char *argv[] = { "bash", "-c", cmd, NULL };
+	struct rk_spawn s = { .argv = argv, .envp = (const char *const *)env, .cwd = build_dir,
+			      .stdout_fd = logfd, .stderr_fd = -1, .stdin_fd = -1 };
+	rk_debug(log_of(ctx), "%s", cmd);
+	return rk_run(&s, ret_status);
+}
+
+static int stage_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
+			 const char *staging)
+{
+	_cleanup_free_ char *moddir = xasprintf("%s/module", staging);
+	if (mkdir(moddir, 0755) < 0)
+		return -errno;
+	for (size_t i = 0; i < c->n_modules; i++) {
+		const struct dkms_module *mod = &c->modules[i];
+		if (mod->excluded)
+			continue;
+		_cleanup_free_ char *src = xasprintf("%s/%s%s.ko", build_dir, mod->built_location, mod->built_name);
+		_cleanup_free_ char *dst = xasprintf("%s/%s.ko", moddir, mod->dest_name);
+		if (mod->strip) {
+			const char *argv[] = { "strip", "-g", src, NULL };
+			int st = 0;
+			if (run_logged(ctx, argv, NULL, &st) < 0 || st != 0)
+				dk_warn(ctx, "strip -g %s failed, the module is installed unstripped", src);
+		}
+		int r = copy_file_atomic(src, dst, 0644);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void log_header(int fd, const char *m, const char *v, const char *k, const char *a)
+{
+	char date[64];
+	time_t t = time(NULL);
+	strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Z %Y", localtime(&t));
+	dprintf(fd, "DKMS (rekmod-%s) make.log for %s/%s for kernel %s (%s)\n%s\n", REKMOD_VERSION, m, v, k, a,
+		date);
+}
+
+static int check_built(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir, const char *k,
+		       const char *a)
+{
+	for (size_t i = 0; i < c->n_modules; i++) {
+		const struct dkms_module *mod = &c->modules[i];
+		_cleanup_free_ char *ko = xasprintf("%s/%s%s.ko", build_dir, mod->built_location, mod->built_name);
+		if (mod->excluded || path_exists(ko))
+			continue;
+		dk_error(ctx,
+			 "Build of %s.ko failed for: %s (%s)\nMake sure the name of the generated module is correct "
+			 "and at the root of the\nbuild directory, or consult make.log in the build directory\n%s for "
+			 "more information.",
+			 mod->built_name, k, a, build_dir);
+		return REKMOD_E_NOKO;
+	}
+	return 0;
+}
+
+/* Everything from make to the rename, with the log open. */
+static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
+		    const char *k, const char *a, const char *build_dir)
+{
+	_cleanup_free_ char *logpath = xasprintf("%s/make.log", build_dir);
+	_cleanup_close_ int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (logfd < 0)
+		return -errno;
+	log_header(logfd, m, v, k, a);
+	int r = apply_patches(ctx, c, build_dir, logfd);
+	if (r)
+		return r;
+	r = run_script(ctx, "pre_build", c->pre_build, build_dir);
+	if (r)
+		return r;
+	_cleanup_free_ char *cmd = make_command(ctx, c, k);
+	dprintf(logfd, "\n# command: %s\n", cmd);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int st = 0;
+	r = run_make(ctx, cmd, build_dir, k, logfd, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dprintf(logfd, "\n# exit code: %d\n# elapsed time: %.2fs\n", r < 0 ? 127 : st,
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (r < 0 || st != 0) {
+		say(ctx, "Building module(s)...(bad exit status: %d)", r < 0 ? 127 : st);
+		dk_error(ctx, "Bad return status for module build on kernel: %s (%s)\nConsult %s for more information.",
+			 k, a, logpath);
+		return REKMOD_E_BUILD;
+	}
+	say(ctx, "Building module(s)... done.");
+	return check_built(ctx, c, build_dir, k, a);
+}
+
+/* Modules and make.log into the staging dir, then one rename makes the build visible. */
+static int commit_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
+			const char *staging, const char *base)
+{
+	_cleanup_free_ char *logdir = xasprintf("%s/log", staging);
+	_cleanup_free_ char *log_src = xasprintf("%s/make.log", build_dir);
+	_cleanup_free_ char *log_dst = xasprintf("%s/make.log", logdir);
+	int r = stage_modules(ctx, c, build_dir, staging);
+	if (r == 0 && (mkdir(logdir, 0755) < 0 || rename(log_src, log_dst) < 0))
+		r = -errno;
+	if (r == 0 && (chmod(staging, 0755) < 0 || rename(staging, base) < 0))
+		r = -errno;
+	if (r < 0) {
+		dk_error(ctx, "could not store the build in %s: %s", base, strerror(-r));
+		rm_rf(staging);
+		return REKMOD_E_BUILD;
+	}
+	return 0;
+}
+
+int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	if (is_dir(base)) {
+		dk_error(ctx, "This module/version has already been built on: %s\nDirectory %s already exists. Use the "
+			 "dkms remove function before trying to build again.",
+			 k, base);
+		return REKMOD_E_EXISTS;
+	}
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a, .strict = true };
+	int r = conf_read(ctx, &req, &c);
+	if (r)
+		return r;
+	_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
+	_cleanup_free_ char *src = source_dir(ctx, m, v);
+	_cleanup_free_ char *build_dir = xasprintf("%s/build", mvd);
+	_cleanup_free_ char *kdir = xasprintf("%s/%s", mvd, k);
+	_cleanup_free_ char *staging = xasprintf("%s/.tmp_%s_XXXXXX", kdir, a);
+	if (c->build_exclude) {
+		dk_warn(ctx, "The %s/dkms.conf for module %s includes a BUILD_EXCLUSIVE directive which\ndoes not "
+			"match this kernel/arch/config.\nThis indicates that it should not be built.",
+			base, m);
+		r = REKMOD_E_SKIPPED;
+		goto out;
+	}
+	if (source_entries(src) < 2) {
+		dk_error(ctx, "The directory %s does not appear to have module source located within it.\nBuild "
+			 "halted.",
+			 src);
+		r = REKMOD_E_BADCONF;
+		goto out;
+	}
+	r = check_headers(ctx, k);
+	if (!r)
+		r = check_depends(ctx, c, k, a);
+	if (r)
+		goto out;
+	rm_rf(build_dir);
+	r = copy_tree(src, build_dir);
+	if (r < 0) {
+		dk_error(ctx, "could not copy %s to %s: %s", src, build_dir, strerror(-r));
+		r = REKMOD_E_BUILD;
+		goto out;
+	}
+	r = build_in(ctx, c, m, v, k, a, build_dir);
+	if (r)
+		goto out;
+	if (mkdir_p(kdir, 0755) < 0 || !mkdtemp(staging)) {
+		dk_error(ctx, "could not create %s: %s", staging, strerror(errno));
+		r = REKMOD_E_BUILD;
+		goto out;
+	}
+	r = commit_build(ctx, c, build_dir, staging, base);
+	if (r)
+		goto out;
+	fsync_dir_of(base);
+	run_script(ctx, "post_build", c->post_build, build_dir);
+	rm_rf(build_dir);
+out:
+	dkms_conf_free(c);
+	return r;
+}

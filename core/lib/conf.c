@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dkms.conf of a registered module, for one kernel: the files dkms sources,
+ * the variables it defines, then defaults and validation. */
+#include "internal.h"
+
+char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel)
+{
+	if (ctx->kernel_source_dir)
+		return xstrdup(ctx->kernel_source_dir);
+	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, kernel);
+	if (!is_symlink(link))
+		return TAKE_PTR(link);
+	return resolve_link(ctx, link);
+}
+
+char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel)
+{
+	if (ctx->kernel_config)
+		return xstrdup(ctx->kernel_config);
+	_cleanup_free_ char *ksd = kernel_source_dir(ctx, kernel);
+	return xasprintf("%s/.config", ksd);
+}
+
+static char **override_files(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
+			     const char *a)
+{
+	char **f = NULL;
+	strv_push(&f, xasprintf("%s/etc/dkms/%s.conf", ctx->root, m));
+	strv_push(&f, xasprintf("%s/etc/dkms/%s-%s.conf", ctx->root, m, v));
+	strv_push(&f, xasprintf("%s/etc/dkms/%s-%s-%s.conf", ctx->root, m, v, k));
+	strv_push(&f, xasprintf("%s/etc/dkms/%s-%s-%s-%s.conf", ctx->root, m, v, k, a));
+	strv_push(&f, xasprintf("%s/etc/dkms/%s--%s.conf", ctx->root, m, k));
+	strv_push(&f, xasprintf("%s/etc/dkms/%s--%s-%s.conf", ctx->root, m, k, a));
+	return f;
+}
+
+/* --directive NAME=value: a scalar set after every file is read */
+static void apply_directives(struct rekmod_ctx *ctx, struct conf_vars *vars)
+{
+	for (size_t i = 0; ctx->directives && ctx->directives[i]; i++) {
+		const char *d = ctx->directives[i];
+		const char *eq = strchr(d, '=');
+		if (!eq)
+			continue;
+		_cleanup_free_ char *name = xstrndup(d, (size_t)(eq - d));
+		rk_notice(log_of(ctx), "DIRECTIVE: %s=\"%s\"", name, eq + 1);
+		if (!strv_contains((char *const *)conf_whitelist, name))
+			continue;
+		struct conf_var *var = NULL;
+		for (size_t j = 0; j < vars->n_vars; j++)
+			if (streq(vars->vars[j].name, name))
+				var = &vars->vars[j];
+		if (!var) {
+			vars->vars = xrealloc(vars->vars, (vars->n_vars + 1) * sizeof(*vars->vars));
+			size_t pos = vars->n_vars;
+			while (pos > 0 && strcmp(vars->vars[pos - 1].name, name) > 0) {
+				vars->vars[pos] = vars->vars[pos - 1];
+				pos--;
+			}
+			var = &vars->vars[pos];
+			var->name = xstrdup(name);
+			var->elems = NULL;
+			var->n_elems = 0;
+			vars->n_vars++;
+		}
+		if (var->n_elems && var->elems[0].index == 0) {
+			free(var->elems[0].value);
+			var->elems[0].value = xstrdup(eq + 1);
+		} else {
+			var->elems = xrealloc(var->elems, (var->n_elems + 1) * sizeof(*var->elems));
+			memmove(var->elems + 1, var->elems, var->n_elems * sizeof(*var->elems));
+			var->elems[0].index = 0;
+			var->elems[0].value = xstrdup(eq + 1);
+			var->n_elems++;
+		}
+	}
+}
+
+int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret)
+{
+	const char *k = req->kernel, *a = req->arch;
+	_cleanup_free_ char *path = NULL;
+	if (req->path)
+		path = xstrdup(req->path);
+	else if (ctx->conf)
+		path = xstrdup(ctx->conf);
+	else {
+		_cleanup_free_ char *src = source_dir(ctx, req->module, req->version);
+		path = xasprintf("%s/dkms.conf", src);
+	}
+	if (!path_exists(path)) {
+		dk_error(ctx, "Could not locate dkms.conf file.\nFile: %s does not exist.", path);
+		return REKMOD_E_NOCONF;
+	}
+	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
+	_cleanup_free_ char *kconfig = kernel_config_path(ctx, k);
+	_cleanup_free_ char *jobs = xasprintf("%d", ctx->jobs);
+	struct conf_env env = {
+		.kernelver = k,
+		.arch = a,
+		.kernel_source_dir = ksd,
+		.kernel_config = kconfig,
+		.dkms_tree = ctx->dkms_tree_path,
+		.source_tree = ctx->source_tree_path,
+		.install_tree = ctx->install_tree_path,
+		.module = req->module,
+		.module_version = req->version,
+		.parallel_jobs = jobs,
+		.current_kernel = ctx->current_kernel,
+		.running_distribution = ctx->distro,
+		.tmp_location = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+	};
+	_cleanup_strv_free_ char **files = NULL;
+	strv_push(&files, xstrdup(path));
+	if (req->module && req->version) {
+		_cleanup_strv_free_ char **ov = override_files(ctx, req->module, req->version, k, a);
+		for (size_t i = 0; ov[i]; i++)
+			strv_push(&files, TAKE_PTR(ov[i]));
+	}
+	struct conf_vars *vars = NULL;
+	bool bash = false;
+	int r = conf_eval((const char *const *)files, strv_len(files), &env, log_of(ctx), &vars, &bash);
+	if (r < 0) {
+		dk_error(ctx, "Bad conf file.\nFile: %s does not represent a valid dkms.conf file.", path);
+		return REKMOD_E_BADCONF;
+	}
+	rk_debug(log_of(ctx), "read %s with the %s reader", path, bash ? "bash" : "native");
+	apply_directives(ctx, vars);
+	struct conf_finish_opts fo = {
+		.kernelver = k,
+		.arch = a,
+		.kernel_source_dir = ksd,
+		.kernel_config = kconfig,
+		.dkms_tree = ctx->dkms_tree_path,
+		.module = req->module,
+		.module_version = req->version,
+		.distro = ctx->distro,
+		.addon_modules_dir = ctx->addon_modules_dir,
+		.strict = req->strict,
+	};
+	r = dkms_conf_finish(vars, path, &fo, log_of(ctx), ret);
+	conf_vars_free(vars);
+	if (r < 0) {
+		dk_error(ctx, "Bad conf file.\nFile: %s does not represent a valid dkms.conf file.", path);
+		return REKMOD_E_BADCONF;
+	}
+	if (req->strict)
+		for (size_t i = 0; (*ret)->deprecated && (*ret)->deprecated[i]; i++)
+			rk_warn(log_of(ctx), "Deprecated feature: %s (%s)", (*ret)->deprecated[i], path);
+	return 0;
+}

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The context: root, configuration (framework.conf, os-release), log sink, lock. */
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include "internal.h"
+
+_public_ const char *rekmod_version(void)
+{
+	return REKMOD_VERSION;
+}
+
+char *root_path(const struct rekmod_ctx *ctx, const char *path)
+{
+	return xasprintf("%s%s%s", ctx->root, path[0] == '/' ? "" : "/", path);
+}
+
+char *resolve_link(const struct rekmod_ctx *ctx, const char *link)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return xstrdup(link);
+	target[n] = '\0';
+	if (target[0] != '/') {
+		_cleanup_free_ char *dir = xstrdup(link);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		return xasprintf("%s/%s", dir, target);
+	}
+	if (ctx->root[0]) {
+		char *in_root = root_path(ctx, target);
+		if (path_exists(in_root))
+			return in_root;
+		free(in_root);
+	}
+	return xstrdup(target);
+}
+
+/* ---- framework.conf: plain NAME=value lines; anything else is reported and skipped ---- */
+
+static const char *const framework_keys[] = {
+	"source_tree", "dkms_tree", "install_tree", "tmp_location", "verbose", "symlink_modules",
+	"autoinstall_all_kernels", "modprobe_on_install", "parallel_jobs", "compress_gzip_opts",
+	"compress_xz_opts", "compress_zstd_opts", "build_environment", "post_transaction", "sign_file",
+	"mok_signing_key", "mok_certificate", "try_sign_modules", NULL,
+};
+
+static char *unquote(const char *s)
+{
+	struct strbuf b = { 0 };
+	char q = 0;
+	for (; *s; s++) {
+		if (q) {
+			if (*s == q)
+				q = 0;
+			else
+				sb_putc(&b, *s);
+		} else if (*s == '"' || *s == '\'') {
+			q = *s;
+		} else if (*s == '#' && (b.len == 0 || isspace((unsigned char)s[-1]))) {
+			break;
+		} else {
+			sb_putc(&b, *s);
+		}
+	}
+	while (b.len && isspace((unsigned char)b.s[b.len - 1]))
+		b.s[--b.len] = '\0';
+	return sb_steal(&b);
+}
+
+static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
+{
+	if (streq(key, "dkms_tree") && !ctx->dkms_tree)
+		ctx->dkms_tree = TAKE_PTR(val);
+	else if (streq(key, "source_tree") && !ctx->source_tree)
+		ctx->source_tree = TAKE_PTR(val);
+	else if (streq(key, "install_tree") && !ctx->install_tree)
+		ctx->install_tree = TAKE_PTR(val);
+	else if (streq(key, "parallel_jobs") && ctx->jobs == 0)
+		ctx->jobs = atoi(val);
+	else if (streq(key, "autoinstall_all_kernels"))
+		ctx->autoinstall_all_kernels = val[0] != '\0';
+	else if (streq(key, "post_transaction")) {
+		free(ctx->post_transaction);
+		ctx->post_transaction = TAKE_PTR(val);
+	}
+	free(val);
+}
+
+static void framework_read_file(struct rekmod_ctx *ctx, const char *path, bool *seen_tree)
+{
+	_cleanup_free_ char *text = NULL;
+	if (read_file(path, &text, NULL) < 0)
+		return;
+	unsigned line = 0;
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		line++;
+		while (isspace((unsigned char)*l))
+			l++;
+		size_t len = strlen(l);
+		if (len && l[len - 1] == '\r')
+			l[--len] = '\0';
+		if (!*l || *l == '#')
+			continue;
+		char *eq = strchr(l, '=');
+		if (!eq) {
+			rk_warn(log_of(ctx), "%s:%u: not a NAME=value line, ignored; write it as name=\"value\"", path,
+				line);
+			continue;
+		}
+		*eq = '\0';
+		if (!strv_contains((char *const *)framework_keys, l))
+			continue; /* unknown keys are ignored, as dkms does */
+		if (strpbrk(eq + 1, "$`")) {
+			/* $kernelver in signing paths is expanded later by the signing code */
+			if (!startswith(l, "mok_") && !streq(l, "sign_file") && !streq(l, "post_transaction"))
+				rk_warn(log_of(ctx), "%s:%u: %s uses shell expansion, which rekmod does not evaluate "
+						     "here; write a literal value",
+					path, line, l);
+		}
+		framework_set(ctx, l, unquote(eq + 1));
+		*seen_tree = true;
+	}
+}
+
+static void framework_read(struct rekmod_ctx *ctx, bool cli_dkms, bool cli_src, bool cli_inst)
+{
+	/* command-line trees win: mark them set before reading */
+	_cleanup_free_ char *main_conf = root_path(ctx, "/etc/dkms/framework.conf");
+	_cleanup_free_ char *dropin = root_path(ctx, "/etc/dkms/framework.conf.d");
+	bool seen = false;
+	(void)cli_dkms, (void)cli_src, (void)cli_inst;
+	framework_read_file(ctx, main_conf, &seen);
+	_cleanup_strv_free_ char **names = list_dir(dropin);
+	for (size_t i = 0; names && names[i]; i++) {
+		if (!endswith(names[i], ".conf"))
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", dropin, names[i]);
+		framework_read_file(ctx, p, &seen);
+	}
+}
+
+static void read_os_release(struct rekmod_ctx *ctx)
+{
+	static const char *const paths[] = { "/etc/os-release", "/usr/lib/os-release" };
+	const char *addon = getenv("ADDON_MODULES_DIR");
+	if (addon && *addon)
+		ctx->addon_modules_dir = xstrdup(addon);
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		_cleanup_free_ char *p = root_path(ctx, paths[i]);
+		_cleanup_free_ char *text = NULL;
+		if (read_file(p, &text, NULL) < 0)
+			continue;
+		ctx->distro = os_release_distro(text);
+		break;
+	}
+	if (!ctx->distro)
+		ctx->distro = xstrdup("unknown");
+}
+
+static int nproc(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+static void default_log(void *userdata, int priority, const char *msg)
+{
+	(void)userdata;
+	fprintf(priority <= LOG_WARNING ? stderr : stdout, "%s\n", msg);
+}
+
+static char *strip_slash(const char *p)
+{
+	char *s = xstrdup(p);
+	size_t n = strlen(s);
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+_public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
+{
+	static const struct rekmod_options none = { 0 };
+	if (!o)
+		o = &none;
+	struct rekmod_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	ctx->lock_fd = -1;
+	ctx->log.fn = o->log_fn ? o->log_fn : default_log;
+	ctx->log.userdata = o->log_userdata;
+	ctx->log.max_priority = o->log_priority ? o->log_priority : (o->verbose ? LOG_DEBUG : LOG_NOTICE);
+
+	const char *root = o->root ? o->root : getenv("REKMOD_ROOT");
+	if (root && *root && !streq(root, "/")) {
+		_cleanup_free_ char *real = realpath(root, NULL);
+		if (!real || !is_dir(real)) {
+			dk_error(ctx, "root directory %s does not exist; create it or fix --root", root);
+			rekmod_unref(ctx);
+			return -ENOENT;
+		}
+		ctx->root = strip_slash(real);
+	} else {
+		ctx->root = xstrdup("");
+	}
+
+	if (o->dkms_tree)
+		ctx->dkms_tree = strip_slash(o->dkms_tree);
+	if (o->source_tree)
+		ctx->source_tree = strip_slash(o->source_tree);
+	if (o->install_tree)
+		ctx->install_tree = strip_slash(o->install_tree);
+	ctx->jobs = o->jobs;
+	framework_read(ctx, o->dkms_tree, o->source_tree, o->install_tree);
+	if (!ctx->dkms_tree)
+		ctx->dkms_tree = xstrdup("/var/lib/dkms");
+	if (!ctx->source_tree)
+		ctx->source_tree = xstrdup("/usr/src");
+	if (!ctx->install_tree)
+		ctx->install_tree = xstrdup("/lib/modules");
+	ctx->dkms_tree_path = root_path(ctx, ctx->dkms_tree);
+	ctx->source_tree_path = root_path(ctx, ctx->source_tree);
+	ctx->install_tree_path = root_path(ctx, ctx->install_tree);
+	if (ctx->jobs <= 0)
+		ctx->jobs = nproc();
+
+	if (o->kernel_source_dir)
+		ctx->kernel_source_dir = strip_slash(o->kernel_source_dir);
+	if (o->kernel_config)
+		ctx->kernel_config = xstrdup(o->kernel_config);
+	if (o->conf)
+		ctx->conf = xstrdup(o->conf);
+	for (size_t i = 0; o->directives && o->directives[i]; i++)
+		strv_push(&ctx->directives, xstrdup(o->directives[i]));
+	ctx->force = o->force;
+	ctx->force_version_override = o->force_version_override;
+	ctx->no_depmod = o->no_depmod;
+	ctx->verbose = o->verbose;
+
+	struct utsname u;
+	uname(&u);
+	ctx->arch = xstrdup(u.machine);
+	ctx->current_kernel = xstrdup(u.release);
+	read_os_release(ctx);
+	*ret = ctx;
+	return 0;
+}
+
+_public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
+{
+	if (!ctx)
+		return NULL;
+	if (ctx->lock_fd >= 0)
+		close(ctx->lock_fd);
+	free(ctx->root);
+	free(ctx->dkms_tree);
+	free(ctx->source_tree);
+	free(ctx->install_tree);
+	free(ctx->dkms_tree_path);
+	free(ctx->source_tree_path);
+	free(ctx->install_tree_path);
+	free(ctx->kernel_source_dir);
+	free(ctx->kernel_config);
+	free(ctx->conf);
+	strv_free(ctx->directives);
+	free(ctx->distro);
+	free(ctx->addon_modules_dir);
+	free(ctx->arch);
+	free(ctx->current_kernel);
+	free(ctx->post_transaction);
+	free(ctx);
+	return NULL;
+}
+
+_public_ const char *rekmod_dkms_tree(const struct rekmod_ctx *ctx)
+{
+	return ctx->dkms_tree_path;
+}
+
+_public_ const char *rekmod_source_tree(const struct rekmod_ctx *ctx)
+{
+	return ctx->source_tree_path;
+}
+
+_public_ const char *rekmod_install_tree(const struct rekmod_ctx *ctx)
+{
+	return ctx->install_tree_path;
+}
+
+_public_ const char *rekmod_default_arch(const struct rekmod_ctx *ctx)
+{
+	return ctx->arch;
+}
+
+/* ---- lock: one flock on <dkms_tree>/.rekmod.lock, bounded wait naming the holder ---- */
+
+#define LOCK_WAIT_SECONDS 1800
+
+int tree_lock(struct rekmod_ctx *ctx)
+{
+	if (ctx->lock_depth++ > 0)
+		return 0;
+	int r = mkdir_p(ctx->dkms_tree_path, 0755);
+	if (r < 0) {
+		dk_error(ctx, "No write access to DKMS tree at %s (%s)", ctx->dkms_tree_path, strerror(-r));
+		ctx->lock_depth = 0;
+		return REKMOD_E_GENERIC;
+	}
+	_cleanup_free_ char *p = xasprintf("%s/.rekmod.lock", ctx->dkms_tree_path);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		dk_error(ctx, "No write access to DKMS tree at %s (%s)", ctx->dkms_tree_path, strerror(errno));
+		ctx->lock_depth = 0;
+		return REKMOD_E_GENERIC;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char holder[32] = "";
+		ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+		holder[n > 0 ? n : 0] = '\0';
+		holder[strcspn(holder, "\n")] = '\0';
+		rk_notice(log_of(ctx), "Waiting for the DKMS tree lock %s held by pid %s...", p,
+			  holder[0] ? holder : "?");
+		time_t end = time(NULL) + LOCK_WAIT_SECONDS;
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (time(NULL) >= end) {
+				dk_error(ctx, "Timed out after %ds waiting for %s held by pid %s",
+				       LOCK_WAIT_SECONDS, p, holder[0] ? holder : "?");
+				close(fd);
+				ctx->lock_depth = 0;
+				return REKMOD_E_GENERIC;
+			}
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) < 0) {
+	}
+	ctx->lock_fd = fd;
+	return 0;
+}
+
+void tree_unlock(struct rekmod_ctx *ctx)
+{
+	if (ctx->lock_depth == 0 || --ctx->lock_depth > 0)
+		return;
+	if (ctx->lock_fd >= 0) {
+		close(ctx->lock_fd);
+		ctx->lock_fd = -1;
+	}
+}

@@ -1,0 +1,1293 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dkms.conf evaluation and post-processing, following dkms 3.0.10's
+ * safe_source / read_conf (plus the BUILD_EXCLUSIVE_* family of dkms 3.x). */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dkmsconf.h"
+#include "macro.h"
+#include "util.h"
+
+const char *const conf_whitelist[] = {
+	"CLEAN", "PACKAGE_NAME", "PACKAGE_VERSION", "POST_ADD", "POST_BUILD", "POST_INSTALL",
+	"POST_REMOVE", "PRE_BUILD", "PRE_INSTALL", "BUILD_DEPENDS", "BUILD_EXCLUSIVE_KERNEL",
+	"BUILD_EXCLUSIVE_ARCH", "BUILD_EXCLUSIVE_CONFIG", "build_exclude", "OBSOLETE_BY", "MAKE",
+	"MAKE_MATCH", "PATCH", "PATCH_MATCH", "patch_array", "BUILT_MODULE_NAME",
+	"built_module_name", "BUILT_MODULE_LOCATION", "built_module_location", "DEST_MODULE_NAME",
+	"dest_module_name", "DEST_MODULE_LOCATION", "dest_module_location", "STRIP", "strip",
+	"AUTOINSTALL", "NO_WEAK_MODULES", "SIGN_FILE", "MOK_SIGNING_KEY", "MOK_CERTIFICATE",
+	"REMAKE_INITRD", "MODULES_CONF", "MODULES_CONF_OBSOLETES", "MODULES_CONF_ALIAS_TYPE",
+	"MODULES_CONF_OBSOLETE_ONLY",
+	/* dkms 3.x */
+	"BUILD_EXCLUSIVE_KERNEL_MIN", "BUILD_EXCLUSIVE_KERNEL_MAX", "BUILD_DEPENDS_REBUILD",
+	NULL,
+};
+
+static const char *const deprecated_names[] = {
+	"REMAKE_INITRD", "MODULES_CONF", "MODULES_CONF_OBSOLETES", "MODULES_CONF_ALIAS_TYPE",
+	"MODULES_CONF_OBSOLETE_ONLY", NULL,
+};
+
+/* conf_env members, in the order of the bash script's positional arguments */
+static const char *const env_names[] = {
+	"kernelver", "arch", "kernel_source_dir", "kernel_config", "dkms_tree", "source_tree",
+	"install_tree", "module", "module_version", "parallel_jobs", "current_kernel",
+	"running_distribution", "tmp_location",
+};
+#define N_ENV ARRAY_SIZE(env_names)
+
+static void env_values(const struct conf_env *env, const char *out[N_ENV])
+{
+	static const struct conf_env none;
+	if (!env)
+		env = &none;
+	const char *v[N_ENV] = {
+		env->kernelver, env->arch, env->kernel_source_dir, env->kernel_config,
+		env->dkms_tree, env->source_tree, env->install_tree, env->module,
+		env->module_version, env->parallel_jobs, env->current_kernel,
+		env->running_distribution, env->tmp_location,
+	};
+	for (size_t i = 0; i < N_ENV; i++)
+		out[i] = v[i] ? v[i] : "";
+}
+
+static bool in_list(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (streq(*list, name))
+			return true;
+	return false;
+}
+
+static bool is_whitelisted(const char *name)
+{
+	return in_list(conf_whitelist, name);
+}
+
+/* ---- struct conf_vars ---- */
+
+static struct conf_var *vars_find(const struct conf_vars *v, const char *name, size_t *ret_pos)
+{
+	size_t lo = 0, hi = v ? v->n_vars : 0;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(v->vars[mid].name, name);
+		if (c == 0) {
+			if (ret_pos)
+				*ret_pos = mid;
+			return &v->vars[mid];
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (ret_pos)
+		*ret_pos = lo;
+	return NULL;
+}
+
+static struct conf_var *vars_add(struct conf_vars *v, const char *name)
+{
+	size_t pos;
+	struct conf_var *var = vars_find(v, name, &pos);
+	if (var)
+		return var;
+	v->vars = xrealloc(v->vars, (v->n_vars + 1) * sizeof(*v->vars));
+	memmove(v->vars + pos + 1, v->vars + pos, (v->n_vars - pos) * sizeof(*v->vars));
+	v->n_vars++;
+	v->vars[pos] = (struct conf_var){ .name = xstrdup(name) };
+	return &v->vars[pos];
+}
+
+static void var_clear(struct conf_var *var)
+{
+	for (size_t i = 0; i < var->n_elems; i++)
+		free(var->elems[i].value);
+	free(var->elems);
+	free(var->name);
+}
+
+/* takes ownership of value */
+static void var_set(struct conf_var *var, unsigned long index, char *value)
+{
+	size_t lo = 0, hi = var->n_elems;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (var->elems[mid].index == index) {
+			free(var->elems[mid].value);
+			var->elems[mid].value = value;
+			return;
+		}
+		if (var->elems[mid].index < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	var->elems = xrealloc(var->elems, (var->n_elems + 1) * sizeof(*var->elems));
+	memmove(var->elems + lo + 1, var->elems + lo, (var->n_elems - lo) * sizeof(*var->elems));
+	var->n_elems++;
+	var->elems[lo] = (struct conf_elem){ .index = index, .value = value };
+}
+
+static void vars_remove_at(struct conf_vars *v, size_t pos)
+{
+	var_clear(&v->vars[pos]);
+	memmove(v->vars + pos, v->vars + pos + 1, (v->n_vars - pos - 1) * sizeof(*v->vars));
+	v->n_vars--;
+}
+
+/* drop the names a file's subshell would not hand back */
+static void vars_keep_whitelisted(struct conf_vars *v)
+{
+	for (size_t i = v->n_vars; i > 0; i--)
+		if (!is_whitelisted(v->vars[i - 1].name))
+			vars_remove_at(v, i - 1);
+}
+
+static void vars_strip_cr(struct conf_vars *v)
+{
+	for (size_t i = 0; i < v->n_vars; i++)
+		for (size_t j = 0; j < v->vars[i].n_elems; j++) {
+			char *s = v->vars[i].elems[j].value;
+			size_t l = strlen(s);
+			if (l > 0 && s[l - 1] == '\r')
+				s[l - 1] = '\0';
+		}
+}
+
+void conf_vars_free(struct conf_vars *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->n_vars; i++)
+		var_clear(&v->vars[i]);
+	free(v->vars);
+	free(v);
+}
+
+static void conf_vars_freep(struct conf_vars **v)
+{
+	conf_vars_free(*v);
+}
+#define _cleanup_vars_ _cleanup_(conf_vars_freep)
+
+const struct conf_var *conf_vars_get(const struct conf_vars *v, const char *name)
+{
+	return vars_find(v, name, NULL);
+}
+
+const char *conf_vars_elem(const struct conf_vars *v, const char *name, unsigned long index)
+{
+	const struct conf_var *var = conf_vars_get(v, name);
+	if (!var)
+		return NULL;
+	for (size_t i = 0; i < var->n_elems; i++)
+		if (var->elems[i].index == index)
+			return var->elems[i].value;
+	return NULL;
+}
+
+unsigned long conf_vars_count(const struct conf_vars *v, const char *name)
+{
+	const struct conf_var *var = conf_vars_get(v, name);
+	if (!var || var->n_elems == 0)
+		return 0;
+	return var->elems[var->n_elems - 1].index + 1;
+}
+
+bool conf_vars_equal(const struct conf_vars *a, const struct conf_vars *b)
+{
+	size_t na = a ? a->n_vars : 0, nb = b ? b->n_vars : 0;
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		const struct conf_var *x = &a->vars[i], *y = &b->vars[i];
+		if (!streq(x->name, y->name) || x->n_elems != y->n_elems)
+			return false;
+		for (size_t j = 0; j < x->n_elems; j++)
+			if (x->elems[j].index != y->elems[j].index ||
+			    !streq(x->elems[j].value, y->elems[j].value))
+				return false;
+	}
+	return true;
+}
+
+static void sb_put_escaped(struct strbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\\')
+			sb_puts(b, "\\\\");
+		else if (c == '\n')
+			sb_puts(b, "\\n");
+		else if (c == '\r')
+			sb_puts(b, "\\r");
+		else if (c == '\t')
+			sb_puts(b, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			sb_printf(b, "\\x%02x", c);
+		else
+			sb_putc(b, (char)c);
+	}
+}
+
+char *conf_vars_dump(const struct conf_vars *v)
+{
+	struct strbuf b = { 0 };
+	for (size_t i = 0; v && i < v->n_vars; i++)
+		for (size_t j = 0; j < v->vars[i].n_elems; j++) {
+			sb_printf(&b, "%s[%lu]=", v->vars[i].name, v->vars[i].elems[j].index);
+			sb_put_escaped(&b, v->vars[i].elems[j].value);
+			sb_putc(&b, '\n');
+		}
+	return sb_steal(&b);
+}
+
+/* ---- native reader ---- */
+
+struct native {
+	struct conf_vars *scope; /* carried whitelisted names + this file's assignments */
+	const char *env[N_ENV];
+};
+
+static bool is_name_start(char c)
+{
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_name_char(char c)
+{
+	return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+/* Names bash treats specially (or our bash script uses): assigning them is
+ * left to bash. */
+static bool is_special_name(const char *n)
+{
+	static const char *const prefixes[] = { "BASH", "COMP_", "LC_", "HIST", "READLINE_", "_rk_",
+						"PS", "MAIL", NULL };
+	static const char *const names[] = {
+		"RANDOM", "SRANDOM", "SECONDS", "LINENO", "EPOCHSECONDS", "EPOCHREALTIME", "UID",
+		"EUID", "PPID", "SHELLOPTS", "GROUPS", "FUNCNAME", "IFS", "PATH", "HOME", "OPTIND",
+		"OPTARG", "OPTERR", "HOSTNAME", "DIRSTACK", "PWD", "OLDPWD", "SHLVL", "PIPESTATUS",
+		"TMOUT", "CDPATH", "GLOBIGNORE", "POSIXLY_CORRECT", "LANG", "TERM", "COLUMNS",
+		"LINES", "PROMPT_COMMAND", "ENV", "FIGNORE", "EXECIGNORE", "TIMEFORMAT",
+		"auto_resume", "histchars", "HOSTFILE", "IGNOREEOF", "MACHTYPE", "OSTYPE",
+		"HOSTTYPE", "_", "INPUTRC", "CHILD_MAX", "FUNCNEST", "EMACS", "SHELL", "REPLY",
+		"COPROC", "INSIDE_EMACS", "TMPDIR", NULL,
+	};
+	for (const char *const *p = prefixes; *p; p++)
+		if (startswith(n, *p))
+			return true;
+	return in_list(names, n);
+}
+
+static bool native_lookup(const struct native *n, const char *name, unsigned long idx, const char **ret)
+{
+	const struct conf_var *var = conf_vars_get(n->scope, name);
+	if (var) {
+		const char *s = conf_vars_elem(n->scope, name, idx);
+		*ret = s ? s : "";
+		return true;
+	}
+	for (size_t i = 0; i < N_ENV; i++)
+		if (streq(env_names[i], name)) {
+			*ret = idx == 0 ? n->env[i] : "";
+			return true;
+		}
+	if (is_whitelisted(name)) {
+		*ret = "";
+		return true;
+	}
+	return false;
+}
+
+/* "0" or digits without a leading zero (bash reads 010 as octal) */
+static int parse_index(const char **pp, char close, unsigned long *ret)
+{
+	const char *p = *pp;
+	unsigned long v = 0;
+	if (!isdigit((unsigned char)*p) || (p[0] == '0' && p[1] != close))
+		return -ENOTSUP;
+	for (; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > 100000000UL)
+			return -ENOTSUP;
+	}
+	if (*p != close)
+		return -ENOTSUP;
+	*pp = p + 1;
+	*ret = v;
+	return 0;
+}
+
+/* $name, ${name} or ${name[N]}; *pp points at the '$' */
+static int native_expand(const struct native *n, const char **pp, struct strbuf *out)
+{
+	const char *p = *pp + 1;
+	bool brace = *p == '{';
+	unsigned long idx = 0;
+	if (brace)
+		p++;
+	if (!is_name_start(*p))
+		return -ENOTSUP;
+	const char *start = p;
+	while (is_name_char(*p))
+		p++;
+	_cleanup_free_ char *name = xstrndup(start, (size_t)(p - start));
+	if (brace) {
+		if (*p == '[') {
+			p++;
+			if (parse_index(&p, ']', &idx) < 0)
+				return -ENOTSUP;
+		}
+		if (*p != '}')
+			return -ENOTSUP;
+		p++;
+	}
+	const char *val;
+	if (!native_lookup(n, name, idx, &val))
+		return -ENOTSUP;
+	sb_puts(out, val);
+	*pp = p;
+	return 0;
+}
+
+static int native_dquote(const struct native *n, const char **pp, struct strbuf *out)
+{
+	const char *p = *pp + 1;
+	for (;;) {
+		char c = *p;
+		if (c == '\0' || c == '`')
+			return -ENOTSUP;
+		if (c == '"')
+			break;
+		if (c == '$') {
+			if (native_expand(n, &p, out) < 0)
+				return -ENOTSUP;
+			continue;
+		}
+		if (c == '\\') {
+			char d = p[1];
+			if (d == '\0')
+				return -ENOTSUP;
+			if (d == '$' || d == '`' || d == '"' || d == '\\') {
+				sb_putc(out, d);
+				p += 2;
+				continue;
+			}
+		}
+		sb_putc(out, c);
+		p++;
+	}
+	*pp = p + 1;
+	return 0;
+}
+
+/* One assignment value word; stops at unquoted blank or end of line. */
+static int native_word(const struct native *n, const char **pp, struct strbuf *out)
+{
+	const char *p = *pp;
+	while (*p && *p != ' ' && *p != '\t') {
+		char c = *p;
+		if (c == '\'') {
+			const char *e = strchr(p + 1, '\'');
+			if (!e)
+				return -ENOTSUP;
+			sb_putn(out, p + 1, (size_t)(e - p - 1));
+			p = e + 1;
+		} else if (c == '"') {
+			if (native_dquote(n, &p, out) < 0)
+				return -ENOTSUP;
+		} else if (c == '$') {
+			if (native_expand(n, &p, out) < 0)
+				return -ENOTSUP;
+		} else if (c == '\\') {
+			if (!p[1])
+				return -ENOTSUP;
+			sb_putc(out, p[1]);
+			p += 2;
+		} else if (strchr("|&;<>()`~", c)) {
+			return -ENOTSUP;
+		} else {
+			sb_putc(out, c);
+			p++;
+		}
+	}
+	*pp = p;
+	return 0;
+}
+
+static bool is_blank_line(const char *p)
+{
+	return p[strspn(p, " \t\r")] == '\0';
+}
+
+static int native_line(struct native *n, const char *line)
+{
+	const char *p = line + strspn(line, " \t");
+	if (*p == '#' || is_blank_line(p))
+		return 0;
+	if (!is_name_start(*p))
+		return -ENOTSUP;
+	const char *start = p;
+	while (is_name_char(*p))
+		p++;
+	_cleanup_free_ char *name = xstrndup(start, (size_t)(p - start));
+	unsigned long idx = 0;
+	if (*p == '[') {
+		p++;
+		if (parse_index(&p, ']', &idx) < 0)
+			return -ENOTSUP;
+	}
+	if (*p != '=' || is_special_name(name))
+		return -ENOTSUP;
+	p++;
+	struct strbuf val = { 0 };
+	if (native_word(n, &p, &val) < 0) {
+		sb_free(&val);
+		return -ENOTSUP;
+	}
+	p += strspn(p, " \t");
+	if (*p != '\0' && *p != '#') {
+		sb_free(&val);
+		return -ENOTSUP;
+	}
+	var_set(vars_add(n->scope, name), idx, sb_steal(&val));
+	return 0;
+}
+
+static int native_file(struct native *n, const char *path, const struct rk_log *log)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = read_file(path, &text, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		rk_err(log, "%s: cannot read: %s", path, strerror(-r));
+		return r;
+	}
+	if (strlen(text) != len)
+		return -ENOTSUP; /* NUL bytes */
+	for (char *line = text; line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		r = native_line(n, line);
+		if (r < 0)
+			return r;
+		line = nl ? nl + 1 : NULL;
+	}
+	vars_keep_whitelisted(n->scope);
+	return 0;
+}
+
+int conf_eval_native(const char *const *files, size_t n_files, const struct conf_env *env,
+		     const struct rk_log *log, struct conf_vars **ret)
+{
+	_cleanup_vars_ struct conf_vars *scope = xcalloc(1, sizeof(*scope));
+	struct native n = { .scope = scope };
+	env_values(env, n.env);
+	for (size_t i = 0; i < n_files; i++) {
+		int r = native_file(&n, files[i], log);
+		if (r < 0)
+			return r;
+	}
+	vars_strip_cr(scope);
+	*ret = TAKE_PTR(scope);
+	return 0;
+}
+
+/* ---- bash evaluator ---- */
+
+/* Prints every element of every whitelisted array as name\0index\0value\0.
+ * WL is replaced by the whitelist. */
+#define PRINT_VARS                                                                 \
+	"for _rk_n in WL; do "                                                     \
+	"builtin eval \"_rk_ix=(\\\"\\${!$_rk_n[@]}\\\")\"; "                      \
+	"for _rk_i in \"${_rk_ix[@]}\"; do "                                       \
+	"[[ $_rk_i == +([0-9]) ]] || continue; "                                   \
+	"builtin eval \"_rk_v=\\${$_rk_n[\\$_rk_i]}\"; "                           \
+	"builtin printf '%s\\0%s\\0%s\\0' \"$_rk_n\" \"$_rk_i\" \"$_rk_v\"; "      \
+	"done; done\n"
+
+static const char script_head[] =
+	"shopt -s extglob\n"
+	"kernelver=$1 arch=$2 kernel_source_dir=$3 kernel_config=$4 dkms_tree=$5\n"
+	"source_tree=$6 install_tree=$7 module=$8 module_version=$9 parallel_jobs=${10}\n"
+	"current_kernel=${11} running_distribution=${12} tmp_location=${13}\n"
+	"shift 13\n"
+	"_rk_files=(\"$@\")\n"
+	"set --\n"
+	"for _rk_f in \"${_rk_files[@]}\"; do\n"
+	"[[ -e $_rk_f ]] || continue\n"
+	"printf '\\001rekmod-file %s\\n' \"$_rk_f\" >&2\n"
+	"if ! \"$BASH\" --norc --noprofile -O extglob -n \"$_rk_f\"; then\n"
+	"  printf '\\001rekmod-syntax\\n' >&2; exit 65\n"
+	"fi\n"
+	"while IFS= read -r -d '' _rk_n && IFS= read -r -d '' _rk_i && IFS= read -r -d '' _rk_v; do\n"
+	"  printf -v \"$_rk_n[$_rk_i]\" %s \"$_rk_v\"\n"
+	"done < <(\n"
+	"  set -- \"$_rk_f\" WL\n"
+	"  . \"$_rk_f\" >/dev/null\n"
+	"  builtin trap - EXIT; builtin set +eu; IFS=$' \\t\\n'\n"
+	"  " PRINT_VARS ")\n"
+	"wait $!; _rk_st=$?\n"
+	"if ((_rk_st)); then printf '\\001rekmod-exit %d\\n' \"$_rk_st\" >&2; exit 66; fi\n"
+	"done\n" PRINT_VARS;
+
+static char *build_script(void)
+{
+	struct strbuf wl = { 0 }, out = { 0 };
+	for (const char *const *p = conf_whitelist; *p; p++)
+		sb_printf(&wl, "%s%s", p == conf_whitelist ? "" : " ", *p);
+	for (const char *s = script_head; *s;) {
+		if (startswith(s, "WL")) {
+			sb_puts(&out, wl.s);
+			s += 2;
+		} else {
+			sb_putc(&out, *s++);
+		}
+	}
+	sb_free(&wl);
+	return sb_steal(&out);
+}
+
+static int parse_records(const char *out, size_t len, struct conf_vars *v)
+{
+	const char *p = out, *end = out + len;
+	while (p < end) {
+		const char *f[3];
+		for (int k = 0; k < 3; k++) {
+			const char *z = memchr(p, '\0', (size_t)(end - p));
+			if (!z)
+				return -EBADMSG;
+			f[k] = p;
+			p = z + 1;
+		}
+		char *e;
+		errno = 0;
+		unsigned long idx = strtoul(f[1], &e, 10);
+		if (errno || *e || e == f[1] || !is_whitelisted(f[0]))
+			return -EBADMSG;
+		var_set(vars_add(v, f[0]), idx, xstrdup(f[2]));
+	}
+	return 0;
+}
+
+struct stderr_state {
+	const struct rk_log *log;
+	char *file;
+	bool syntax;
+	int exit_status;
+};
+
+static void stderr_line(struct stderr_state *s, const char *line)
+{
+	if (startswith(line, "\001rekmod-file ")) {
+		free(s->file);
+		s->file = xstrdup(line + strlen("\001rekmod-file "));
+	} else if (streq(line, "\001rekmod-syntax")) {
+		s->syntax = true;
+	} else if (startswith(line, "\001rekmod-exit ")) {
+		s->exit_status = atoi(line + strlen("\001rekmod-exit "));
+	} else if (s->file && startswith(line, s->file)) {
+		rk_warn(s->log, "%s", line);
+	} else {
+		rk_warn(s->log, "%s: %s", s->file ? s->file : "bash", line);
+	}
+}
+
+static char *read_fd_all(int fd)
+{
+	struct strbuf b = { 0 };
+	char buf[4096];
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return sb_steal(&b);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		sb_putn(&b, buf, (size_t)n);
+	}
+	return sb_steal(&b);
+}
+
+static void process_stderr(int fd, struct stderr_state *s)
+{
+	_cleanup_free_ char *text = read_fd_all(fd);
+	for (char *line = text; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		stderr_line(s, line);
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
+static const char *first_existing(const char *const *files, size_t n_files)
+{
+	for (size_t i = 0; i < n_files; i++)
+		if (path_exists(files[i]))
+			return files[i];
+	return NULL;
+}
+
+static int run_bash(const char *const *files, size_t n_files, const struct conf_env *env, int err_fd,
+		    char **ret_out, size_t *ret_len, int *ret_status)
+{
+	_cleanup_free_ char *script = build_script();
+	const char *ev[N_ENV];
+	env_values(env, ev);
+	size_t argc = 6 + N_ENV + n_files;
+	_cleanup_free_ const char **argv = xcalloc(argc, sizeof(char *));
+	size_t k = 0;
+	argv[k++] = "bash";
+	argv[k++] = "--norc";
+	argv[k++] = "--noprofile";
+	argv[k++] = "-c";
+	argv[k++] = script;
+	argv[k++] = "bash";
+	for (size_t i = 0; i < N_ENV; i++)
+		argv[k++] = ev[i];
+	_cleanup_strv_free_ char **abs = NULL;
+	_cleanup_free_ char *here = getcwd(NULL, 0);
+	for (size_t i = 0; i < n_files; i++) {
+		/* ". name" would search $PATH, and cwd changes */
+		if (files[i][0] == '/' || !here)
+			strv_push(&abs, xstrdup(files[i]));
+		else
+			strv_push(&abs, xasprintf("%s/%s", here, files[i]));
+		argv[k++] = abs[i];
+	}
+	argv[k] = NULL;
+
+	static const char *const envp[] = {
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"LC_ALL=C",
+		NULL,
+	};
+	const char *first = first_existing((const char *const *)abs, n_files);
+	_cleanup_free_ char *cwd = NULL;
+	if (first) {
+		const char *slash = strrchr(first, '/');
+		cwd = slash ? xstrndup(first, slash == first ? 1 : (size_t)(slash - first)) : NULL;
+	}
+	struct rk_spawn sp = {
+		.argv = argv, .envp = envp, .cwd = cwd,
+		.stdout_fd = -1, .stderr_fd = err_fd, .stdin_fd = -1,
+	};
+	return rk_run_capture(&sp, ret_out, ret_len, ret_status);
+}
+
+int conf_eval_bash(const char *const *files, size_t n_files, const struct conf_env *env,
+		   const struct rk_log *log, struct conf_vars **ret)
+{
+	_cleanup_close_ int err_fd = memfd_create("rekmod-conf-stderr", MFD_CLOEXEC);
+	if (err_fd < 0)
+		return -errno;
+	_cleanup_free_ char *out = NULL;
+	size_t len = 0;
+	int status = 0;
+	int r = run_bash(files, n_files, env, err_fd, &out, &len, &status);
+	if (r < 0) {
+		rk_err(log, "cannot run bash to evaluate %s: %s", n_files ? files[0] : "dkms.conf",
+		       strerror(-r));
+		return r;
+	}
+	struct stderr_state st = { .log = log };
+	process_stderr(err_fd, &st);
+	_cleanup_free_ char *file = TAKE_PTR(st.file);
+	const char *what = file ? file : (n_files ? files[0] : "dkms.conf");
+	if (st.syntax) {
+		rk_err(log, "%s: bash syntax error (see the messages above); fix the shell syntax", what);
+		return -EINVAL;
+	}
+	if (st.exit_status) {
+		rk_err(log, "%s: exited with status %d while being sourced; remove the exit/failing command",
+		       what, st.exit_status);
+		return -EINVAL;
+	}
+	if (status != 0) {
+		rk_err(log, "%s: bash failed with status %d while evaluating it; check the shell code", what,
+		       status);
+		return -EINVAL;
+	}
+	_cleanup_vars_ struct conf_vars *v = xcalloc(1, sizeof(*v));
+	if (parse_records(out, len, v) < 0) {
+		rk_err(log, "%s: unexpected output from the bash evaluator; check the shell code", what);
+		return -EINVAL;
+	}
+	vars_strip_cr(v);
+	*ret = TAKE_PTR(v);
+	return 0;
+}
+
+int conf_eval(const char *const *files, size_t n_files, const struct conf_env *env,
+	      const struct rk_log *log, struct conf_vars **ret, bool *ret_used_bash)
+{
+	int r = conf_eval_native(files, n_files, env, log, ret);
+	if (r != -ENOTSUP) {
+		if (ret_used_bash)
+			*ret_used_bash = false;
+		return r;
+	}
+	if (ret_used_bash)
+		*ret_used_bash = true;
+	return conf_eval_bash(files, n_files, env, log, ret);
+}
+
+/* ---- distro ---- */
+
+/* value of KEY=VALUE from os-release text, unquoted, blanks collapsed like an
+ * unquoted `echo $VALUE`; NULL when the key is absent */
+static char *os_release_get(const char *text, const char *key)
+{
+	char *found = NULL;
+	size_t kl = strlen(key);
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+		const char *p = line + strspn(line, " \t");
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			struct strbuf b = { 0 };
+			char q = 0;
+			bool space = false;
+			for (p += kl + 1; p < line + ll; p++) {
+				char c = *p;
+				if (q && c == q) {
+					q = 0;
+				} else if (!q && (c == '"' || c == '\'')) {
+					q = c;
+				} else if (q == '"' && c == '\\' && p + 1 < line + ll) {
+					sb_putc(&b, *++p);
+				} else if (!q && c == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+					break;
+				} else if (isspace((unsigned char)c)) {
+					space = b.len > 0;
+				} else {
+					if (space)
+						sb_putc(&b, ' ');
+					space = false;
+					sb_putc(&b, c);
+				}
+			}
+			free(found);
+			found = sb_steal(&b);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return found;
+}
+
+char *os_release_distro(const char *os_release_text)
+{
+	if (!os_release_text)
+		return NULL;
+	char *id = os_release_get(os_release_text, "ID");
+	char *like = os_release_get(os_release_text, "ID_LIKE");
+	char *r;
+	if ((id && streq(id, "ubuntu")) || !like) {
+		r = id;
+		free(like);
+	} else {
+		r = like;
+		free(id);
+	}
+	if (r && !*r) {
+		free(r);
+		r = NULL;
+	}
+	return r;
+}
+
+const char *dest_location_override(const char *distro, const char *addon_dir, const char *conf_location)
+{
+	static __thread char buf[PATH_MAX];
+	if (addon_dir && *addon_dir) {
+		snprintf(buf, sizeof(buf), "/%s", addon_dir);
+		return buf;
+	}
+	const char *d = distro ? distro : "";
+	if (startswith(d, "fedora") || startswith(d, "rhel") || startswith(d, "ovm"))
+		return "/extra";
+	if (startswith(d, "sles") || startswith(d, "suse") || startswith(d, "opensuse"))
+		return "/updates";
+	if (startswith(d, "debian") || startswith(d, "ubuntu") || startswith(d, "arch"))
+		return "/updates/dkms";
+	return conf_location ? conf_location : "";
+}
+
+/* ---- dkms_conf_finish ---- */
+
+struct fin {
+	const struct conf_vars *v;
+	const char *path;
+	char *text; /* the dkms.conf text, NULL when unreadable */
+	const struct conf_finish_opts *o;
+	const struct rk_log *log;
+	int errors;
+	char *kconfig; /* kernel .config text, loaded on demand */
+	bool kconfig_loaded;
+};
+
+/* Line of the last "NAME=" / "NAME[idx]=" assignment (idx < 0: any index), 0 if none. */
+static unsigned find_line(const char *text, const char *name, long idx)
+{
+	unsigned found = 0, no = 0;
+	size_t nl = strlen(name);
+	for (const char *line = text; line && *line;) {
+		const char *p = line + strspn(line, " \t");
+		no++;
+		if (strncmp(p, name, nl) == 0) {
+			p += nl;
+			unsigned long i = 0;
+			bool ok = true;
+			if (*p == '[') {
+				char *e;
+				i = strtoul(p + 1, &e, 10);
+				ok = e != p + 1 && *e == ']';
+				p = e + 1;
+			}
+			if (*p == '+')
+				p++;
+			if (ok && *p == '=' && (idx < 0 || (unsigned long)idx == i || p[1] == '('))
+				found = no;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return found;
+}
+
+static void fin_err(struct fin *f, int prio, unsigned line, const char *fmt, ...) _printf_(4, 5);
+static void fin_err(struct fin *f, int prio, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (line)
+		rk_logf(f->log, prio, "%s:%u: %s", f->path, line, msg ? msg : "?");
+	else
+		rk_logf(f->log, prio, "%s: %s", f->path, msg ? msg : "?");
+	if (prio <= LOG_ERR)
+		f->errors++;
+}
+
+static unsigned fin_line(const struct fin *f, const char *name, long idx)
+{
+	return f->text ? find_line(f->text, name, idx) : 0;
+}
+
+/* element or "" */
+static const char *el(const struct fin *f, const char *name, unsigned long idx)
+{
+	const char *s = conf_vars_elem(f->v, name, idx);
+	return s ? s : "";
+}
+
+static char *el_dup_or_null(const struct fin *f, const char *name)
+{
+	const char *s = el(f, name, 0);
+	return *s ? xstrdup(s) : NULL;
+}
+
+/* bash [[ s =~ re ]]: 1 match, 0 no match or bad regex (warned about) */
+static int ere_match(struct fin *f, const char *name, unsigned long idx, const char *re, const char *s)
+{
+	regex_t rx;
+	if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0) {
+		fin_err(f, LOG_WARNING, fin_line(f, name, (long)idx),
+			"%s[%lu]=\"%s\" is not a valid extended regular expression, it never matches; fix the expression",
+			name, idx, re);
+		return 0;
+	}
+	int r = regexec(&rx, s ? s : "", 0, NULL, 0) == 0;
+	regfree(&rx);
+	return r;
+}
+
+static bool ends_in_object(const char *s)
+{
+	return endswith(s, ".o") || endswith(s, ".ko");
+}
+
+static char *without_object_suffix(const char *s)
+{
+	size_t l = strlen(s);
+	return xstrndup(s, endswith(s, ".ko") ? l - 3 : l - 2);
+}
+
+static void check_object_name(struct fin *f, const char *name, unsigned long i, const char *val)
+{
+	if (!ends_in_object(val))
+		return;
+	_cleanup_free_ char *fixed = without_object_suffix(val);
+	fin_err(f, LOG_ERR, fin_line(f, name, (long)i),
+		"%s[%lu]=\"%s\" must not end in .o or .ko; set it to \"%s\"", name, i, val, fixed);
+}
+
+static bool strip_value(const struct fin *f, unsigned long i)
+{
+	const char *s = el(f, "STRIP", i);
+	if (*s == 'n' || *s == 'N')
+		return false;
+	if (*s == 'y' || *s == 'Y')
+		return true;
+	if (*s == '\0' && i > 0) {
+		const char *s0 = el(f, "STRIP", 0);
+		return !(*s0 == 'n' || *s0 == 'N');
+	}
+	return true; /* dkms: unset strip[i] != "no" */
+}
+
+static void fin_dest_location(struct fin *f, unsigned long i, struct dkms_module *m)
+{
+	const char *loc = el(f, "DEST_MODULE_LOCATION", i);
+	m->dest_location_conf = xstrdup(loc);
+	m->dest_location = xstrdup(dest_location_override(f->o->distro, f->o->addon_modules_dir, loc));
+	if (conf_vars_count(f->v, "DEST_MODULE_LOCATION") == 0)
+		return; /* reported once, globally */
+	unsigned line = fin_line(f, "DEST_MODULE_LOCATION", (long)i);
+	if (!*loc) {
+		if (line)
+			fin_err(f, LOG_ERR, line, "DEST_MODULE_LOCATION[%lu] is empty; set it to \"/updates\"", i);
+		else
+			fin_err(f, LOG_ERR, 0,
+				"no DEST_MODULE_LOCATION[%lu] directive for module #%lu; add DEST_MODULE_LOCATION[%lu]=\"/updates\"",
+				i, i, i);
+	} else if (!startswith(loc, "/kernel") && !startswith(loc, "/updates") && !startswith(loc, "/extra")) {
+		fin_err(f, LOG_ERR, line,
+			"DEST_MODULE_LOCATION[%lu]=\"%s\" must begin with /kernel, /updates or /extra; set it to \"/updates\"",
+			i, loc);
+	}
+}
+
+static void fin_module(struct fin *f, unsigned long i, struct dkms_module *m)
+{
+	const char *built = el(f, "BUILT_MODULE_NAME", i);
+	const struct conf_var *dml = conf_vars_get(f->v, "DEST_MODULE_LOCATION");
+	if (!*built && dml && dml->n_elems == 1)
+		built = el(f, "PACKAGE_NAME", 0);
+	m->built_name = xstrdup(built);
+	const char *dest = el(f, "DEST_MODULE_NAME", i);
+	m->dest_name = xstrdup(*dest ? dest : built);
+	const char *bl = el(f, "BUILT_MODULE_LOCATION", i);
+	m->built_location = *bl && !endswith(bl, "/") ? xasprintf("%s/", bl) : xstrdup(bl);
+	m->strip = strip_value(f, i);
+
+	if (!*built)
+		fin_err(f, LOG_ERR, 0,
+			"no BUILT_MODULE_NAME[%lu] directive for module #%lu (only a single module defaults to PACKAGE_NAME); add BUILT_MODULE_NAME[%lu]=\"<module name without .ko>\"",
+			i, i, i);
+	else
+		check_object_name(f, "BUILT_MODULE_NAME", i, built);
+	check_object_name(f, "DEST_MODULE_NAME", i, dest);
+	fin_dest_location(f, i, m);
+}
+
+static void fin_strict(struct fin *f, struct dkms_conf *c)
+{
+	if (c->n_modules == 0)
+		fin_err(f, LOG_WARNING, 0, "Zero modules specified; add BUILT_MODULE_NAME[0] and DEST_MODULE_LOCATION[0]");
+	for (size_t i = 0; i < c->n_modules; i++)
+		for (size_t j = 0; j < i; j++) {
+			struct dkms_module *a = &c->modules[j], *b = &c->modules[i];
+			if (*b->built_name && streq(a->built_location, b->built_location) &&
+			    streq(a->built_name, b->built_name))
+				fin_err(f, LOG_ERR, fin_line(f, "BUILT_MODULE_NAME", (long)i),
+					"module #%zu (BUILT_MODULE_LOCATION[%zu]=\"%s\" BUILT_MODULE_NAME[%zu]=\"%s\") duplicates module #%zu; give each module a distinct name or location",
+					i, i, b->built_location, i, b->built_name, j);
+			else if (*b->dest_name && streq(a->dest_name, b->dest_name))
+				fin_err(f, LOG_ERR, fin_line(f, "DEST_MODULE_NAME", (long)i),
+					"DEST_MODULE_NAME[%zu]=\"%s\" duplicates module #%zu; give each module a distinct DEST_MODULE_NAME",
+					i, b->dest_name, j);
+		}
+}
+
+static void fin_modules(struct fin *f, struct dkms_conf *c)
+{
+	static const char *const arrays[] = { "BUILT_MODULE_NAME", "BUILT_MODULE_LOCATION",
+					      "DEST_MODULE_NAME", "DEST_MODULE_LOCATION" };
+	unsigned long n = 0;
+	for (size_t k = 0; k < ARRAY_SIZE(arrays); k++) {
+		unsigned long cnt = conf_vars_count(f->v, arrays[k]);
+		if (cnt > n)
+			n = cnt;
+	}
+	c->modules = xcalloc(n, sizeof(*c->modules));
+	c->n_modules = n;
+	for (unsigned long i = 0; i < n; i++)
+		fin_module(f, i, &c->modules[i]);
+	if (conf_vars_count(f->v, "DEST_MODULE_LOCATION") == 0)
+		fin_err(f, LOG_ERR, 0, "no DEST_MODULE_LOCATION directive; add DEST_MODULE_LOCATION[0]=\"/updates\"");
+	if (f->o->strict)
+		fin_strict(f, c);
+}
+
+static void fin_make(struct fin *f, struct dkms_conf *c)
+{
+	const char *make = NULL;
+	if (!*el(f, "MAKE_MATCH", 0))
+		make = el(f, "MAKE", 0);
+	const struct conf_var *mk = conf_vars_get(f->v, "MAKE");
+	for (size_t k = 0; mk && k < mk->n_elems; k++) {
+		unsigned long i = mk->elems[k].index;
+		const char *match = el(f, "MAKE_MATCH", i);
+		if (*mk->elems[k].value && *match && ere_match(f, "MAKE_MATCH", i, match, f->o->kernelver))
+			make = mk->elems[k].value;
+	}
+	if (make && *make) {
+		c->make_command = xstrdup(make);
+	} else {
+		const struct conf_finish_opts *o = f->o;
+		c->make_command = xasprintf("make -C %s M=%s/%s/%s/build", o->kernel_source_dir ?: "",
+					    o->dkms_tree ?: "", o->module ?: "", o->module_version ?: "");
+		c->make_is_default = true;
+	}
+	const char *clean = el(f, "CLEAN", 0);
+	c->clean = xstrdup(*clean ? clean : "make clean");
+}
+
+static void fin_patches(struct fin *f, struct dkms_conf *c)
+{
+	c->patches = xcalloc(1, sizeof(char *));
+	const struct conf_var *p = conf_vars_get(f->v, "PATCH");
+	for (size_t k = 0; p && k < p->n_elems; k++) {
+		unsigned long i = p->elems[k].index;
+		const char *match = el(f, "PATCH_MATCH", i);
+		if (*p->elems[k].value && (!*match || ere_match(f, "PATCH_MATCH", i, match, f->o->kernelver)))
+			strv_push(&c->patches, xstrdup(p->elems[k].value));
+	}
+}
+
+static bool yes_no(struct fin *f, const char *name, bool *ret)
+{
+	const char *s = el(f, name, 0);
+	if (strcasecmp(s, "yes") == 0)
+		*ret = true;
+	else if (strcasecmp(s, "no") == 0 || !*s)
+		*ret = false;
+	else
+		return false;
+	return true;
+}
+
+static void fin_flags(struct fin *f, struct dkms_conf *c)
+{
+	if (!yes_no(f, "AUTOINSTALL", &c->autoinstall))
+		fin_err(f, LOG_ERR, fin_line(f, "AUTOINSTALL", 0),
+			"AUTOINSTALL=\"%s\" must be yes, no or empty; set AUTOINSTALL=\"yes\"",
+			el(f, "AUTOINSTALL", 0));
+	const char *s = el(f, "BUILD_DEPENDS_REBUILD", 0);
+	c->build_depends_rebuild = *s == 'y' || *s == 'Y';
+	c->no_weak_modules = strcasecmp(el(f, "NO_WEAK_MODULES", 0), "yes") == 0;
+
+	c->build_depends = xcalloc(1, sizeof(char *));
+	const struct conf_var *d = conf_vars_get(f->v, "BUILD_DEPENDS");
+	for (size_t k = 0; d && k < d->n_elems; k++) {
+		const char *p = d->elems[k].value;
+		for (;;) {
+			p += strspn(p, " \t\n");
+			size_t l = strcspn(p, " \t\n");
+			if (!l)
+				break;
+			strv_push(&c->build_depends, xstrndup(p, l));
+			p += l;
+		}
+	}
+	c->deprecated = xcalloc(1, sizeof(char *));
+	for (const char *const *n = deprecated_names; *n; n++)
+		if (conf_vars_count(f->v, *n) > 0)
+			strv_push(&c->deprecated, xstrdup(*n));
+}
+
+/* kernel config has a line ^word=[ym]; -1 when there is no config file */
+static int kconfig_has(struct fin *f, const char *word)
+{
+	if (!f->kconfig_loaded) {
+		f->kconfig_loaded = true;
+		if (f->o->kernel_config && read_file(f->o->kernel_config, &f->kconfig, NULL) < 0)
+			f->kconfig = NULL;
+	}
+	if (!f->kconfig)
+		return -1;
+	_cleanup_free_ char *re = xasprintf("^%s=[ym]", word);
+	regex_t rx;
+	if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE) != 0)
+		return 0;
+	int r = regexec(&rx, f->kconfig, 0, NULL, 0) == 0;
+	regfree(&rx);
+	return r;
+}
+
+static bool config_excludes(struct fin *f, const char *list)
+{
+	for (const char *p = list;;) {
+		p += strspn(p, " \t\n");
+		size_t l = strcspn(p, " \t\n");
+		if (!l)
+			return false;
+		_cleanup_free_ char *w = xstrndup(p, l);
+		p += l;
+		bool neg = w[0] == '!';
+		int has = kconfig_has(f, w + neg);
+		if (has < 0)
+			return false; /* no config file: ignored */
+		if (has == neg)
+			return true;
+	}
+}
+
+/* The BUILD_EXCLUSIVE_* values that apply at one scope ("" when none). */
+struct excl {
+	const char *kernel, *arch, *config, *min, *max;
+};
+
+static bool excl_excludes(struct fin *f, const struct excl *e, unsigned long idx)
+{
+	const struct conf_finish_opts *o = f->o;
+	bool ex = false;
+	if (*e->kernel && !ere_match(f, "BUILD_EXCLUSIVE_KERNEL", idx, e->kernel, o->kernelver))
+		ex = true;
+	if (*e->arch && !ere_match(f, "BUILD_EXCLUSIVE_ARCH", idx, e->arch, o->arch))
+		ex = true;
+	if (*e->config && config_excludes(f, e->config))
+		ex = true;
+	if (*e->min && version_compare(o->kernelver ?: "", e->min) < 0)
+		ex = true;
+	if (*e->max && version_compare(o->kernelver ?: "", e->max) > 0)
+		ex = true;
+	return ex;
+}
+
+/* global form: a single element at index 0 (a plain scalar) */
+static const char *excl_value(const struct fin *f, const char *name, bool global, unsigned long i)
+{
+	const struct conf_var *v = conf_vars_get(f->v, name);
+	if (!v || v->n_elems == 0)
+		return "";
+	bool is_global = v->n_elems == 1 && v->elems[0].index == 0;
+	if (global != is_global)
+		return "";
+	return el(f, name, i);
+}
+
+static void excl_get(const struct fin *f, bool global, unsigned long i, struct excl *e)
+{
+	e->kernel = excl_value(f, "BUILD_EXCLUSIVE_KERNEL", global, i);
+	e->arch = excl_value(f, "BUILD_EXCLUSIVE_ARCH", global, i);
+	e->config = excl_value(f, "BUILD_EXCLUSIVE_CONFIG", global, i);
+	e->min = excl_value(f, "BUILD_EXCLUSIVE_KERNEL_MIN", global, i);
+	e->max = excl_value(f, "BUILD_EXCLUSIVE_KERNEL_MAX", global, i);
+}
+
+static void fin_exclusive(struct fin *f, struct dkms_conf *c)
+{
+	struct excl e;
+	excl_get(f, true, 0, &e);
+	c->build_exclude = excl_excludes(f, &e, 0);
+	for (size_t i = 0; i < c->n_modules; i++) {
+		excl_get(f, false, i, &e);
+		c->modules[i].excluded = excl_excludes(f, &e, i);
+	}
+}
+
+static void fin_package(struct fin *f, struct dkms_conf *c)
+{
+	static const char *const req[][2] = { { "PACKAGE_NAME", "<name>" },
+					      { "PACKAGE_VERSION", "<version>" } };
+	for (size_t k = 0; k < ARRAY_SIZE(req); k++) {
+		if (*el(f, req[k][0], 0))
+			continue;
+		unsigned line = fin_line(f, req[k][0], 0);
+		if (line)
+			fin_err(f, LOG_ERR, line, "%s is empty; set %s=\"%s\"", req[k][0], req[k][0], req[k][1]);
+		else
+			fin_err(f, LOG_ERR, 0, "no %s directive; add %s=\"%s\"", req[k][0], req[k][0], req[k][1]);
+	}
+	c->package_name = xstrdup(el(f, "PACKAGE_NAME", 0));
+	c->package_version = xstrdup(el(f, "PACKAGE_VERSION", 0));
+	c->pre_build = el_dup_or_null(f, "PRE_BUILD");
+	c->post_build = el_dup_or_null(f, "POST_BUILD");
+	c->post_add = el_dup_or_null(f, "POST_ADD");
+	c->pre_install = el_dup_or_null(f, "PRE_INSTALL");
+	c->post_install = el_dup_or_null(f, "POST_INSTALL");
+	c->post_remove = el_dup_or_null(f, "POST_REMOVE");
+	c->obsolete_by = el_dup_or_null(f, "OBSOLETE_BY");
+}
+
+int dkms_conf_finish(const struct conf_vars *vars, const char *path, const struct conf_finish_opts *o,
+		     const struct rk_log *log, struct dkms_conf **ret)
+{
+	static const struct conf_finish_opts none;
+	struct fin f = { .v = vars, .path = path ? path : "dkms.conf", .o = o ? o : &none, .log = log };
+	if (path && read_file(path, &f.text, NULL) < 0)
+		f.text = NULL;
+	struct dkms_conf *c = xcalloc(1, sizeof(*c));
+	c->path = xstrdup(f.path);
+	fin_package(&f, c);
+	fin_modules(&f, c);
+	fin_make(&f, c);
+	fin_patches(&f, c);
+	fin_flags(&f, c);
+	fin_exclusive(&f, c);
+	free(f.text);
+	free(f.kconfig);
+	if (f.errors) {
+		dkms_conf_free(c);
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}
+
+void dkms_conf_free(struct dkms_conf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_modules; i++) {
+		struct dkms_module *m = &c->modules[i];
+		free(m->built_name);
+		free(m->built_location);
+		free(m->dest_name);
+		free(m->dest_location);
+		free(m->dest_location_conf);
+	}
+	free(c->modules);
+	free(c->path);
+	free(c->package_name);
+	free(c->package_version);
+	free(c->make_command);
+	free(c->clean);
+	free(c->pre_build);
+	free(c->post_build);
+	free(c->post_add);
+	free(c->pre_install);
+	free(c->post_install);
+	free(c->post_remove);
+	free(c->obsolete_by);
+	strv_free(c->build_depends);
+	strv_free(c->patches);
+	strv_free(c->deprecated);
+	free(c);
+}

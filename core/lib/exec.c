@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Children: their environment, their output into the log, dkms's scripts. */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+/* Output of a child, line by line, into the log at LOG_INFO. */
+int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd, int *ret_status)
+{
+	struct strbuf cmd = { 0 };
+	for (size_t i = 0; argv[i]; i++)
+		sb_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
+	rk_debug(log_of(ctx), "%s", cmd.s);
+	sb_free(&cmd);
+	struct rk_spawn s = { .argv = argv, .cwd = cwd, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
+	_cleanup_free_ char *out = NULL;
+	int r = rk_run_capture(&s, &out, NULL, ret_status);
+	if (r < 0)
+		return r;
+	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		rk_info(log_of(ctx), "%s", l);
+	return 0;
+}
+
+static bool on_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/bin:/bin";
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *save = NULL, *d = strtok_r(p, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		_cleanup_free_ char *f = xasprintf("%s/%s", d, prog);
+		if (access(f, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The compiler the kernel was built with: CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-12 (...)". */
+static char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel)
+{
+	_cleanup_free_ char *cfg = kernel_config_path(ctx, kernel);
+	_cleanup_free_ char *text = NULL;
+	if (read_file(cfg, &text, NULL) < 0)
+		return NULL;
+	const char *p = strstr(text, "\nCONFIG_CC_VERSION_TEXT=\"");
+	if (!p)
+		return NULL;
+	p += strlen("\nCONFIG_CC_VERSION_TEXT=\"");
+	size_t n = strcspn(p, " \"\n");
+	_cleanup_free_ char *cc = xstrndup(p, n);
+	if (!*cc || strchr(cc, '/') || !on_path(cc))
+		return NULL;
+	return TAKE_PTR(cc);
+}
+
+/* environ without CC CXX CFLAGS CXXFLAGS LDFLAGS (dkms unsets them), plus CC from the kernel */
+char **build_env(const struct rekmod_ctx *ctx, const char *kernel)
+{
+	static const char *const drop[] = { "CC=", "CXX=", "CFLAGS=", "CXXFLAGS=", "LDFLAGS=" };
+	char **env = NULL;
+	for (char **e = environ; e && *e; e++) {
+		bool skip = false;
+		for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
+			skip |= startswith(*e, drop[i]);
+		if (!skip)
+			strv_push(&env, xstrdup(*e));
+	}
+	if (kernel) {
+		_cleanup_free_ char *cc = kernel_cc(ctx, kernel);
+		if (cc)
+			strv_push(&env, xasprintf("CC=%s", cc));
+	}
+	return env;
+}
+
+/* PRE_BUILD, POST_BUILD (run in the build dir) and POST_ADD, PRE_INSTALL,
+ * POST_INSTALL, POST_REMOVE (run in the source dir), as dkms does: the
+ * script path relative to that dir, words split, output shown. */
+int run_script(struct rekmod_ctx *ctx, const char *kind, const char *script, const char *dir)
+{
+	if (!script || !*script)
+		return 0;
+	_cleanup_strv_free_ char **words = NULL;
+	_cleanup_free_ char *copy = xstrdup(script);
+	for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+		strv_push(&words, xstrdup(w));
+	if (!words)
+		return 0;
+	_cleanup_free_ char *exe = xasprintf("%s/%s", dir, words[0]);
+	if (access(exe, X_OK) != 0) {
+		say(ctx, "%s", "");
+		dk_warn(ctx, "The %s script is not executable.", kind);
+		return 0;
+	}
+	free(words[0]);
+	words[0] = TAKE_PTR(exe);
+	say(ctx, "%s", "");
+	say(ctx, "Running the %s script:", kind);
+	int st;
+	int r = run_logged(ctx, (const char *const *)words, dir, &st);
+	if (r < 0) {
+		dk_error(ctx, "could not run the %s script %s: %s", kind, words[0], strerror(-r));
+		return 1;
+	}
+	return st;
+}

@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Install and uninstall one build: version sanity check (libkmod), archive
+ * and restore of original modules, atomic copies, the kernel-K-A marker. */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+/* The install record: "<file in module/>\t<installed path inside the root>" lines. */
+static char *record_path(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	return xasprintf("%s/.rekmod-installed", base);
+}
+
+/* 0: go ahead; 1: refuse this module (message already given) */
+static int version_sanity(struct rekmod_ctx *ctx, const char *lib, const char *k, const char *built,
+			  const char *dest_name)
+{
+	_cleanup_strv_free_ char **found = find_module_files(lib, dest_name);
+	if (!found[0] || ctx->force_version_override)
+		return 0;
+	if (found[1]) {
+		dk_warn(ctx, "Warning! Cannot do version sanity checking because multiple %s.ko modules were "
+			"found in kernel %s.",
+			dest_name, k);
+		return 0;
+	}
+	_cleanup_free_ char *v1 = NULL, *s1 = NULL, *v2 = NULL, *s2 = NULL;
+	if (module_verinfo(found[0], &v1, &s1) < 0 || module_verinfo(built, &v2, &s2) < 0)
+		return 0;
+	if (ctx->force)
+		return 0;
+	if (streq(v1, v2)) {
+		if (!streq(s1, s2) || !*s1)
+			return 0;
+		say(ctx, "Module %s already installed at version %s, override by specifying --force", found[0],
+		    *v1 ? v1 : "(unversioned module)");
+		return 1;
+	}
+	if (!*v1 || !*v2 || version_compare(v1, v2) < 0)
+		return 0;
+	dk_error(ctx, "Module version %s for %s.ko\nis not newer than what is already found in kernel %s (%s).\nYou "
+		 "may override by specifying --force.",
+		 v2, dest_name, k, v1);
+	return 1;
+}
+
+static int move_file(const char *from, const char *to)
+{
+	if (rename(from, to) == 0)
+		return fsync_dir_of(to);
+	if (errno != EXDEV)
+		return -errno;
+	int r = copy_file_atomic(from, to, 0644);
+	return r < 0 ? r : (unlink(from) < 0 ? -errno : 0);
+}
+
+/* Moves a same-named module out of the way into original_module/K/A with an
+ * .origin file naming where it came from. */
+static void archive_original(struct rekmod_ctx *ctx, const char *m, const char *k, const char *a,
+			     const char *lib, const struct dkms_module *mod)
+{
+	const char *const dirs[] = { "/extra", "/updates", mod->dest_location };
+	_cleanup_free_ char *orig = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(dirs) && !orig; i++) {
+		_cleanup_free_ char *d = xasprintf("%s%s", lib, dirs[i]);
+		orig = module_file_in(d, mod->dest_name);
+		if (orig && is_symlink(orig)) {
+			free(orig);
+			orig = NULL;
+		}
+	}
+	if (!orig) {
+		_cleanup_strv_free_ char **found = find_module_files(lib, mod->dest_name);
+		if (found[0] && !found[1])
+			orig = xstrdup(found[0]);
+	}
+	if (!orig)
+		return;
+	_cleanup_free_ char *store = xasprintf("%s/%s/original_module/%s/%s", ctx->dkms_tree_path, m, k, a);
+	const char *bn = strrchr(orig, '/') + 1;
+	_cleanup_free_ char *dst = xasprintf("%s/%s", store, bn);
+	_cleanup_free_ char *origin = xasprintf("%s.origin", dst);
+	const char *inside = orig + strlen(ctx->root);
+	if (mkdir_p(store, 0755) < 0 || write_file_atomic(origin, inside, strlen(inside), 0644) < 0 ||
+	    move_file(orig, dst) < 0) {
+		dk_warn(ctx, "could not archive %s into %s: %s", orig, store, strerror(errno));
+		return;
+	}
+	say(ctx, "Found pre-existing %s, archiving for uninstallation", orig);
+}
+
+static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
+			   const char *k, const char *a, bool was_active, struct strbuf *record)
+{
+	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
+	bool any = false;
+	for (size_t i = 0; i < c->n_modules; i++) {
+		const struct dkms_module *mod = &c->modules[i];
+		if (mod->excluded)
+			continue;
+		_cleanup_free_ char *moddir = xasprintf("%s/module", base);
+		_cleanup_free_ char *built = module_file_in(moddir, mod->dest_name);
+		if (!built) {
+			dk_error(ctx, "The built module %s.ko is missing from %s; rebuild with --force.", mod->dest_name,
+				 moddir);
+			return REKMOD_E_INSTALL;
+		}
+		say(ctx, "%s", "");
+		say(ctx, "%s:", strrchr(built, '/') + 1);
+		if (version_sanity(ctx, lib, k, built, mod->dest_name))
+			continue;
+		if (!any) {
+			int st = run_script(ctx, "pre_install", c->pre_install, srcdir);
+			if (st && !ctx->force) {
+				dk_error(ctx, "pre_install failed, aborting install.\nYou may override by specifying "
+					 "--force.");
+				return REKMOD_E_PREINSTALL;
+			}
+		}
+		if (!was_active)
+			archive_original(ctx, m, k, a, lib, mod);
+		_cleanup_free_ char *dir = xasprintf("%s%s", lib, mod->dest_location);
+		const char *bn = strrchr(built, '/') + 1;
+		_cleanup_free_ char *dst = xasprintf("%s/%s", dir, bn);
+		int r = mkdir_p(dir, 0755);
+		if (r == 0)
+			r = copy_file_atomic(built, dst, 0644);
+		if (r < 0) {
+			dk_error(ctx, "could not install %s to %s: %s", built, dst, strerror(-r));
+			return REKMOD_E_INSTALL;
+		}
+		say(ctx, "Installing %s", dst);
+		sb_printf(record, "%s\t%s\n", bn, dst + strlen(ctx->root));
+		any = true;
+	}
+	if (!any) {
+		dk_error(ctx, "Installation aborted.");
+		return REKMOD_E_INSTALL;
+	}
+	return 0;
+}
+
+int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a, bool depmod)
+{
+	int r;
+	if (!tree_is_built(ctx, m, v, k, a)) {
+		r = do_build(ctx, m, v, k, a);
+		if (r)
+			return r;
+	}
+	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
+	if (!path_exists(lib)) {
+		dk_error(ctx, "The directory %s doesn't exist.\nYou cannot install a module onto a non-existent kernel.",
+			 lib);
+		return REKMOD_E_INSTALL;
+	}
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a, .strict = true };
+	r = conf_read(ctx, &req, &c);
+	if (r)
+		return r;
+	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
+	struct strbuf record = { 0 };
+	r = install_modules(ctx, c, m, v, k, a, active != NULL, &record);
+	_cleanup_free_ char *rec = record_path(ctx, m, v, k, a);
+	_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
+	_cleanup_free_ char *target = xasprintf("%s/%s/%s", v, k, a);
+	if (r == 0 && (write_file_atomic(rec, record.s ? record.s : "", record.len, 0644) < 0 ||
+		       symlink_atomic(target, link) < 0)) {
+		dk_error(ctx, "could not record the installation in %s: %s", link, strerror(errno));
+		r = REKMOD_E_INSTALL;
+	}
+	sb_free(&record);
+	if (r == 0) {
+		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
+		run_script(ctx, "post_install", c->post_install, srcdir);
+	}
+	dkms_conf_free(c);
+	if (r || !depmod)
+		return r;
+	if (run_depmod(ctx, k) < 0) {
+		dk_error(ctx, "Problems with depmod detected. Automatically uninstalling this module.\nInstall Failed "
+			 "(depmod problems). Module rolled back to built state.");
+		do_uninstall(ctx, m, v, k, a, false);
+		return REKMOD_E_INSTALL;
+	}
+	say(ctx, "Running depmod... done.");
+	return 0;
+}
+
+/* The installed copies of this build: from the record, else (a tree made by
+ * dkms) from dkms.conf's locations, where the file matches the built one. */
+static char **installed_files(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	char **out = xcalloc(1, sizeof(char *));
+	_cleanup_free_ char *rec = record_path(ctx, m, v, k, a);
+	_cleanup_free_ char *text = NULL;
+	if (read_file(rec, &text, NULL) == 0) {
+		for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			char *tab = strchr(l, '\t');
+			if (tab)
+				strv_push(&out, root_path(ctx, tab + 1));
+		}
+		return out;
+	}
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a };
+	if (conf_read(ctx, &req, &c))
+		return out;
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *moddir = xasprintf("%s/module", base);
+	for (size_t i = 0; i < c->n_modules; i++) {
+		const struct dkms_module *mod = &c->modules[i];
+		_cleanup_free_ char *built = module_file_in(moddir, mod->dest_name);
+		const char *locs[] = { mod->dest_location, mod->dest_location_conf };
+		for (size_t j = 0; built && j < ARRAY_SIZE(locs); j++) {
+			_cleanup_free_ char *dir = xasprintf("%s/%s%s", ctx->install_tree_path, k, locs[j]);
+			_cleanup_free_ char *inst = module_file_in(dir, mod->dest_name);
+			_cleanup_free_ char *v1 = NULL, *s1 = NULL, *v2 = NULL, *s2 = NULL;
+			if (!inst || module_verinfo(inst, &v1, &s1) < 0 || module_verinfo(built, &v2, &s2) < 0)
+				continue;
+			if (streq(v1, v2) && streq(s1, s2)) {
+				strv_push(&out, TAKE_PTR(inst));
+				break;
+			}
+		}
+	}
+	dkms_conf_free(c);
+	return out;
+}
+
+static void restore_originals(struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+{
+	_cleanup_free_ char *kdir = xasprintf("%s/%s/original_module/%s", ctx->dkms_tree_path, m, k);
+	_cleanup_free_ char *store = xasprintf("%s/%s", kdir, a);
+	_cleanup_strv_free_ char **files = list_dir(store);
+	for (size_t i = 0; files && files[i]; i++) {
+		if (endswith(files[i], ".origin") || streq(files[i], "collisions"))
+			continue;
+		_cleanup_free_ char *f = xasprintf("%s/%s", store, files[i]);
+		_cleanup_free_ char *of = xasprintf("%s.origin", f);
+		_cleanup_free_ char *origin = NULL;
+		if (read_file(of, &origin, NULL) < 0 || origin[0] != '/') {
+			dk_warn(ctx, "%s has no readable .origin file; it stays archived in %s", f, store);
+			continue;
+		}
+		origin[strcspn(origin, "\n")] = '\0';
+		_cleanup_free_ char *to = root_path(ctx, origin);
+		_cleanup_free_ char *dir = xstrdup(to);
+		*strrchr(dir, '/') = '\0';
+		if (mkdir_p(dir, 0755) < 0 || move_file(f, to) < 0) {
+			dk_warn(ctx, "could not restore %s to %s: %s", f, to, strerror(errno));
+			continue;
+		}
+		unlink(of);
+		say(ctx, "Restoring archived original module %s", to);
+	}
+	_cleanup_strv_free_ char **left = list_dir(store);
+	if (left && !left[0]) {
+		rmdir(store);
+		rmdir(kdir);
+		_cleanup_free_ char *om = xasprintf("%s/%s/original_module", ctx->dkms_tree_path, m);
+		rmdir(om);
+	}
+}
+
+int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a, bool depmod)
+{
+	say(ctx, "Module %s/%s for kernel %s (%s).", m, v, k, a);
+	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
+	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
+	if (active && streq(active, v)) {
+		say(ctx, "Before uninstall, this module version was ACTIVE on this kernel.");
+		_cleanup_strv_free_ char **files = installed_files(ctx, m, v, k, a);
+		for (size_t i = 0; files[i]; i++) {
+			if (unlink(files[i]) < 0 && errno != ENOENT) {
+				dk_warn(ctx, "could not delete %s: %s", files[i], strerror(errno));
+				continue;
+			}
+			say(ctx, "Deleting %s", files[i]);
+			_cleanup_free_ char *dir = xstrdup(files[i]);
+			*strrchr(dir, '/') = '\0';
+			rmdir_parents(dir, lib);
+		}
+		restore_originals(ctx, m, k, a);
+		_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
+		_cleanup_free_ char *rec = record_path(ctx, m, v, k, a);
+		unlink(link);
+		unlink(rec);
+		fsync_dir_of(link);
+	} else {
+		say(ctx, "This module version was INACTIVE for this kernel.");
+	}
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a };
+	if (conf_read(ctx, &req, &c) == 0) {
+		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
+		run_script(ctx, "post_remove", c->post_remove, srcdir);
+		dkms_conf_free(c);
+	}
+	if (depmod && path_exists(lib)) {
+		if (run_depmod(ctx, k) < 0)
+			dk_warn(ctx, "depmod failed for kernel %s", k);
+		else
+			say(ctx, "Running depmod... done.");
+	}
+	return 0;
+}
+
+int do_unbuild(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	int r = rm_rf(base);
+	if (r < 0) {
+		dk_error(ctx, "could not delete %s: %s", base, strerror(-r));
+		return REKMOD_E_GENERIC;
+	}
+	_cleanup_free_ char *kdir = xasprintf("%s/%s/%s/%s", ctx->dkms_tree_path, m, v, k);
+	rmdir(kdir);
+	fsync_dir_of(kdir);
+	return 0;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "dkmsconf.h"
+#include "rekmod.h"
+#include "util.h"
+
+struct rekmod_ctx {
+	struct rk_log log;
+	char *root;         /* "" for the real root, else an absolute path without trailing '/' */
+	char *dkms_tree;    /* as configured (inside the root) */
+	char *source_tree;
+	char *install_tree;
+	char *dkms_tree_path; /* root + dkms_tree: the path this process uses */
+	char *source_tree_path;
+	char *install_tree_path;
+	char *kernel_source_dir; /* --kernelsourcedir, or NULL */
+	char *kernel_config;     /* --config, or NULL */
+	char *conf;              /* -c, or NULL */
+	char **directives;
+	char *distro;            /* running_distribution */
+	char *addon_modules_dir;
+	char *arch;              /* uname -m */
+	char *current_kernel;    /* uname -r */
+	char *post_transaction;
+	bool autoinstall_all_kernels;
+	int jobs;
+	bool force, force_version_override, no_depmod, verbose;
+	int lock_fd;
+	unsigned lock_depth;
+};
+
+#define log_of(ctx) (&(ctx)->log)
+
+/* root + path */
+char *root_path(const struct rekmod_ctx *ctx, const char *path);
+/* Resolve a symlink the way a program inside the root would see it, falling
+ * back to the host path for absolute links (kernel headers of a scratch root). */
+char *resolve_link(const struct rekmod_ctx *ctx, const char *link);
+
+/* Exclusive lock of the dkms tree (reentrant within the process). */
+int tree_lock(struct rekmod_ctx *ctx);
+void tree_unlock(struct rekmod_ctx *ctx);
+
+/* tree.c: the dkms tree */
+char *mv_dir(const struct rekmod_ctx *ctx, const char *m, const char *v);
+char *build_base(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+char *kernel_link(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
+/* the registered source directory, as this process reaches it */
+char *source_dir(const struct rekmod_ctx *ctx, const char *m, const char *v);
+bool tree_is_added(const struct rekmod_ctx *ctx, const char *m, const char *v);
+bool tree_is_built(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+bool tree_is_installed(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* the version whose build is installed for k/a (kernel-K-A link), or NULL */
+char *tree_installed_version(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
+/* registered versions of m, sorted; all modules when m is NULL ("m/v" strings) */
+char **tree_list_added(const struct rekmod_ctx *ctx, const char *m);
+bool kernel_dir_name_ok(const char *name);
+
+/* conf.c: dkms.conf of a registered module for one kernel */
+struct conf_req {
+	const char *module, *version, *kernel, *arch;
+	const char *path; /* NULL: the registered source's dkms.conf (or -c) */
+	bool strict;
+};
+int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret);
+char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel);
+char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel);
+
+/* exec.c: logging children and scripts */
+int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd, int *ret_status);
+int run_script(struct rekmod_ctx *ctx, const char *kind, const char *script, const char *dir);
+char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
+
+/* depmod.c */
+int run_depmod(struct rekmod_ctx *ctx, const char *kernel);
+
+/* kmodinfo.c: version and srcversion of a module file, with libkmod */
+int module_verinfo(const char *path, char **ret_version, char **ret_srcversion);
+/* find <name>.ko[.gz|.xz|.zst] regular files under dir (not following symlinks) */
+char **find_module_files(const char *dir, const char *name);
+/* "<dir>/<name>.ko" or a compressed variant that exists, or NULL */
+char *module_file_in(const char *dir, const char *name);
+
+/* build.c / install.c internals shared by verbs */
+int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+	       bool depmod);
+int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		 bool depmod);
+int do_unbuild(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+
+/* Messages carry dkms's own prefixes, so a sink can print them as they are. */
+#define say(ctx, ...) rk_notice(log_of(ctx), __VA_ARGS__)
+#define dk_error(ctx, fmt, ...) rk_err(log_of(ctx), "Error! " fmt, ##__VA_ARGS__)
+#define dk_warn(ctx, fmt, ...) rk_warn(log_of(ctx), "Warning: " fmt, ##__VA_ARGS__)

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Module files: find them in a kernel's tree, read version/srcversion with libkmod. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <libkmod.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static const char *const suffixes[] = { ".ko", ".ko.gz", ".ko.xz", ".ko.zst" };
+
+int module_verinfo(const char *path, char **ret_version, char **ret_srcversion)
+{
+	const char *null_config = NULL;
+	struct kmod_ctx *kctx = kmod_new("/nonexistent", &null_config);
+	if (!kctx)
+		return -ENOMEM;
+	struct kmod_module *mod = NULL;
+	int r = kmod_module_new_from_path(kctx, path, &mod);
+	if (r < 0) {
+		kmod_unref(kctx);
+		return r;
+	}
+	struct kmod_list *info = NULL, *l;
+	char *version = NULL, *srcversion = NULL;
+	r = kmod_module_get_info(mod, &info);
+	if (r >= 0) {
+		kmod_list_foreach(l, info)
+		{
+			const char *key = kmod_module_info_get_key(l);
+			const char *val = kmod_module_info_get_value(l);
+			if (streq(key, "version") && !version && val)
+				version = xstrndup(val, strcspn(val, " "));
+			else if (streq(key, "srcversion") && !srcversion && val)
+				srcversion = xstrdup(val);
+		}
+		kmod_module_info_free_list(info);
+		r = 0;
+	}
+	kmod_module_unref(mod);
+	kmod_unref(kctx);
+	if (r < 0) {
+		free(version);
+		free(srcversion);
+		return r;
+	}
+	*ret_version = version ? version : xstrdup("");
+	*ret_srcversion = srcversion ? srcversion : xstrdup("");
+	return 0;
+}
+
+static bool name_matches(const char *file, const char *name)
+{
+	size_t n = strlen(name);
+	if (strncmp(file, name, n) != 0)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++)
+		if (streq(file + n, suffixes[i]))
+			return true;
+	return false;
+}
+
+static void walk(int dfd, const char *path, const char *name, char ***out)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0) {
+				_cleanup_free_ char *p = xasprintf("%s/%s", path, de->d_name);
+				walk(sub, p, name, out);
+			}
+		} else if (S_ISREG(st.st_mode) && name_matches(de->d_name, name)) {
+			strv_push(out, xasprintf("%s/%s", path, de->d_name));
+		}
+	}
+	closedir(d);
+}
+
+char **find_module_files(const char *dir, const char *name)
+{
+	char **out = xcalloc(1, sizeof(char *));
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		walk(fd, dir, name, &out);
+	return out;
+}
+
+char *module_file_in(const char *dir, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		char *p = xasprintf("%s/%s%s", dir, name, suffixes[i]);
+		struct stat st;
+		if (lstat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+			return p;
+		free(p);
+	}
+	return NULL;
+}

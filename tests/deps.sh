@@ -1,0 +1,147 @@
+#!/bin/bash
+# Installs everything rekmod's build and tests need from Debian's archive, and
+# caches the third-party DKMS source packages used by tests/compat/dkms-diff.sh
+# in build/test-cache/debs/.
+#
+# Idempotent: when every package is installed and the .debs are cached it only
+# runs a few dpkg-query/apt-cache look-ups.  Must run as root (apt-get).
+#
+# Usage: bash tests/deps.sh
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DEB_CACHE="$REPO_ROOT/build/test-cache/debs"
+LISTS_DIR=/var/lib/apt/lists
+export DEBIAN_FRONTEND=noninteractive
+
+BASE_PACKAGES=(
+	build-essential pkg-config libkmod-dev libcmocka-dev kmod make bc bash
+	coreutils diffutils findutils dkms hyperfine linux-headers-amd64
+)
+CACHED_DEBS=(v4l2loopback-dkms acpi-call-dkms)
+
+step() { printf 'deps: %s\n' "$*"; }
+die() {
+	printf 'deps: ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+# True when the package lists exist and were refreshed within the last day.
+lists_fresh() {
+	local f
+	f=$(find "$LISTS_DIR" -maxdepth 1 -name '*_Packages*' -mtime -1 -print -quit 2>/dev/null || true)
+	[[ -n $f ]]
+}
+
+apt_update_if_stale() {
+	if lists_fresh; then
+		step "apt package lists are fresh (less than a day old), skipping apt-get update"
+		return
+	fi
+	step "apt package lists missing or older than a day: running apt-get update"
+	apt-get update -qq || die "apt-get update failed"
+}
+
+# True when the package is installed (status "install ok installed").
+is_installed() {
+	local status
+	status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)
+	[[ $status == "install ok installed" ]]
+}
+
+# True when apt knows a candidate version for the package.
+has_candidate() {
+	local cand
+	cand=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2; exit}')
+	[[ -n $cand && $cand != "(none)" ]]
+}
+
+# Prints the linux-headers-<abi>-amd64 package that linux-headers-amd64
+# depends on (e.g. linux-headers-6.1.0-56-amd64).
+meta_headers_target() {
+	apt-cache depends linux-headers-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-headers-[0-9.]+-[0-9]+-amd64$/ {print $2; exit}'
+}
+
+# Prints linux-headers-<base>-N-amd64 with the highest N lower than the ABI
+# number of $1, among the packages apt has a candidate for.
+previous_headers() {
+	local target=$1 prefix cur name n
+	[[ $target =~ ^(linux-headers-[0-9.]+-)([0-9]+)-amd64$ ]] || return 1
+	prefix=${BASH_REMATCH[1]}
+	cur=${BASH_REMATCH[2]}
+	while read -r n; do
+		((n < cur)) || continue
+		name="${prefix}${n}-amd64"
+		if has_candidate "$name"; then
+			printf '%s\n' "$name"
+			return 0
+		fi
+	done < <(apt-cache pkgnames "$prefix" 2>/dev/null |
+		sed -n "s/^${prefix//./\\.}\([0-9][0-9]*\)-amd64\$/\1/p" | sort -rn)
+	return 1
+}
+
+install_packages() {
+	local missing=() p
+	for p in "$@"; do
+		is_installed "$p" || missing+=("$p")
+	done
+	if ((${#missing[@]} == 0)); then
+		step "all ${#} packages already installed"
+		return
+	fi
+	step "installing: ${missing[*]}"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+		die "apt-get install failed for: ${missing[*]}"
+	for p in "${missing[@]}"; do
+		is_installed "$p" || die "package $p is still not installed after apt-get install"
+	done
+}
+
+# Fetches the .deb of each package into $DEB_CACHE unless one is cached.
+fetch_debs() {
+	local p tmp f
+	mkdir -p "$DEB_CACHE" || die "cannot create $DEB_CACHE"
+	for p in "$@"; do
+		f=$(find "$DEB_CACHE" -maxdepth 1 -name "${p}_*.deb" -print -quit)
+		if [[ -n $f ]]; then
+			step "cached: ${f#"$REPO_ROOT"/}"
+			continue
+		fi
+		tmp=$(mktemp -d "$DEB_CACHE/.download.XXXXXX")
+		step "downloading $p with apt-get download"
+		if ! (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$p"); then
+			rm -rf "$tmp"
+			die "apt-get download $p failed"
+		fi
+		f=$(find "$tmp" -maxdepth 1 -name "${p}_*.deb" -print -quit)
+		if [[ -z $f ]] || ! dpkg-deb --info "$f" >/dev/null 2>&1; then
+			rm -rf "$tmp"
+			die "apt-get download $p produced no valid .deb"
+		fi
+		mv "$f" "$DEB_CACHE/"
+		rm -rf "$tmp"
+		step "cached: ${DEB_CACHE#"$REPO_ROOT"/}/$(basename "$f")"
+	done
+}
+
+main() {
+	[[ $(id -u) -eq 0 ]] || die "must run as root (uses apt-get install)"
+	command -v apt-get >/dev/null || die "apt-get not found: this script needs Debian"
+
+	apt_update_if_stale
+
+	local target prev
+	target=$(meta_headers_target) ||:
+	[[ -n $target ]] || die "cannot find which linux-headers-*-amd64 package linux-headers-amd64 depends on (apt-cache depends linux-headers-amd64)"
+	prev=$(previous_headers "$target") ||
+		die "no linux-headers package older than $target found with apt-cache"
+	step "kernel headers: $target (from linux-headers-amd64) and $prev"
+
+	install_packages "${BASE_PACKAGES[@]}" "$target" "$prev"
+	fetch_debs "${CACHED_DEBS[@]}"
+	step "done"
+}
+
+main "$@"
