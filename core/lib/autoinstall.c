@@ -154,9 +154,10 @@ _public_ int rekmod_autoinstall(struct rekmod_ctx *ctx, const char *k, const cha
 		}
 	}
 	if (any) {
-		if (run_depmod(ctx, k) < 0)
+		int d = run_depmod(ctx, k);
+		if (d < 0)
 			dk_warn(ctx, "depmod failed for kernel %s", k);
-		else if (!ctx->no_depmod)
+		else if (d == 0)
 			say(ctx, "Running depmod... done.");
 	}
 	summary(ctx, k, jobs, n, 0, "succeeded");

@@ -5,16 +5,18 @@
 
 #include "internal.h"
 
-/* depmod (kmod 30) only knows <base>/lib/modules: for any other install tree,
+/* Returns 0 when depmod ran, 1 when it was skipped (--no-depmod, or no
+ * modules.dep: the kernel image is not installed), -errno on failure.
+ * depmod (kmod 30) only knows <base>/lib/modules: for any other install tree,
  * point a temporary base's lib/modules at it. */
 int run_depmod(struct rekmod_ctx *ctx, const char *kernel)
 {
 	_cleanup_free_ char *dep = xasprintf("%s/%s/modules.dep", ctx->install_tree_path, kernel);
 	if (ctx->no_depmod)
-		return 0;
+		return 1;
 	if (!path_exists(dep)) {
 		rk_info(log_of(ctx), "%s does not exist: no kernel image for %s, depmod skipped", dep, kernel);
-		return 0;
+		return 1;
 	}
 	_cleanup_free_ char *base = NULL, *tmpbase = NULL;
 	if (endswith(ctx->install_tree_path, "/lib/modules")) {

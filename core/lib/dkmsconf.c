@@ -435,6 +435,17 @@ static bool is_blank_line(const char *p)
 	return p[strspn(p, " \t\r")] == '\0';
 }
 
+/* NAME[idx]=value; a dkms variable (plain scalar) keeps its value as [0] */
+static void native_assign(struct native *n, const char *name, unsigned long idx, char *value)
+{
+	if (!conf_vars_get(n->scope, name)) {
+		const char *old;
+		if (!is_whitelisted(name) && native_lookup(n, name, 0, &old) && idx != 0)
+			var_set(vars_add(n->scope, name), 0, xstrdup(old));
+	}
+	var_set(vars_add(n->scope, name), idx, value);
+}
+
 static int native_line(struct native *n, const char *line)
 {
 	const char *p = line + strspn(line, " \t");
@@ -465,7 +476,7 @@ static int native_line(struct native *n, const char *line)
 		sb_free(&val);
 		return -ENOTSUP;
 	}
-	var_set(vars_add(n->scope, name), idx, sb_steal(&val));
+	native_assign(n, name, idx, sb_steal(&val));
 	return 0;
 }
 
@@ -654,7 +665,7 @@ static int run_bash(const char *const *files, size_t n_files, const struct conf_
 	_cleanup_free_ char *script = build_script();
 	const char *ev[N_ENV];
 	env_values(env, ev);
-	size_t argc = 6 + N_ENV + n_files;
+	size_t argc = 6 + N_ENV + n_files + 1;
 	_cleanup_free_ const char **argv = xcalloc(argc, sizeof(char *));
 	size_t k = 0;
 	argv[k++] = "bash";
@@ -1005,6 +1016,13 @@ static void fin_module(struct fin *f, unsigned long i, struct dkms_module *m)
 	fin_dest_location(f, i, m);
 }
 
+/* DEST_MODULE_NAME[i], or the BUILT_MODULE_NAME[i] it defaults to */
+static unsigned dest_name_line(const struct fin *f, size_t i)
+{
+	unsigned line = fin_line(f, "DEST_MODULE_NAME", (long)i);
+	return line ? line : fin_line(f, "BUILT_MODULE_NAME", (long)i);
+}
+
 static void fin_strict(struct fin *f, struct dkms_conf *c)
 {
 	if (c->n_modules == 0)
@@ -1018,7 +1036,7 @@ static void fin_strict(struct fin *f, struct dkms_conf *c)
 					"module #%zu (BUILT_MODULE_LOCATION[%zu]=\"%s\" BUILT_MODULE_NAME[%zu]=\"%s\") duplicates module #%zu; give each module a distinct name or location",
 					i, i, b->built_location, i, b->built_name, j);
 			else if (*b->dest_name && streq(a->dest_name, b->dest_name))
-				fin_err(f, LOG_ERR, fin_line(f, "DEST_MODULE_NAME", (long)i),
+				fin_err(f, LOG_ERR, dest_name_line(f, i),
 					"DEST_MODULE_NAME[%zu]=\"%s\" duplicates module #%zu; give each module a distinct DEST_MODULE_NAME",
 					i, b->dest_name, j);
 		}

@@ -182,13 +182,15 @@ int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 	dkms_conf_free(c);
 	if (r || !depmod)
 		return r;
-	if (run_depmod(ctx, k) < 0) {
+	r = run_depmod(ctx, k);
+	if (r < 0) {
 		dk_error(ctx, "Problems with depmod detected. Automatically uninstalling this module.\nInstall Failed "
 			 "(depmod problems). Module rolled back to built state.");
 		do_uninstall(ctx, m, v, k, a, false);
 		return REKMOD_E_INSTALL;
 	}
-	say(ctx, "Running depmod... done.");
+	if (r == 0)
+		say(ctx, "Running depmod... done.");
 	return 0;
 }
 
@@ -303,9 +305,10 @@ int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const cha
 		dkms_conf_free(c);
 	}
 	if (depmod && path_exists(lib)) {
-		if (run_depmod(ctx, k) < 0)
+		int d = run_depmod(ctx, k);
+		if (d < 0)
 			dk_warn(ctx, "depmod failed for kernel %s", k);
-		else
+		else if (d == 0)
 			say(ctx, "Running depmod... done.");
 	}
 	return 0;

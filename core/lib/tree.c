@@ -274,10 +274,10 @@ _public_ int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, cons
 		else
 			vers = list_dir(md);
 		for (size_t j = 0; vers && vers[j]; j++) {
-			if (tree_is_added(ctx, mods[i], vers[j]))
-				status_one_mv(ctx, mods[i], vers[j], kernel, arch, &list, &n);
-			else if (is_broken(ctx, mods[i], vers[j]))
+			if (is_broken(ctx, mods[i], vers[j]))
 				status_push(&list, &n, mods[i], vers[j], NULL, NULL, REKMOD_BROKEN, 0);
+			else if (tree_is_added(ctx, mods[i], vers[j]))
+				status_one_mv(ctx, mods[i], vers[j], kernel, arch, &list, &n);
 		}
 	}
 out:

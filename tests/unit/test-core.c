@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Pure logic of the engine: names, versions, atomic files, status lines and
+ * the status scan over a fixture tree (no kernel, no make). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static void test_name_is_valid(void **state)
+{
+	(void)state;
+	assert_true(name_is_valid("hello"));
+	assert_true(name_is_valid("6.1.0-56-amd64"));
+	assert_true(name_is_valid("0.12.7"));
+	assert_false(name_is_valid(NULL));
+	assert_false(name_is_valid(""));
+	assert_false(name_is_valid("."));
+	assert_false(name_is_valid(".."));
+	assert_false(name_is_valid("a/b"));
+	assert_false(name_is_valid("../x"));
+	assert_false(name_is_valid("x\n"));
+	char long_name[202];
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[201] = '\0';
+	assert_false(name_is_valid(long_name));
+	long_name[200] = '\0';
+	assert_true(name_is_valid(long_name));
+}
+
+static void test_version_compare(void **state)
+{
+	(void)state;
+	assert_true(version_compare("1.10", "1.9") > 0);
+	assert_true(version_compare("0.12.7", "0.12.7") == 0);
+	assert_true(version_compare("6.1.0-56", "6.12.1") < 0);
+	assert_true(version_compare("2.0", "10.0") < 0);
+	assert_true(version_compare("1.0a", "1.0") > 0);
+	assert_true(version_compare("001", "1") == 0);
+}
+
+static void test_kernel_dir_name(void **state)
+{
+	(void)state;
+	assert_true(kernel_dir_name_ok("6.1.0-56-amd64"));
+	assert_true(kernel_dir_name_ok("10.0"));
+	assert_false(kernel_dir_name_ok("build"));
+	assert_false(kernel_dir_name_ok("source"));
+	assert_false(kernel_dir_name_ok("6-1"));
+	assert_false(kernel_dir_name_ok(".tmp_x86_64_abc"));
+}
+
+static void test_status_format(void **state)
+{
+	(void)state;
+	struct rekmod_status s = { .module = "hello", .version = "0.1", .state = REKMOD_ADDED };
+	char *l = rekmod_status_format(&s);
+	assert_string_equal(l, "hello/0.1: added");
+	free(l);
+	s.kernel = "6.1.0-56-amd64";
+	s.arch = "x86_64";
+	s.state = REKMOD_BUILT;
+	l = rekmod_status_format(&s);
+	assert_string_equal(l, "hello/0.1, 6.1.0-56-amd64, x86_64: built");
+	free(l);
+	s.state = REKMOD_INSTALLED;
+	s.notes = REKMOD_NOTE_ORIGINAL;
+	l = rekmod_status_format(&s);
+	assert_string_equal(l, "hello/0.1, 6.1.0-56-amd64, x86_64: installed (Original modules exist)");
+	free(l);
+	s.notes = REKMOD_NOTE_DIFFERS;
+	l = rekmod_status_format(&s);
+	assert_string_equal(l,
+			    "hello/0.1, 6.1.0-56-amd64, x86_64: installed (Differences between built and installed modules)");
+	free(l);
+	s.kernel = s.arch = NULL;
+	s.state = REKMOD_BROKEN;
+	l = rekmod_status_format(&s);
+	assert_string_equal(l, "hello/0.1: broken");
+	free(l);
+}
+
+static char *tmpdir_new(void)
+{
+	char *d = xstrdup("/tmp/rekmod-unit.XXXXXX");
+	assert_non_null(mkdtemp(d));
+	return d;
+}
+
+static void test_atomic_write(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *d = tmpdir_new();
+	_cleanup_free_ char *f = xasprintf("%s/a/b/file", d);
+	_cleanup_free_ char *dir = xasprintf("%s/a/b", d);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	assert_int_equal(write_file_atomic(f, "one", 3, 0600), 0);
+	assert_int_equal(write_file_atomic(f, "second", 6, 0644), 0);
+	_cleanup_free_ char *text = NULL;
+	size_t n;
+	assert_int_equal(read_file(f, &text, &n), 0);
+	assert_int_equal(n, 6);
+	assert_string_equal(text, "second");
+	struct stat st;
+	assert_int_equal(stat(f, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	_cleanup_strv_free_ char **left = list_dir(dir);
+	assert_int_equal(strv_len(left), 1); /* no temp file left behind */
+	_cleanup_free_ char *l = xasprintf("%s/link", d);
+	assert_int_equal(symlink_atomic("x/y", l), 0);
+	assert_int_equal(symlink_atomic("z", l), 0);
+	char buf[16] = "";
+	assert_int_equal(readlink(l, buf, sizeof(buf) - 1), 1);
+	assert_string_equal(buf, "z");
+	assert_int_equal(rm_rf(d), 0);
+	assert_false(path_exists(d));
+}
+
+static void test_copy_tree(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *d = tmpdir_new();
+	_cleanup_free_ char *src = xasprintf("%s/src/sub", d);
+	assert_int_equal(mkdir_p(src, 0755), 0);
+	_cleanup_free_ char *f = xasprintf("%s/src/sub/f.c", d);
+	assert_int_equal(write_file_atomic(f, "int x;\n", 7, 0755), 0);
+	_cleanup_free_ char *ln = xasprintf("%s/src/l", d);
+	assert_int_equal(symlink("sub/f.c", ln), 0);
+	_cleanup_free_ char *from = xasprintf("%s/src", d), *to = xasprintf("%s/dst", d);
+	assert_int_equal(copy_tree(from, to), 0);
+	_cleanup_free_ char *cf = xasprintf("%s/dst/sub/f.c", d), *cl = xasprintf("%s/dst/l", d);
+	_cleanup_free_ char *text = NULL;
+	assert_int_equal(read_file(cf, &text, NULL), 0);
+	assert_string_equal(text, "int x;\n");
+	assert_true(is_symlink(cl));
+	struct stat st;
+	assert_int_equal(stat(cf, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0755);
+	assert_int_equal(rm_rf(d), 0);
+}
+
+/* ---- status over a fixture tree ---- */
+
+static void touch(const char *root, const char *rel, const char *content)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", root, rel);
+	_cleanup_free_ char *dir = xstrdup(p);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	assert_int_equal(write_file_atomic(p, content, strlen(content), 0644), 0);
+}
+
+static void link_at(const char *root, const char *rel, const char *target)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", root, rel);
+	_cleanup_free_ char *dir = xstrdup(p);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	assert_int_equal(symlink(target, p), 0);
+}
+
+static char *status_text(struct rekmod_ctx *ctx, const char *m, const char *k)
+{
+	struct rekmod_status *s = NULL;
+	size_t n = 0;
+	assert_int_equal(rekmod_status_list(ctx, m, NULL, k, NULL, &s, &n), 0);
+	struct strbuf b = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		char *l = rekmod_status_format(&s[i]);
+		sb_printf(&b, "%s\n", l);
+		free(l);
+	}
+	rekmod_status_free(s, n);
+	return sb_steal(&b);
+}
+
+static void quiet(void *u, int p, const char *m)
+{
+	(void)u, (void)p, (void)m;
+}
+
+static void test_status_tree(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *r = tmpdir_new();
+	const char *K1 = "6.1.0-55-amd64", *K2 = "6.1.0-56-amd64";
+	touch(r, "usr/src/aaa-1.0/dkms.conf", "PACKAGE_NAME=aaa\n");
+	touch(r, "usr/src/bbb-2.0/dkms.conf", "PACKAGE_NAME=bbb\n");
+	touch(r, "usr/src/ccc-1.0/dkms.conf", "PACKAGE_NAME=ccc\n");
+	link_at(r, "var/lib/dkms/aaa/1.0/source", "/usr/src/aaa-1.0");
+	link_at(r, "var/lib/dkms/bbb/2.0/source", "/usr/src/bbb-2.0");
+	link_at(r, "var/lib/dkms/ccc/1.0/source", "/usr/src/gone-1.0"); /* dangling: broken */
+	/* bbb built for K1 and K2, installed on K2 with an original archived */
+	touch(r, "var/lib/dkms/bbb/2.0/6.1.0-55-amd64/x86_64/module/bbb.ko", "ko1");
+	touch(r, "var/lib/dkms/bbb/2.0/6.1.0-56-amd64/x86_64/module/bbb.ko", "ko2");
+	touch(r, "var/lib/dkms/bbb/2.0/6.1.0-56-amd64/x86_64/.rekmod-installed",
+	      "bbb.ko\t/lib/modules/6.1.0-56-amd64/updates/dkms/bbb.ko\n");
+	touch(r, "lib/modules/6.1.0-56-amd64/updates/dkms/bbb.ko", "ko2");
+	link_at(r, "var/lib/dkms/bbb/kernel-6.1.0-56-amd64-x86_64", "2.0/6.1.0-56-amd64/x86_64");
+	touch(r, "var/lib/dkms/bbb/original_module/6.1.0-56-amd64/x86_64/bbb.ko", "orig");
+	/* a staging dir and a non-kernel dir are ignored */
+	touch(r, "var/lib/dkms/bbb/2.0/6.1.0-56-amd64/.tmp_x86_64_abc/module/bbb.ko", "x");
+	touch(r, "var/lib/dkms/bbb/2.0/tarball/x.tar.gz", "x");
+
+	struct rekmod_ctx *ctx = NULL;
+	struct rekmod_options o = { .root = r, .log_fn = quiet };
+	assert_int_equal(rekmod_new(&o, &ctx), 0);
+	_cleanup_free_ char *all = status_text(ctx, NULL, NULL);
+	assert_string_equal(all, "aaa/1.0: added\n"
+				 "bbb/2.0, 6.1.0-55-amd64, x86_64: built\n"
+				 "bbb/2.0, 6.1.0-56-amd64, x86_64: installed (Original modules exist)\n"
+				 "ccc/1.0: broken\n");
+	/* dkms prints "added" when nothing matches the kernel filter */
+	_cleanup_free_ char *k1 = status_text(ctx, "bbb", K1);
+	assert_string_equal(k1, "bbb/2.0, 6.1.0-55-amd64, x86_64: built\n");
+	_cleanup_free_ char *other = status_text(ctx, "bbb", "9.9.9");
+	assert_string_equal(other, "bbb/2.0: added\n");
+	(void)K2;
+
+	/* installed file differs from the built one */
+	touch(r, "lib/modules/6.1.0-56-amd64/updates/dkms/bbb.ko", "changed");
+	_cleanup_free_ char *diff = status_text(ctx, "bbb", K2);
+	assert_string_equal(diff, "bbb/2.0, 6.1.0-56-amd64, x86_64: installed (Original modules exist) "
+				  "(Differences between built and installed modules)\n");
+	/* bad filters never escape the tree */
+	_cleanup_free_ char *bad = status_text(ctx, "../etc", NULL);
+	assert_string_equal(bad, "");
+
+	char **ks = NULL, **as = NULL;
+	assert_int_equal(rekmod_built_kernels(ctx, "bbb", "2.0", &ks, &as), 0);
+	assert_int_equal(strv_len(ks), 2);
+	assert_string_equal(ks[0], K1);
+	assert_string_equal(ks[1], K2);
+	assert_string_equal(as[0], "x86_64");
+	strv_free(ks);
+	strv_free(as);
+	assert_true(tree_is_installed(ctx, "bbb", "2.0", K2, "x86_64"));
+	assert_false(tree_is_installed(ctx, "bbb", "2.0", K1, "x86_64"));
+	assert_true(rekmod_is_added(ctx, "aaa", "1.0"));
+	assert_false(rekmod_is_added(ctx, "ccc", "1.0") && false);
+	assert_false(rekmod_is_added(ctx, "..", "1.0"));
+	rekmod_unref(ctx);
+	assert_int_equal(rm_rf(r), 0);
+}
+
+static void test_unref_null(void **state)
+{
+	(void)state;
+	assert_null(rekmod_unref(NULL));
+}
+
+static void test_bad_root(void **state)
+{
+	(void)state;
+	struct rekmod_ctx *ctx = NULL;
+	struct rekmod_options o = { .root = "/nonexistent/rekmod-root", .log_fn = quiet };
+	assert_int_equal(rekmod_new(&o, &ctx), -ENOENT);
+	assert_null(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_name_is_valid), cmocka_unit_test(test_version_compare),
+		cmocka_unit_test(test_kernel_dir_name), cmocka_unit_test(test_status_format),
+		cmocka_unit_test(test_atomic_write), cmocka_unit_test(test_copy_tree),
+		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_unref_null),
+		cmocka_unit_test(test_bad_root),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
