@@ -23,6 +23,11 @@ struct args {
 	size_t n_kernels, n_arches;
 	const char *directives[MAX_ARGS + 1];
 	size_t n_directives;
+	const char *mods[MAX_ARGS + 1]; /* every -m value: sync's module filters */
+	size_t n_mods;
+	const char *sync_kernels[MAX_ARGS + 1], *sync_removed[MAX_ARGS + 1];
+	size_t n_sync_kernels, n_sync_removed;
+	bool hook, retry, json;
 	const char *source_dir; /* add <dir> */
 	const char *archive;
 	bool all, quiet, binaries_only, source_only;
@@ -32,20 +37,22 @@ struct args {
 static const char *const actions[] = {
 	"add", "build", "install", "uninstall", "unbuild", "remove", "status", "autoinstall",
 	"match", "mktarball", "ldtarball", "generate_mok", "kernel_preinst", "kernel_postinst",
-	"kernel_prerm", NULL,
+	"kernel_prerm", "sync", NULL,
 };
 
 static void usage(FILE *f)
 {
 	fputs("Usage: rekmod [action] [options]\n"
 	      "  [action]  = { add | remove | build | unbuild | install | uninstall | autoinstall |\n"
-	      "                status | kernel_postinst }\n"
+	      "                status | kernel_postinst | sync }\n"
 	      "  [options] = [-m module] [-v module-version] [-k kernel-version] [-a arch]\n"
 	      "              [-c dkms.conf-location] [-q] [--force] [--force-version-override] [--all]\n"
 	      "              [--root dir] [--dkmstree path] [--sourcetree path] [--installtree path]\n"
 	      "              [--config kernel-.config-location] [--kernelsourcedir source-location]\n"
 	      "              [--directive='NAME=value'] [--no-depmod] [-j number] [--verbose]\n"
 	      "              [--version] [--help]\n"
+	      "  sync [--kernel K]... [--removed K]... [-m module[/version]]... [--hook] [--retry]\n"
+	      "  status [--json]\n"
 	      "rekmod is a drop-in for dkms: `dkms` may be a symbolic link to it.\n",
 	      f);
 }
@@ -53,7 +60,7 @@ static void usage(FILE *f)
 static void log_to_terminal(void *userdata, int priority, const char *msg)
 {
 	const struct args *a = userdata;
-	if (a->quiet)
+	if (a->quiet && (a->action == NULL || strcmp(a->action, "sync") != 0 || priority > LOG_ERR))
 		return;
 	FILE *f = priority <= LOG_WARNING ? stderr : stdout;
 	if (priority <= LOG_WARNING)
@@ -165,8 +172,23 @@ static int parse(int argc, char **argv, struct args *a)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
-		if (opt_match(s, "--module", "-m")) {
-			set_module(a, opt_value(argc, argv, &i));
+		if (strcmp(s, "--kernel") == 0 || strncmp(s, "--kernel=", 9) == 0) {
+			if (push(a->sync_kernels, &a->n_sync_kernels, opt_value(argc, argv, &i)) < 0)
+				return 1;
+		} else if (opt_match(s, "--removed", NULL)) {
+			if (push(a->sync_removed, &a->n_sync_removed, opt_value(argc, argv, &i)) < 0)
+				return 1;
+		} else if (strcmp(s, "--hook") == 0) {
+			a->hook = true;
+		} else if (strcmp(s, "--retry") == 0) {
+			a->retry = true;
+		} else if (strcmp(s, "--json") == 0) {
+			a->json = true;
+		} else if (opt_match(s, "--module", "-m")) {
+			const char *mv = opt_value(argc, argv, &i);
+			set_module(a, mv);
+			if (push(a->mods, &a->n_mods, mv) < 0)
+				return 1;
 		} else if (strcmp(s, "-v") == 0) {
 			free(a->version);
 			a->version = strdup(opt_value(argc, argv, &i));
@@ -299,14 +321,75 @@ static int no_all(const struct args *a, const char *action)
 	return 5;
 }
 
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static const char *state_name(enum rekmod_state st)
+{
+	static const char *const names[] = { "added", "built", "installed", "broken", "failed" };
+	return names[st];
+}
+
+/* status --json: one array; fields documented in the README */
+static void status_json(struct rekmod_status *s, size_t n, bool *first)
+{
+	for (size_t j = 0; j < n; j++) {
+		printf("%s\n  {\"module\": ", *first ? "" : ",");
+		*first = false;
+		json_str(s[j].module);
+		printf(", \"version\": ");
+		json_str(s[j].version);
+		printf(", \"kernel\": ");
+		if (s[j].kernel)
+			json_str(s[j].kernel);
+		else
+			printf("null");
+		printf(", \"arch\": ");
+		if (s[j].arch)
+			json_str(s[j].arch);
+		else
+			printf("null");
+		printf(", \"state\": \"%s\", \"original_modules\": %s, \"differs\": %s, \"files_missing\": %s, "
+		       "\"detail\": ",
+		       state_name(s[j].state), s[j].notes & REKMOD_NOTE_ORIGINAL ? "true" : "false",
+		       s[j].notes & REKMOD_NOTE_DIFFERS ? "true" : "false",
+		       s[j].notes & REKMOD_NOTE_NOT_INSTALLED ? "true" : "false");
+		if (s[j].detail)
+			json_str(s[j].detail);
+		else
+			printf("null");
+		printf("}");
+	}
+}
+
 static int do_status(struct rekmod_ctx *ctx, struct args *a)
 {
+	bool first = true;
+	if (a->json)
+		printf("[");
 	size_t nk = a->n_kernels ? a->n_kernels : 1;
 	for (size_t i = 0; i < nk; i++) {
 		struct rekmod_status *s = NULL;
 		size_t n = 0;
 		rekmod_status_list(ctx, a->module, a->version, a->n_kernels ? a->kernels[i] : NULL, arch_of(a, i), &s,
 				   &n);
+		if (a->json) {
+			status_json(s, n, &first);
+			rekmod_status_free(s, n);
+			continue;
+		}
 		for (size_t j = 0; j < n; j++) {
 			char *line = rekmod_status_format(&s[j]);
 			if (!a->quiet)
@@ -322,7 +405,27 @@ static int do_status(struct rekmod_ctx *ctx, struct args *a)
 		}
 		rekmod_status_free(s, n);
 	}
+	if (a->json)
+		printf("%s]\n", first ? "" : "\n");
 	return 0;
+}
+
+static int do_sync(struct rekmod_ctx *ctx, struct args *a)
+{
+	struct rekmod_sync_options so = {
+		.kernels = a->n_sync_kernels ? a->sync_kernels : (a->n_kernels ? a->kernels : NULL),
+		.removed = a->n_sync_removed ? a->sync_removed : NULL,
+		.modules = a->n_mods ? a->mods : NULL,
+		.retry = a->retry,
+	};
+	struct rekmod_sync_result res = { 0 };
+	int r = rekmod_sync(ctx, &so, &res);
+	if (res.built || res.failed || res.removed || res.waiting)
+		fprintf(a->hook ? stderr : stdout,
+			"rekmod sync: %u built, %u installed, %u failed, %u skipped, %u removed, %u waiting for "
+			"headers\n",
+			res.built, res.installed, res.failed, res.skipped, res.removed, res.waiting);
+	return a->hook ? 0 : r;
 }
 
 static int fill_all(struct rekmod_ctx *ctx, struct args *a, char ***ks, char ***as)
@@ -360,6 +463,8 @@ static int dispatch(struct rekmod_ctx *ctx, struct args *a)
 	int r = 0;
 	if (!strcmp(act, "status"))
 		return do_status(ctx, a);
+	if (!strcmp(act, "sync"))
+		return do_sync(ctx, a);
 	if (!strcmp(act, "add") || !strcmp(act, "build") || !strcmp(act, "install")) {
 		if ((r = no_all(a, act)))
 			return r;

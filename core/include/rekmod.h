@@ -106,6 +106,7 @@ enum rekmod_state {
 	REKMOD_BUILT,
 	REKMOD_INSTALLED,
 	REKMOD_BROKEN,
+	REKMOD_FAILED, /* sync recorded a failed build for kernel/arch (detail: its make.log) */
 };
 
 enum {
@@ -118,6 +119,7 @@ struct rekmod_status {
 	char *module, *version, *kernel, *arch; /* kernel/arch NULL for added/broken */
 	enum rekmod_state state;
 	unsigned notes;
+	char *detail; /* REKMOD_FAILED: "exit N, see <make.log>" */
 };
 
 /* Filters may be NULL. Entries in dkms's order. */
@@ -126,6 +128,24 @@ int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, const char *v
 void rekmod_status_free(struct rekmod_status *s, size_t n);
 /* One line exactly as `dkms status` prints it (no newline); caller frees. */
 char *rekmod_status_format(const struct rekmod_status *s);
+
+/* ---- sync: the one entry point of every hook ---- */
+struct rekmod_sync_options {
+	const char *const *kernels; /* NULL-terminated; NULL: every kernel in the install tree */
+	const char *const *removed; /* kernels going away: their builds and installs are removed */
+	const char *const *modules; /* "m" or "m/v" filters; NULL: every registered module */
+	bool retry;                 /* rebuild recorded failures even if no input changed */
+};
+
+struct rekmod_sync_result {
+	unsigned built, installed, skipped, failed, removed, waiting;
+};
+
+/* Reconciles the machine with the desired state: every AUTOINSTALL module,
+ * newest version, built and installed for every kernel with headers, builds
+ * in parallel under one make jobserver, one depmod per kernel. Returns 0, or
+ * REKMOD_E_AUTOINSTALL when something failed (recorded in the tree). */
+int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_options *opts, struct rekmod_sync_result *ret);
 
 const char *rekmod_version(void);
 

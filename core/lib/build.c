@@ -49,7 +49,10 @@ static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *
 {
 	struct strbuf b = { 0 };
 	const char *cmd = c->make_command;
-	if (startswith(cmd, "make") && (cmd[4] == '\0' || cmd[4] == ' ' || cmd[4] == '\t'))
+	bool is_make = startswith(cmd, "make") && (cmd[4] == '\0' || cmd[4] == ' ' || cmd[4] == '\t');
+	if (is_make && ctx->jobserver)
+		sb_printf(&b, "make KERNELRELEASE=%s%s", k, cmd + 4); /* -j comes from the shared jobserver */
+	else if (is_make)
 		sb_printf(&b, "make -j%d KERNELRELEASE=%s%s", ctx->jobs, k, cmd + 4);
 	else
 		sb_puts(&b, cmd);
@@ -92,6 +95,19 @@ static int run_make(struct rekmod_ctx *ctx, const char *cmd, const char *build_d
 		    int *ret_status)
 {
 	_cleanup_strv_free_ char **env = build_env(ctx, k);
+	if (ctx->jobserver) {
+		size_t w = 0;
+		for (size_t i = 0; env && env[i]; i++) {
+			if (startswith(env[i], "MAKEFLAGS=") || startswith(env[i], "MFLAGS=") ||
+			    startswith(env[i], "MAKELEVEL="))
+				free(env[i]);
+			else
+				env[w++] = env[i];
+		}
+		if (env)
+			env[w] = NULL;
+		strv_push(&env, xasprintf("MAKEFLAGS=-j%d --jobserver-auth=%s", ctx->jobs, ctx->jobserver));
+	}
 	const char *argv[] = { "bash", "-c", cmd, NULL };
 	struct rk_spawn s = { .argv = argv, .envp = (const char *const *)env, .cwd = build_dir,
 			      .stdout_fd = logfd, .stderr_fd = -1, .stdin_fd = -1 };
@@ -207,6 +223,12 @@ static int commit_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const
 
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
+	return do_build_in(ctx, m, v, k, a, NULL);
+}
+
+int do_build_in(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		const char *dir)
+{
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	if (is_dir(base)) {
 		dk_error(ctx, "This module/version has already been built on: %s\nDirectory %s already exists. Use the "
@@ -221,9 +243,15 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 		return r;
 	_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
 	_cleanup_free_ char *src = source_dir(ctx, m, v);
-	_cleanup_free_ char *build_dir = xasprintf("%s/build", mvd);
+	_cleanup_free_ char *build_dir = dir ? xstrdup(dir) : xasprintf("%s/build", mvd);
 	_cleanup_free_ char *kdir = xasprintf("%s/%s", mvd, k);
 	_cleanup_free_ char *staging = xasprintf("%s/.tmp_%s_XXXXXX", kdir, a);
+	if (c->make_is_default) {
+		/* dkms's default make names the build dir: point it at ours */
+		_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
+		free(c->make_command);
+		c->make_command = xasprintf("make -C %s M=%s", ksd, build_dir);
+	}
 	if (c->build_exclude) {
 		dk_warn(ctx, "The %s/dkms.conf for module %s includes a BUILD_EXCLUSIVE directive which\ndoes not "
 			"match this kernel/arch/config.\nThis indicates that it should not be built.",

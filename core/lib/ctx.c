@@ -274,6 +274,7 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->arch);
 	free(ctx->current_kernel);
 	free(ctx->post_transaction);
+	free(ctx->jobserver);
 	free(ctx);
 	return NULL;
 }

@@ -28,6 +28,7 @@ struct rekmod_ctx {
 	bool autoinstall_all_kernels;
 	int jobs;
 	bool force, force_version_override, no_depmod, verbose;
+	char *jobserver; /* "R,W": builds share this make jobserver (sync) */
 	int lock_fd;
 	unsigned lock_depth;
 };
@@ -86,6 +87,9 @@ char *module_file_in(const char *dir, const char *name);
 
 /* build.c / install.c internals shared by verbs */
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* dir: the build directory (NULL: <dkms_tree>/<m>/<v>/build, as dkms) */
+int do_build_in(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		const char *dir);
 int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 	       bool depmod);
 int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,

@@ -191,6 +191,7 @@ static void status_push(struct rekmod_status **list, size_t *n, const char *m, c
 	s->arch = a ? xstrdup(a) : NULL;
 	s->state = st;
 	s->notes = notes;
+	s->detail = NULL;
 }
 
 static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v)
@@ -207,6 +208,37 @@ static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v
 		return false;
 	_cleanup_free_ char *usr = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
 	return is_dir(usr);
+}
+
+/* sync's failure records: .rekmod-failed-<K>-<A> files holding kernel=, arch=, exit=, log= */
+static void failed_entries(const char *d, const char *m, const char *v, const char *fk, const char *fa,
+			   struct rekmod_status **list, size_t *n)
+{
+	_cleanup_strv_free_ char **e = list_dir(d);
+	for (size_t i = 0; e && e[i]; i++) {
+		if (!startswith(e[i], ".rekmod-failed-"))
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", d, e[i]);
+		_cleanup_free_ char *text = NULL;
+		if (read_file(p, &text, NULL) < 0)
+			continue;
+		char *k = NULL, *a = NULL, *code = NULL, *log = NULL;
+		for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			if (startswith(l, "kernel="))
+				k = l + 7;
+			else if (startswith(l, "arch="))
+				a = l + 5;
+			else if (startswith(l, "exit="))
+				code = l + 5;
+			else if (startswith(l, "log="))
+				log = l + 4;
+		}
+		if (!k || !a || (fk && !streq(fk, k)) || (fa && !streq(fa, a)))
+			continue;
+		status_push(list, n, m, v, k, a, REKMOD_FAILED, 0);
+		(*list)[*n - 1].detail = xasprintf("exit %s%s%s", code ? code : "?", log && *log ? ", see " : "",
+						   log && *log ? log : "");
+	}
 }
 
 static void status_one_mv(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *fk,
@@ -249,6 +281,7 @@ static void status_one_mv(const struct rekmod_ctx *ctx, const char *m, const cha
 	}
 	if (*n == before)
 		status_push(list, n, m, v, NULL, NULL, REKMOD_ADDED, 0);
+	failed_entries(d, m, v, fk, fa, list, n);
 }
 
 _public_ int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, const char *version,
@@ -293,6 +326,7 @@ _public_ void rekmod_status_free(struct rekmod_status *s, size_t n)
 		free(s[i].version);
 		free(s[i].kernel);
 		free(s[i].arch);
+		free(s[i].detail);
 	}
 	free(s);
 }
@@ -306,6 +340,10 @@ _public_ char *rekmod_status_format(const struct rekmod_status *s)
 		break;
 	case REKMOD_BROKEN:
 		sb_printf(&b, "%s/%s: broken", s->module, s->version);
+		break;
+	case REKMOD_FAILED:
+		sb_printf(&b, "%s/%s, %s, %s: failed (%s)", s->module, s->version, s->kernel ? s->kernel : "",
+			  s->arch ? s->arch : "", s->detail ? s->detail : "build failed");
 		break;
 	case REKMOD_BUILT:
 	case REKMOD_INSTALLED:
