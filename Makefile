@@ -74,7 +74,8 @@ unit: $(UNIT_BIN)
 		UBSAN_OPTIONS=print_stacktrace=1 $$t; done
 
 integration: $(O)/rekmod
-	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash tests/integration/run.sh
+	$(Q)set -e; for t in tests/integration/run.sh tests/integration/test-*.sh; do \
+		echo "== $$t"; REKMOD=$(CURDIR)/$(O)/rekmod bash $$t; done
 
 compat: $(O)/rekmod
 	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash tests/compat/dkms-diff.sh

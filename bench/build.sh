@@ -32,7 +32,7 @@
 # Environment:
 #   REKMOD     tool under test (default: build/rekmod in the repo root)
 #   RUNS       timed runs per command in each round (default 2)
-#   ROUNDS     rounds (default 20; runs per command = RUNS * ROUNDS)
+#   ROUNDS     rounds (default 30; runs per command = RUNS * ROUNDS)
 #   KEEP=1     keep the scratch directory (its path is printed)
 #
 # Exit status: 0 unless a tool or a setup step fails (a missed goal is
@@ -42,7 +42,7 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REKMOD=${REKMOD:-$REPO_ROOT/build/rekmod}
 RUNS=${RUNS:-2}
-ROUNDS=${ROUNDS:-20}
+ROUNDS=${ROUNDS:-30}
 GOAL_MS=30
 
 export LC_ALL=C
@@ -91,6 +91,10 @@ main() {
 	local stamp="$SCRATCH/start-stamp"
 	touch "$stamp"
 	mkdir -p "$SCRATCH/tmp" "$SCRATCH/keys"
+	# Snapshot of the binary: build/rekmod may be relinked while we run.
+	cp "$REKMOD" "$SCRATCH/rekmod"
+	log "under test: $REKMOD (copied to $SCRATCH/rekmod)"
+	REKMOD="$SCRATCH/rekmod"
 	export TMPDIR="$SCRATCH/tmp" sign_file=/nonexistent/sign-file \
 		mok_signing_key="$SCRATCH/keys/mok.key" mok_certificate="$SCRATCH/keys/mok.pub"
 

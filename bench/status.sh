@@ -154,6 +154,10 @@ main() {
 	local stamp="$SCRATCH/start-stamp"
 	touch "$stamp"
 	mkdir -p "$W/src" "$W/dkms" "$W/tmp" "$W/keys"
+	# Snapshot of the binary: build/rekmod may be relinked while we run.
+	cp "$REKMOD" "$SCRATCH/rekmod"
+	log "under test: $REKMOD (copied to $SCRATCH/rekmod)"
+	REKMOD="$SCRATCH/rekmod"
 	local k
 	for k in "$K1" "$K2" "$FAKE_K"; do
 		mkdir -p "$W/modules/$k"
@@ -164,7 +168,6 @@ main() {
 		fi
 	done
 	log "reference: $DKMS ($("$DKMS" --version 2>/dev/null || echo '?'))"
-	log "under test: $REKMOD"
 	log "kernels: $K1 $K2 $FAKE_K (fake), arch $ARCH"
 
 	local i m

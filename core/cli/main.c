@@ -420,7 +420,7 @@ static int do_sync(struct rekmod_ctx *ctx, struct args *a)
 	};
 	struct rekmod_sync_result res = { 0 };
 	int r = rekmod_sync(ctx, &so, &res);
-	if (res.built || res.failed || res.removed || res.waiting)
+	if ((res.built || res.failed || res.removed || res.waiting) && (!a->quiet || res.failed))
 		fprintf(a->hook ? stderr : stdout,
 			"rekmod sync: %u built, %u installed, %u failed, %u skipped, %u removed, %u waiting for "
 			"headers\n",

@@ -1,0 +1,214 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# `rekmod sync` with real headers, make and depmod in scratch roots: parallel
+# builds match serial installs, failures are recorded and not retried until an
+# input changes, vanished kernels are cleaned up, concurrent syncs serialise,
+# --hook never fails, and the jobserver bounds the compilers.
+# Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
+set -u
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRCDIR=$(cd "$HERE/../.." && pwd)
+REKMOD=${REKMOD:-$SRCDIR/build/rekmod}
+ARCH=$(uname -m)
+
+mapfile -t KERNELS < <(find /usr/src -maxdepth 1 -name 'linux-headers-6.1.0-*-amd64' -printf '%f\n' |
+	sed 's/^linux-headers-//' | sort -rV | head -n 2)
+if ((${#KERNELS[@]} < 2)); then
+	echo "SKIP: fewer than two /usr/src/linux-headers-6.1.0-*-amd64 trees"
+	exit 77
+fi
+K1=${KERNELS[0]}
+K2=${KERNELS[1]}
+
+W=$(realpath "$(mktemp -d /tmp/rekmod-sync.XXXXXX)")
+trap '[[ -n ${KEEP:-} ]] || rm -rf "$W"' EXIT
+before=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
+
+N=0 PASSED=0 FAILED=0
+check() { # check "description" command...
+	local desc=$1 out
+	shift
+	N=$((N + 1))
+	if out=$("$@" 2>&1); then
+		echo "ok $N - $desc"
+		PASSED=$((PASSED + 1))
+	else
+		echo "not ok $N - $desc"
+		sed 's/^/#   /' <<<"$out"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+# new_root DIR: os-release, headers links for K1 and K2
+new_root() {
+	local r=$1 k
+	mkdir -p "$r/etc" "$r/usr/src"
+	cp /etc/os-release "$r/etc/os-release"
+	for k in "$K1" "$K2"; do
+		mkdir -p "$r/lib/modules/$k"
+		ln -s "/usr/src/linux-headers-$k" "$r/lib/modules/$k/build"
+	done
+}
+
+# add_module ROOT NAME [NFILES]: a hello-like module NAME-1.0 with NFILES objects
+add_module() {
+	local r=$1 name=$2 nfiles=${3:-1} d i objs=""
+	d=$r/usr/src/$name-1.0
+	mkdir -p "$d"
+	sed "s/hello/$name/g; s/MODULE_VERSION(\"0.1\")/MODULE_VERSION(\"1.0\")/" \
+		"$SRCDIR/examples/hello/hello.c" >"$d/main.c"
+	objs="main.o"
+	for ((i = 1; i < nfiles; i++)); do
+		printf 'int %s_f%d(int x);\nint %s_f%d(int x) { return x * %d; }\n' "$name" "$i" "$name" "$i" "$i" >"$d/f$i.c"
+		objs+=" f$i.o"
+	done
+	printf 'obj-m := %s.o\n%s-y := %s\nKDIR ?= /lib/modules/$(KVERSION)/build\nall:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) modules\n' \
+		"$name" "$name" "$objs" >"$d/Makefile"
+	sed "s/hello/$name/g; s/0\.1/1.0/" "$SRCDIR/examples/hello/dkms.conf" >"$d/dkms.conf"
+	"$REKMOD" --root "$r" add "$name/1.0" >/dev/null
+}
+
+installed_list() { # the installed modules with their vermagic and srcversion
+	local r=$1 f
+	(cd "$r/lib/modules" && find . -name '*.ko*' | sort) | while read -r f; do
+		printf '%s %s %s\n' "$f" "$(modinfo -F vermagic "$r/lib/modules/$f" | cut -d' ' -f1)" \
+			"$(modinfo -F srcversion "$r/lib/modules/$f")"
+	done
+}
+
+# ---- 1. parallel sync == serial installs ----
+P=$W/parallel S=$W/serial
+new_root "$P"
+new_root "$S"
+for m in alpha beta gamma; do
+	add_module "$P" "$m"
+	add_module "$S" "$m"
+done
+check "sync builds 3 modules x 2 kernels in parallel" "$REKMOD" --root "$P" sync -q
+for m in alpha beta gamma; do
+	"$REKMOD" --root "$S" install "$m/1.0" -k "$K1" -k "$K2" >/dev/null 2>&1
+done
+same_tree() { diff <(installed_list "$P") <(installed_list "$S") && [[ $(installed_list "$P" | wc -l) -eq 6 ]]; }
+check "parallel sync installs the same modules as serial installs" same_tree
+same_status() { diff <("$REKMOD" --root "$P" status) <("$REKMOD" --root "$S" status); }
+check "status is identical after parallel and serial runs" same_status
+vermagic_ok() {
+	[[ $(modinfo -F vermagic "$P/lib/modules/$K1/updates/dkms/alpha.ko") == "$K1 "* ]] &&
+		[[ $(modinfo -F vermagic "$P/lib/modules/$K2/updates/dkms/alpha.ko") == "$K2 "* ]]
+}
+check "each kernel got a module built for itself" vermagic_ok
+noop() {
+	local out
+	out=$("$REKMOD" --root "$P" sync 2>&1) || return 1
+	[[ -z $out ]] || { echo "$out"; return 1; }
+}
+check "a second sync has nothing to do and prints nothing" noop
+
+# ---- 2. failures are recorded, contained and not retried ----
+add_module "$P" broken
+echo '#error deliberately broken' >>"$P/usr/src/broken-1.0/main.c"
+hook_zero() { "$REKMOD" --root "$P" sync --hook -q; }
+check "--hook exits 0 although a module fails to build" hook_zero
+recorded() {
+	local st
+	st=$("$REKMOD" --root "$P" status -m broken)
+	grep -q "^broken/1.0, $K1, $ARCH: failed (exit 10, see .*make.log)" <<<"$st" &&
+		[[ -s $P/var/lib/dkms/broken/1.0/.build-$K1-$ARCH/make.log ]] &&
+		grep -q "deliberately broken" "$P/var/lib/dkms/broken/1.0/.build-$K1-$ARCH/make.log"
+}
+check "the failure is recorded with its make.log and shown by status" recorded
+others_fine() { [[ $(installed_list "$P" | wc -l) -eq 6 ]]; }
+check "the failing module did not stop the others" others_fine
+log=$P/var/lib/dkms/broken/1.0/.build-$K1-$ARCH/make.log
+stamp=$(stat -c %Y.%s "$log")
+sleep 1.1
+not_retried() {
+	local rc=0
+	"$REKMOD" --root "$P" sync -q >/dev/null 2>&1 || rc=$?
+	[[ $rc -eq 11 ]] && [[ $(stat -c %Y.%s "$log") == "$stamp" ]]
+}
+check "an unchanged failure is not rebuilt (exit 11 without --hook)" not_retried
+retried_on_change() {
+	sed -i '/deliberately broken/d' "$P/usr/src/broken-1.0/main.c"
+	"$REKMOD" --root "$P" sync -q &&
+		[[ -f $P/lib/modules/$K1/updates/dkms/broken.ko ]] &&
+		! "$REKMOD" --root "$P" status -m broken | grep -q failed
+}
+check "a source change retries the build, which now succeeds" retried_on_change
+
+# ---- 3. a kernel whose headers (and image) disappear is cleaned up ----
+vanish() {
+	rm "$P/lib/modules/$K2/build"
+	"$REKMOD" --root "$P" sync -q || return 1
+	[[ ! -e $P/lib/modules/$K2/updates ]] || { find "$P/lib/modules/$K2"; return 1; }
+	! ls -d "$P"/var/lib/dkms/*/1.0/"$K2" 2>/dev/null &&
+		! ls "$P"/var/lib/dkms/*/kernel-"$K2"-* 2>/dev/null &&
+		[[ -f $P/lib/modules/$K1/updates/dkms/alpha.ko ]]
+}
+check "a kernel without headers or image is cleaned up, the other kept" vanish
+removed_flag() {
+	"$REKMOD" --root "$P" sync --removed "$K1" -q &&
+		[[ -z $(find "$P/lib/modules/$K1" -name '*.ko') ]] &&
+		[[ $("$REKMOD" --root "$P" status | grep -c installed) -eq 0 ]]
+}
+check "--removed K uninstalls and unbuilds everything for K" removed_flag
+
+# ---- 4. two syncs started together serialise; the second does nothing ----
+C=$W/concurrent
+new_root "$C"
+for m in one two; do add_module "$C" "$m"; done
+"$REKMOD" --root "$C" sync >"$W/c1.out" 2>&1 &
+p1=$!
+sleep 0.2
+"$REKMOD" --root "$C" sync >"$W/c2.out" 2>&1 &
+p2=$!
+wait $p1
+r1=$?
+wait $p2
+r2=$?
+serialised() {
+	[[ $r1 -eq 0 && $r2 -eq 0 ]] || return 1
+	local builds
+	builds=$(cat "$W/c1.out" "$W/c2.out" | grep -c '^Building ')
+	[[ $builds -eq 4 ]] || { cat "$W/c1.out" "$W/c2.out"; return 1; }
+	grep -q "Waiting for the DKMS tree lock .* held by pid $p1" "$W/c2.out" &&
+		! grep -q '^Building ' "$W/c2.out"
+}
+check "a concurrent second sync waits for the lock, then builds nothing" serialised
+
+# ---- 5. the jobserver bounds concurrent compilers ----
+J=$W/jobs
+new_root "$J"
+for m in m1 m2 m3 m4; do add_module "$J" "$m" 8; done
+count_cc1() { # highest number of cc1 processes compiling in $J seen at once
+	local max=0 n
+	while [[ -e $W/sampling ]]; do
+		n=$(pgrep -f "cc1 .*$J/" | wc -l)
+		((n > max)) && max=$n
+		sleep 0.02
+	done
+	echo "$max" >"$W/cc1.max"
+}
+touch "$W/sampling"
+count_cc1 &
+sampler=$!
+"$REKMOD" --root "$J" -j 2 sync -q
+rc=$?
+rm -f "$W/sampling"
+wait $sampler
+bounded() {
+	local max
+	max=$(cat "$W/cc1.max")
+	echo "max concurrent cc1: $max"
+	[[ $rc -eq 0 ]] && ((max >= 1 && max <= 2))
+}
+check "-j 2: at most 2 compilers at once across 4 parallel builds of 8 files" bounded
+
+after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
+host_untouched() { [[ $before == "$after" ]]; }
+check "nothing changed in the host's /lib/modules and /var/lib/dkms" host_untouched
+
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))
