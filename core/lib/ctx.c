@@ -94,7 +94,7 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 	free(val);
 }
 
-static void framework_read_file(struct rekmod_ctx *ctx, const char *path, bool *seen_tree)
+static void framework_read_file(struct rekmod_ctx *ctx, const char *path)
 {
 	_cleanup_free_ char *text = NULL;
 	if (read_file(path, &text, NULL) < 0)
@@ -126,24 +126,21 @@ static void framework_read_file(struct rekmod_ctx *ctx, const char *path, bool *
 					path, line, l);
 		}
 		framework_set(ctx, l, unquote(eq + 1));
-		*seen_tree = true;
 	}
 }
 
-static void framework_read(struct rekmod_ctx *ctx, bool cli_dkms, bool cli_src, bool cli_inst)
+/* Trees given on the command line are already set and win over the files. */
+static void framework_read(struct rekmod_ctx *ctx)
 {
-	/* command-line trees win: mark them set before reading */
 	_cleanup_free_ char *main_conf = root_path(ctx, "/etc/dkms/framework.conf");
 	_cleanup_free_ char *dropin = root_path(ctx, "/etc/dkms/framework.conf.d");
-	bool seen = false;
-	(void)cli_dkms, (void)cli_src, (void)cli_inst;
-	framework_read_file(ctx, main_conf, &seen);
+	framework_read_file(ctx, main_conf);
 	_cleanup_strv_free_ char **names = list_dir(dropin);
 	for (size_t i = 0; names && names[i]; i++) {
 		if (!endswith(names[i], ".conf"))
 			continue;
 		_cleanup_free_ char *p = xasprintf("%s/%s", dropin, names[i]);
-		framework_read_file(ctx, p, &seen);
+		framework_read_file(ctx, p);
 	}
 }
 
@@ -217,7 +214,7 @@ _public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
 	if (o->install_tree)
 		ctx->install_tree = strip_slash(o->install_tree);
 	ctx->jobs = o->jobs;
-	framework_read(ctx, o->dkms_tree, o->source_tree, o->install_tree);
+	framework_read(ctx);
 	if (!ctx->dkms_tree)
 		ctx->dkms_tree = xstrdup("/var/lib/dkms");
 	if (!ctx->source_tree)
