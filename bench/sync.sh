@@ -138,13 +138,14 @@ cached_deb() {
 	printf '%s\n' "$deb"
 }
 
-# in_world DIR CMD...: runs CMD in a private mount namespace where DIR is
-# mounted on $W and $W/modules on /lib/modules, with the safety environment.
-# Refuses to run CMD unless /lib/modules then shows the scratch marker.
-in_world() {
-	local dir=$1
-	shift
-	unshare -m --propagation private bash -c '
+# The namespace wrapper: sets NS to the argv prefix that runs a command in a
+# private mount namespace where world $1 is mounted on $W and $W/modules on
+# /lib/modules, with the safety environment.  The wrapper refuses to run the
+# command unless /lib/modules then shows the scratch marker.
+NS=()
+ns_prefix() {
+	# shellcheck disable=SC2016  # expanded by the inner bash
+	NS=(unshare -m --propagation private bash -c '
 		set -e
 		mount --bind "$1" "$2"
 		mount --bind "$2/modules" /lib/modules
@@ -153,7 +154,20 @@ in_world() {
 		export TMPDIR="$2/tmp" sign_file=/nonexistent/sign-file \
 			mok_signing_key="$2/keys/mok.key" mok_certificate="$2/keys/mok.pub"
 		shift 2
-		exec "$@"' in_world "$dir" "$W" "$@" </dev/null
+		exec "$@"' in_world "$1" "$W")
+}
+# in_world DIR CMD...
+in_world() {
+	ns_prefix "$1"
+	shift
+	"${NS[@]}" "$@" </dev/null
+}
+# timed_in_world OUT DIR CMD...: same, `wall user sys` written to OUT.
+timed_in_world() {
+	local out=$1
+	ns_prefix "$2"
+	shift 2
+	/usr/bin/time -f '%e %U %S' -o "$out" "${NS[@]}" "$@" </dev/null
 }
 
 # Listing of the real trees, to check that nothing changed.
@@ -209,9 +223,7 @@ main() {
 	mv "$imgmods" "$T/modules/$K"
 	rm -rf "$SCRATCH/img"
 	ln -sfn "/usr/src/linux-headers-$K" "$T/modules/$K/build"
-	local common
-	common=$(readlink "/usr/src/linux-headers-$K/../linux-headers-$K/source" 2>/dev/null || true)
-	[[ -n $common ]] || common=/usr/src/linux-headers-${K%-amd64}-common
+	local common=/usr/src/linux-headers-${K%-amd64}-common
 	[[ -d $common ]] && ln -sfn "$common" "$T/modules/$K/source"
 
 	local pkg d base m v registered_ok=() dropped=()
@@ -256,25 +268,22 @@ main() {
 	local X
 	for X in A B; do
 		mkdir -p "$SCRATCH/$X"
-		(cd "$T" && find . -path "./modules/$K/kernel" -prune -o -print0 |
-			cpio -0 -pdm --quiet "$SCRATCH/$X")
+		tar -C "$T" --exclude="./modules/$K/kernel" -cf - . | tar -C "$SCRATCH/$X" -xf -
 		cp -al "$T/modules/$K/kernel" "$SCRATCH/$X/modules/$K/kernel"
 	done
 	# The header tree into the page cache, so that neither run pays for it.
-	find "/usr/src/linux-headers-$K/" "$(readlink -f "/usr/src/linux-headers-$K/source" 2>/dev/null ||
-		echo "$common")/" -type f -print0 2>/dev/null | xargs -0 cat >/dev/null 2>&1 || true
+	find "/usr/src/linux-headers-$K/" "$common/" -type f -print0 2>/dev/null |
+		xargs -0 cat >/dev/null 2>&1 || true
 	cat "$T/modules/$K/modules".* >/dev/null 2>&1 || true
 	log "setup done in $((SECONDS - t_all))s"
 
 	# --- timed runs ---
 	local rc_a=0 rc_b=0
 	log "dkms autoinstall -k $K (parallel_jobs=$JOBS) ..."
-	/usr/bin/time -f '%e %U %S' -o "$SCRATCH/time-dkms" \
-		in_world "$SCRATCH/A" "$DKMS" --dkmstree "$W/dkms" --sourcetree "$W/src" -j "$JOBS" \
+	timed_in_world "$SCRATCH/time-dkms" "$SCRATCH/A" "$DKMS" --dkmstree "$W/dkms" --sourcetree "$W/src" -j "$JOBS" \
 		autoinstall -k "$K" >"$SCRATCH/dkms.log" 2>&1 || rc_a=$?
 	log "rekmod sync --kernel $K -j $JOBS ..."
-	/usr/bin/time -f '%e %U %S' -o "$SCRATCH/time-rekmod" \
-		in_world "$SCRATCH/B" "$REKMOD" --dkmstree "$W/dkms" --sourcetree "$W/src" \
+	timed_in_world "$SCRATCH/time-rekmod" "$SCRATCH/B" "$REKMOD" --dkmstree "$W/dkms" --sourcetree "$W/src" \
 		sync --kernel "$K" -j "$JOBS" >"$SCRATCH/rekmod.log" 2>&1 || rc_b=$?
 	local wall_a usr_a sys_a wall_b usr_b sys_b
 	read -r wall_a usr_a sys_a < <(tail -n 1 "$SCRATCH/time-dkms")
@@ -283,8 +292,7 @@ main() {
 	# One depmod over the final tree: median of 3 (wall, user+sys).
 	local i depmod_wall depmod_cpu
 	for i in 1 2 3; do
-		/usr/bin/time -f '%e %U %S' -o "$SCRATCH/time-depmod-$i" \
-			in_world "$SCRATCH/B" depmod -a "$K"
+		timed_in_world "$SCRATCH/time-depmod-$i" "$SCRATCH/B" depmod -a "$K"
 		tail -n 1 "$SCRATCH/time-depmod-$i"
 	done | sort -n -k1,1 | sed -n 2p >"$SCRATCH/time-depmod"
 	read -r depmod_wall depmod_cpu < <(awk '{ print $1, $2 + $3 }' "$SCRATCH/time-depmod")

@@ -10,7 +10,7 @@ char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel)
 	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, kernel);
 	if (!is_symlink(link))
 		return TAKE_PTR(link);
-	return resolve_link(ctx, link);
+	return resolve_link(ctx, link, true);
 }
 
 char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel)

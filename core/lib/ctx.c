@@ -20,7 +20,7 @@ char *root_path(const struct rekmod_ctx *ctx, const char *path)
 	return xasprintf("%s%s%s", ctx->root, path[0] == '/' ? "" : "/", path);
 }
 
-char *resolve_link(const struct rekmod_ctx *ctx, const char *link)
+char *resolve_link(const struct rekmod_ctx *ctx, const char *link, bool host_fallback)
 {
 	char target[PATH_MAX];
 	ssize_t n = readlink(link, target, sizeof(target) - 1);
@@ -34,12 +34,12 @@ char *resolve_link(const struct rekmod_ctx *ctx, const char *link)
 			*slash = '\0';
 		return xasprintf("%s/%s", dir, target);
 	}
-	if (ctx->root[0]) {
-		char *in_root = root_path(ctx, target);
-		if (path_exists(in_root))
-			return in_root;
-		free(in_root);
-	}
+	if (!ctx->root[0])
+		return xstrdup(target);
+	char *in_root = root_path(ctx, target);
+	if (!host_fallback || path_exists(in_root))
+		return in_root;
+	free(in_root);
 	return xstrdup(target);
 }
 

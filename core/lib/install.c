@@ -111,8 +111,12 @@ static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, co
 		}
 		say(ctx, "%s", "");
 		say(ctx, "%s:", strrchr(built, '/') + 1);
-		if (version_sanity(ctx, lib, k, built, mod->dest_name))
+		if (version_sanity(ctx, lib, k, built, mod->dest_name)) {
+			/* dkms counts it as installed: the kernel's own newer module stays
+			 * in place (the "builtin and dkms package" case), not a failure */
+			any = true;
 			continue;
+		}
 		if (!any) {
 			int st = run_script(ctx, "pre_install", c->pre_install, srcdir);
 			if (st && !ctx->force) {

@@ -37,9 +37,10 @@ struct rekmod_ctx {
 
 /* root + path */
 char *root_path(const struct rekmod_ctx *ctx, const char *path);
-/* Resolve a symlink the way a program inside the root would see it, falling
- * back to the host path for absolute links (kernel headers of a scratch root). */
-char *resolve_link(const struct rekmod_ctx *ctx, const char *link);
+/* Resolve a symlink the way a program inside the root would see it. With
+ * host_fallback, an absolute target missing in the root is taken from the
+ * host: only for kernel `build` links (headers of a scratch root). */
+char *resolve_link(const struct rekmod_ctx *ctx, const char *link, bool host_fallback);
 
 /* Exclusive lock of the dkms tree (reentrant within the process). */
 int tree_lock(struct rekmod_ctx *ctx);

@@ -22,7 +22,7 @@ struct kern {
 static bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *k)
 {
 	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, k);
-	_cleanup_free_ char *ksd = is_symlink(link) ? resolve_link(ctx, link) : xstrdup(link);
+	_cleanup_free_ char *ksd = is_symlink(link) ? resolve_link(ctx, link, true) : xstrdup(link);
 	_cleanup_free_ char *inc = xasprintf("%s/include", ksd);
 	return is_dir(inc);
 }

@@ -25,7 +25,7 @@ char *kernel_link(const struct rekmod_ctx *ctx, const char *m, const char *k, co
 char *source_dir(const struct rekmod_ctx *ctx, const char *m, const char *v)
 {
 	_cleanup_free_ char *link = xasprintf("%s/%s/%s/source", ctx->dkms_tree_path, m, v);
-	return resolve_link(ctx, link);
+	return resolve_link(ctx, link, false);
 }
 
 bool tree_is_added(const struct rekmod_ctx *ctx, const char *m, const char *v)
@@ -201,7 +201,7 @@ static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v
 	if (!is_dir(d) || streq(m, "original_module"))
 		return false;
 	if (is_symlink(src)) {
-		_cleanup_free_ char *t = resolve_link(ctx, src);
+		_cleanup_free_ char *t = resolve_link(ctx, src, false);
 		return !is_dir(t);
 	}
 	if (is_dir(src))
