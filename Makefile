@@ -99,9 +99,12 @@ install: $(O)/rekmod
 	install -m 0755 $(O)/rekmod $(DESTDIR)$(SBINDIR)/rekmod
 	ln -sf rekmod $(DESTDIR)$(SBINDIR)/dkms
 	install -m 0644 core/rekmod.8 $(DESTDIR)$(MANDIR)/man8/rekmod.8
+	install -d $(DESTDIR)$(LIBDIR)/kernel/install.d
+	install -m 0755 hooks/kernel-install/40-rekmod.install $(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/rekmod $(DESTDIR)$(SBINDIR)/dkms $(DESTDIR)$(MANDIR)/man8/rekmod.8
+	rm -f $(DESTDIR)$(SBINDIR)/rekmod $(DESTDIR)$(SBINDIR)/dkms $(DESTDIR)$(MANDIR)/man8/rekmod.8 \
+		$(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install
 
 clean:
 	rm -rf $(O)
