@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 BASE_PACKAGES=(
 	build-essential pkg-config libkmod-dev libcmocka-dev kmod make bc bash
-	coreutils diffutils findutils dkms hyperfine linux-headers-amd64
+	coreutils diffutils findutils dkms hyperfine systemd procps linux-headers-amd64
 )
 CACHED_DEBS=(v4l2loopback-dkms acpi-call-dkms)
 
