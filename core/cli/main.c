@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rekmod.h"
@@ -57,17 +58,106 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* ---- live progress of sync on a terminal: one line per running build ---- */
+#define LIVE_MAX 64
+struct live_job {
+	char name[160];
+	struct timespec start;
+};
+static struct {
+	bool on;
+	struct live_job run[LIVE_MAX];
+	size_t n_run;
+	unsigned drawn;
+	char *table; /* finished jobs, for the final table */
+	size_t table_len;
+} live;
+
+static void live_erase(void)
+{
+	if (live.drawn)
+		printf("\033[%uA\033[J", live.drawn);
+	live.drawn = 0;
+}
+
+static void live_draw(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	live_erase();
+	for (size_t i = 0; i < live.n_run; i++) {
+		double secs = (double)(now.tv_sec - live.run[i].start.tv_sec) +
+			      (double)(now.tv_nsec - live.run[i].start.tv_nsec) / 1e9;
+		printf("  building %-60s %6.1fs\n", live.run[i].name, secs);
+		live.drawn++;
+	}
+	fflush(stdout);
+}
+
+static void live_progress(void *userdata, enum rekmod_job_event ev, const struct rekmod_job_info *j)
+{
+	(void)userdata;
+	char name[160];
+	if (j)
+		snprintf(name, sizeof(name), "%s/%s for %s (%s)", j->module, j->version, j->kernel, j->arch);
+	if (ev == REKMOD_JOB_STARTED && live.n_run < LIVE_MAX) {
+		snprintf(live.run[live.n_run].name, sizeof(live.run[0].name), "%s", name);
+		clock_gettime(CLOCK_MONOTONIC, &live.run[live.n_run].start);
+		live.n_run++;
+	} else if (ev == REKMOD_JOB_FINISHED) {
+		for (size_t i = 0; i < live.n_run; i++) {
+			if (strcmp(live.run[i].name, name) != 0)
+				continue;
+			live.run[i] = live.run[--live.n_run];
+			break;
+		}
+		char line[256], result[32];
+		if (j->result == 0)
+			snprintf(result, sizeof(result), "installed");
+		else if (j->result == 77)
+			snprintf(result, sizeof(result), "skipped");
+		else
+			snprintf(result, sizeof(result), "failed (%d)", j->result);
+		char mv[96];
+		snprintf(mv, sizeof(mv), "%s/%s", j->module, j->version);
+		int n = snprintf(line, sizeof(line), "%-24s %-28s %-12s %6.1fs\n", mv, j->kernel, result, j->seconds);
+		if (n < 0 || (size_t)n >= sizeof(line))
+			n = (int)strlen(line);
+		live.table = realloc(live.table, live.table_len + (size_t)n + 1);
+		if (live.table) {
+			memcpy(live.table + live.table_len, line, (size_t)n + 1);
+			live.table_len += (size_t)n;
+		}
+	}
+	live_draw();
+}
+
+static void live_finish(void)
+{
+	live_erase();
+	if (live.table_len)
+		printf("%-24s %-28s %-12s %7s\n%s", "module/version", "kernel", "result", "time", live.table);
+	free(live.table);
+	live.table = NULL;
+	live.on = false;
+}
+
 static void log_to_terminal(void *userdata, int priority, const char *msg)
 {
 	const struct args *a = userdata;
 	if (a->quiet && (a->action == NULL || strcmp(a->action, "sync") != 0 || priority > LOG_ERR))
 		return;
 	FILE *f = priority <= LOG_WARNING ? stderr : stdout;
+	unsigned redraw = live.drawn;
+	if (redraw)
+		live_erase();
 	if (priority <= LOG_WARNING)
 		fflush(stdout);
 	fprintf(f, "%s\n", msg);
 	if (priority <= LOG_WARNING)
 		fflush(stderr);
+	if (redraw)
+		live_draw();
 }
 
 __attribute__((format(printf, 1, 2))) static void err(const char *fmt, ...)
@@ -419,7 +509,12 @@ static int do_sync(struct rekmod_ctx *ctx, struct args *a)
 		.retry = a->retry,
 	};
 	struct rekmod_sync_result res = { 0 };
+	live.on = !a->quiet && !a->o.verbose && isatty(STDOUT_FILENO);
+	if (live.on)
+		so.progress = live_progress;
 	int r = rekmod_sync(ctx, &so, &res);
+	if (live.on)
+		live_finish();
 	if ((res.built || res.failed || res.removed || res.waiting) && (!a->quiet || res.failed))
 		fprintf(a->hook ? stderr : stdout,
 			"rekmod sync: %u built, %u installed, %u failed, %u skipped, %u removed, %u waiting for "

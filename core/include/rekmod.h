@@ -130,11 +130,26 @@ void rekmod_status_free(struct rekmod_status *s, size_t n);
 char *rekmod_status_format(const struct rekmod_status *s);
 
 /* ---- sync: the one entry point of every hook ---- */
+enum rekmod_job_event {
+	REKMOD_JOB_STARTED,
+	REKMOD_JOB_FINISHED, /* result: 0, or the dkms exit code of the failed step */
+	REKMOD_JOB_TICK,     /* about every 200 ms while builds run (job is NULL) */
+};
+
+struct rekmod_job_info {
+	const char *module, *version, *kernel, *arch;
+	int result;
+	double seconds; /* since the build started */
+};
+
 struct rekmod_sync_options {
 	const char *const *kernels; /* NULL-terminated; NULL: every kernel in the install tree */
 	const char *const *removed; /* kernels going away: their builds and installs are removed */
 	const char *const *modules; /* "m" or "m/v" filters; NULL: every registered module */
 	bool retry;                 /* rebuild recorded failures even if no input changed */
+	/* progress of the builds, for a live display; may be NULL */
+	void (*progress)(void *userdata, enum rekmod_job_event ev, const struct rekmod_job_info *job);
+	void *progress_userdata;
 };
 
 struct rekmod_sync_result {

@@ -168,6 +168,7 @@ struct job {
 };
 
 struct plan {
+	const struct rekmod_sync_options *o;
 	struct job *jobs;
 	size_t n;
 	struct kern *ks;
@@ -411,7 +412,27 @@ static _noreturn_ void child_build(struct rekmod_ctx *ctx, struct jobserver *js,
 	_exit(r);
 }
 
-static int start_job(struct rekmod_ctx *ctx, struct jobserver *js, struct job *j)
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void progress(const struct plan *p, enum rekmod_job_event ev, const struct job *j)
+{
+	if (!p->o->progress)
+		return;
+	if (!j) {
+		p->o->progress(p->o->progress_userdata, ev, NULL);
+		return;
+	}
+	struct rekmod_job_info info = { .module = j->m, .version = j->v, .kernel = j->k, .arch = j->a,
+					.result = j->result, .seconds = elapsed(&j->start) };
+	p->o->progress(p->o->progress_userdata, ev, &info);
+}
+
+static int start_job(struct rekmod_ctx *ctx, struct plan *p, struct jobserver *js, struct job *j)
 {
 	fflush(NULL);
 	pid_t pid = fork();
@@ -422,7 +443,9 @@ static int start_job(struct rekmod_ctx *ctx, struct jobserver *js, struct job *j
 	j->pid = pid;
 	j->state = J_RUN;
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
-	rk_notice(log_of(ctx), "Building %s/%s for %s (%s)...", j->m, j->v, j->k, j->a);
+	rk_logf(log_of(ctx), p->o->progress ? LOG_INFO : LOG_NOTICE, "Building %s/%s for %s (%s)...", j->m, j->v,
+		j->k, j->a);
+	progress(p, REKMOD_JOB_STARTED, j);
 	return 0;
 }
 
@@ -436,9 +459,7 @@ static struct kern *kern_of(struct plan *p, const char *k)
 
 static void finish_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int status)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	double secs = (double)(now.tv_sec - j->start.tv_sec) + (double)(now.tv_nsec - j->start.tv_nsec) / 1e9;
+	double secs = elapsed(&j->start);
 	j->state = J_DONE;
 	j->result = status;
 	if (status == 0) {
@@ -481,15 +502,19 @@ static int execute(struct rekmod_ctx *ctx, struct plan *p)
 	}
 	char *tokens = xcalloc(p->n, 1);
 	size_t done = 0;
+	struct timespec last_tick;
+	clock_gettime(CLOCK_MONOTONIC, &last_tick);
 	while (done < p->n) {
-		bool started = false;
+		bool started = false, want_token = false;
 		for (size_t i = 0; i < p->n; i++) {
 			struct job *j = &p->jobs[i];
 			if (j->state != J_WAIT || !deps_done(p, j, ctx))
 				continue;
-			if (token_get(&js, &tokens[i]) < 0)
+			if (token_get(&js, &tokens[i]) < 0) {
+				want_token = true;
 				break;
-			if (start_job(ctx, &js, j) < 0) {
+			}
+			if (start_job(ctx, p, &js, j) < 0) {
 				token_put(&js, tokens[i]);
 				j->state = J_DONE;
 				j->result = REKMOD_E_BUILD;
@@ -500,11 +525,14 @@ static int execute(struct rekmod_ctx *ctx, struct plan *p)
 			started = true;
 		}
 		int st;
-		pid_t pid = waitpid(-1, &st, started ? WNOHANG : 0);
+		pid_t pid = waitpid(-1, &st, WNOHANG);
 		if (pid <= 0) {
-			if (pid < 0 && errno == ECHILD) {
-				struct pollfd pf = { .fd = js.token_fd, .events = POLLIN };
-				poll(&pf, 1, 50);
+			/* nothing finished: wait a little for a child or a free token */
+			struct pollfd pf = { .fd = want_token ? js.token_fd : -1, .events = POLLIN };
+			poll(&pf, 1, started ? 0 : 20);
+			if (elapsed(&last_tick) >= 0.2) {
+				progress(p, REKMOD_JOB_TICK, NULL);
+				clock_gettime(CLOCK_MONOTONIC, &last_tick);
 			}
 			continue;
 		}
@@ -514,6 +542,7 @@ static int execute(struct rekmod_ctx *ctx, struct plan *p)
 				continue;
 			token_put(&js, tokens[i]);
 			finish_job(ctx, p, j, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			progress(p, REKMOD_JOB_FINISHED, j);
 			done++;
 		}
 	}
@@ -613,7 +642,7 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 	int r = check_kernel_names(ctx, o->kernels);
 	if (r || (r = check_kernel_names(ctx, o->removed)) || (r = tree_lock(ctx)))
 		return r;
-	struct plan p = { 0 };
+	struct plan p = { .o = o };
 	_cleanup_strv_free_ char **removed = NULL;
 	for (size_t i = 0; o->removed && o->removed[i]; i++)
 		strv_push(&removed, xstrdup(o->removed[i]));
