@@ -266,11 +266,11 @@ main() {
 	read -r mb sb < <(jq -r '.results[0] | "\(.mean) \(.stddev // 0)"' "$SCRATCH/rekmod.json")
 
 	# HARD RULE guard (reported, not fatal): nothing new in the real trees.
-	local leaked
+	local leaked line
 	leaked=$(find /var/lib/dkms /lib/modules -newer "$stamp" 2>/dev/null | sort || true)
 	if [[ -n $leaked ]]; then
 		log "WARNING: changed in the real /var/lib/dkms or /lib/modules during the run:"
-		sed 's/^/#   /' <<<"$leaked"
+		while IFS= read -r line; do printf '#   %s\n' "$line"; done <<<"$leaked"
 	fi
 
 	echo
