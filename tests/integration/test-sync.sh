@@ -6,51 +6,11 @@
 # --hook never fails, and the jobserver bounds the compilers.
 # Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
 set -u
-export LC_ALL=C
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SRCDIR=$(cd "$HERE/../.." && pwd)
-REKMOD=${REKMOD:-$SRCDIR/build/rekmod}
-ARCH=$(uname -m)
-
-mapfile -t KERNELS < <(find /usr/src -maxdepth 1 -name 'linux-headers-6.1.0-*-amd64' -printf '%f\n' |
-	sed 's/^linux-headers-//' | sort -rV | head -n 2)
-if ((${#KERNELS[@]} < 2)); then
-	echo "SKIP: fewer than two /usr/src/linux-headers-6.1.0-*-amd64 trees"
-	exit 77
-fi
-K1=${KERNELS[0]}
-K2=${KERNELS[1]}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 W=$(realpath "$(mktemp -d /tmp/rekmod-sync.XXXXXX)")
 trap '[[ -n ${KEEP:-} ]] || rm -rf "$W"' EXIT
 before=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
-
-N=0 PASSED=0 FAILED=0
-check() { # check "description" command...
-	local desc=$1 out
-	shift
-	N=$((N + 1))
-	if out=$("$@" 2>&1); then
-		echo "ok $N - $desc"
-		PASSED=$((PASSED + 1))
-	else
-		echo "not ok $N - $desc"
-		sed 's/^/#   /' <<<"$out"
-		FAILED=$((FAILED + 1))
-	fi
-}
-
-# new_root DIR: os-release, headers links for K1 and K2
-new_root() {
-	local r=$1 k
-	mkdir -p "$r/etc" "$r/usr/src"
-	cp /etc/os-release "$r/etc/os-release"
-	for k in "$K1" "$K2"; do
-		mkdir -p "$r/lib/modules/$k"
-		ln -s "/usr/src/linux-headers-$k" "$r/lib/modules/$k/build"
-	done
-}
 
 # add_module ROOT NAME [NFILES]: a hello-like module NAME-1.0 with NFILES objects
 add_module() {
@@ -210,5 +170,4 @@ after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/nu
 host_untouched() { [[ $before == "$after" ]]; }
 check "nothing changed in the host's /lib/modules and /var/lib/dkms" host_untouched
 
-echo "$PASSED passed, $FAILED failed"
-((FAILED == 0))
+summary
