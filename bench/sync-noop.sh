@@ -102,9 +102,10 @@ make_source() {
 	grep -q '^AUTOINSTALL="yes"' "$d/dkms.conf" || die "$d/dkms.conf is not AUTOINSTALL"
 }
 
-# Everything in R but the temporary files, with sizes and mtimes.
+# Everything in R with sizes and mtimes, but the lock file (rewritten by
+# every run, it holds no state).
 tree_listing() {
-	(cd "$R" && find . -printf '%p %y %s %T@ %l\n') | sort
+	(cd "$R" && find . ! -name .rekmod.lock -printf '%p %y %s %T@ %l\n') | sort
 }
 
 real_trees_listing() {
@@ -184,7 +185,7 @@ main() {
 		log "WARNING: the no-op sync changed the tree:"
 		diff "$SCRATCH/tree-before" "$SCRATCH/tree-after" | head -n 20 | sed 's/^/#   /' || true
 	fi
-	log "no-op sync output: $(tr '\n' ' ' <"$SCRATCH/noop.out")"
+	log "no-op sync output: $(if [[ -s $SCRATCH/noop.out ]]; then tr '\n' ' ' <"$SCRATCH/noop.out"; else echo '(none)'; fi)"
 	cp "$SCRATCH/tree-after" "$SCRATCH/tree-before"
 
 	# Timing (-N: plain argv, no shell).
@@ -222,3 +223,4 @@ main() {
 }
 
 main "$@"
+exit 0

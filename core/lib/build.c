@@ -223,12 +223,6 @@ static int commit_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const
 
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
-	return do_build_in(ctx, m, v, k, a, NULL);
-}
-
-int do_build_in(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-		const char *dir)
-{
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	if (is_dir(base)) {
 		dk_error(ctx, "This module/version has already been built on: %s\nDirectory %s already exists. Use the "
@@ -243,15 +237,9 @@ int do_build_in(struct rekmod_ctx *ctx, const char *m, const char *v, const char
 		return r;
 	_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
 	_cleanup_free_ char *src = source_dir(ctx, m, v);
-	_cleanup_free_ char *build_dir = dir ? xstrdup(dir) : xasprintf("%s/build", mvd);
+	_cleanup_free_ char *build_dir = xasprintf("%s/build", mvd);
 	_cleanup_free_ char *kdir = xasprintf("%s/%s", mvd, k);
 	_cleanup_free_ char *staging = xasprintf("%s/.tmp_%s_XXXXXX", kdir, a);
-	if (c->make_is_default) {
-		/* dkms's default make names the build dir: point it at ours */
-		_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
-		free(c->make_command);
-		c->make_command = xasprintf("make -C %s M=%s", ksd, build_dir);
-	}
 	if (c->build_exclude) {
 		dk_warn(ctx, "The %s/dkms.conf for module %s includes a BUILD_EXCLUSIVE directive which\ndoes not "
 			"match this kernel/arch/config.\nThis indicates that it should not be built.",

@@ -88,9 +88,6 @@ char *module_file_in(const char *dir, const char *name);
 
 /* build.c / install.c internals shared by verbs */
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
-/* dir: the build directory (NULL: <dkms_tree>/<m>/<v>/build, as dkms) */
-int do_build_in(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-		const char *dir);
 int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 	       bool depmod);
 int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,

@@ -151,7 +151,9 @@ static void record_clear(const struct rekmod_ctx *ctx, const char *m, const char
 	const char *kinds[] = { "failed", "skipped" };
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
 		_cleanup_free_ char *p = record_file(ctx, kinds[i], m, v, k, a);
+		_cleanup_free_ char *log = xasprintf("%s.make.log", p);
 		unlink(p);
+		unlink(log);
 	}
 }
 
@@ -160,7 +162,7 @@ static void record_clear(const struct rekmod_ctx *ctx, const char *m, const char
 enum { J_WAIT, J_RUN, J_DONE };
 
 struct job {
-	char *m, *v, *k, *a, *build_dir;
+	char *m, *v, *k, *a;
 	char **deps; /* module names this job waits for (same kernel) */
 	int state, result;
 	pid_t pid;
@@ -259,7 +261,6 @@ static void plan_kernel(struct rekmod_ctx *ctx, const struct rekmod_sync_options
 		struct job *j = &p->jobs[p->n++];
 		*j = (struct job){ .m = xstrdup(m), .v = xstrdup(v), .k = xstrdup(kn->k), .a = xstrdup(a),
 				   .state = J_WAIT, .pid = -1 };
-		j->build_dir = xasprintf("%s/%s/%s/.build-%s-%s", ctx->dkms_tree_path, m, v, kn->k, a);
 		for (size_t d = 0; c->build_depends && c->build_depends[d]; d++)
 			strv_push(&j->deps, xstrdup(c->build_depends[d]));
 		dkms_conf_free(c);
@@ -378,6 +379,16 @@ static void token_put(struct jobserver *js, char tok)
 
 /* ---- execute ---- */
 
+/* Real dkms.conf files name $dkms_tree/<m>/<v>/build in their MAKE lines, so
+ * builds of one module/version (for several kernels) take turns in that dir. */
+static bool build_dir_busy(const struct plan *p, const struct job *j)
+{
+	for (size_t x = 0; x < p->n; x++)
+		if (p->jobs[x].state == J_RUN && streq(p->jobs[x].m, j->m) && streq(p->jobs[x].v, j->v))
+			return true;
+	return false;
+}
+
 static bool deps_done(const struct plan *p, const struct job *j, const struct rekmod_ctx *ctx)
 {
 	for (size_t d = 0; j->deps && j->deps[d]; d++) {
@@ -389,25 +400,13 @@ static bool deps_done(const struct plan *p, const struct job *j, const struct re
 	return true;
 }
 
-static void quiet_log(void *u, int prio, const char *msg)
-{
-	const struct rk_log *parent = u;
-	if (prio <= LOG_WARNING)
-		parent->fn(parent->userdata, prio, msg);
-}
-
-/* The child: one build, its output to the log only when it is an error. */
+/* The child: one build, silent; the parent reports its outcome in one line. */
 static _noreturn_ void child_build(struct rekmod_ctx *ctx, struct jobserver *js, const struct job *j)
 {
 	fcntl(js->rfd, F_SETFD, 0);
 	fcntl(js->wfd, F_SETFD, 0);
-	struct rk_log parent = ctx->log;
-	ctx->log.fn = quiet_log;
-	ctx->log.userdata = &parent;
-	rm_rf(j->build_dir);
-	int r = do_build_in(ctx, j->m, j->v, j->k, j->a, j->build_dir);
-	if (r == 0)
-		rm_rf(j->build_dir);
+	ctx->log.max_priority = -1;
+	int r = do_build(ctx, j->m, j->v, j->k, j->a);
 	fflush(NULL);
 	_exit(r);
 }
@@ -434,7 +433,10 @@ static void progress(const struct plan *p, enum rekmod_job_event ev, const struc
 
 static int start_job(struct rekmod_ctx *ctx, struct plan *p, struct jobserver *js, struct job *j)
 {
+	rk_logf(log_of(ctx), p->o->progress ? LOG_INFO : LOG_NOTICE, "Building %s/%s for %s (%s)...", j->m, j->v,
+		j->k, j->a);
 	fflush(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &j->start);
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -442,9 +444,6 @@ static int start_job(struct rekmod_ctx *ctx, struct plan *p, struct jobserver *j
 		child_build(ctx, js, j);
 	j->pid = pid;
 	j->state = J_RUN;
-	clock_gettime(CLOCK_MONOTONIC, &j->start);
-	rk_logf(log_of(ctx), p->o->progress ? LOG_INFO : LOG_NOTICE, "Building %s/%s for %s (%s)...", j->m, j->v,
-		j->k, j->a);
 	progress(p, REKMOD_JOB_STARTED, j);
 	return 0;
 }
@@ -455,6 +454,26 @@ static struct kern *kern_of(struct plan *p, const char *k)
 		if (streq(p->ks[i].k, k))
 			return &p->ks[i];
 	return NULL;
+}
+
+static const char *failure_reason(int code)
+{
+	switch (code) {
+	case REKMOD_E_BUILD:
+		return "make failed";
+	case REKMOD_E_NOKO:
+		return "make did not produce the module";
+	case REKMOD_E_NOHEADERS:
+		return "kernel headers missing";
+	case REKMOD_E_BADCONF:
+		return "invalid dkms.conf or empty source";
+	case REKMOD_E_DEPENDS:
+		return "a BUILD_DEPENDS module is not installed";
+	case REKMOD_E_INSTALL:
+		return "installation failed";
+	default:
+		return "see rekmod build for details";
+	}
 }
 
 static void finish_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int status)
@@ -484,10 +503,15 @@ static void finish_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, in
 		return;
 	}
 	p->res.failed++;
-	_cleanup_free_ char *log = xasprintf("%s/make.log", j->build_dir);
+	/* the next build of this module reuses <m>/<v>/build: keep the log beside the record */
+	_cleanup_free_ char *made = xasprintf("%s/%s/%s/build/make.log", ctx->dkms_tree_path, j->m, j->v);
+	_cleanup_free_ char *rec = record_file(ctx, "failed", j->m, j->v, j->k, j->a);
+	_cleanup_free_ char *log = xasprintf("%s.make.log", rec);
+	if (rename(made, log) < 0)
+		unlink(log);
 	record_write(ctx, "failed", j->m, j->v, j->k, j->a, j->result, path_exists(log) ? log : NULL);
-	rk_err(log_of(ctx), "%s/%s, %s, %s: failed with exit %d%s%s", j->m, j->v, j->k, j->a, j->result,
-	       path_exists(log) ? ", see " : "", path_exists(log) ? log : "");
+	rk_err(log_of(ctx), "%s/%s, %s, %s: failed with exit %d (%s)%s%s", j->m, j->v, j->k, j->a, j->result,
+	       failure_reason(j->result), path_exists(log) ? ", see " : "", path_exists(log) ? log : "");
 }
 
 static int execute(struct rekmod_ctx *ctx, struct plan *p)
@@ -508,7 +532,7 @@ static int execute(struct rekmod_ctx *ctx, struct plan *p)
 		bool started = false, want_token = false;
 		for (size_t i = 0; i < p->n; i++) {
 			struct job *j = &p->jobs[i];
-			if (j->state != J_WAIT || !deps_done(p, j, ctx))
+			if (j->state != J_WAIT || !deps_done(p, j, ctx) || build_dir_busy(p, j))
 				continue;
 			if (token_get(&js, &tokens[i]) < 0) {
 				want_token = true;
@@ -610,7 +634,6 @@ static void plan_free(struct plan *p)
 		free(j->v);
 		free(j->k);
 		free(j->a);
-		free(j->build_dir);
 		strv_free(j->deps);
 	}
 	free(p->jobs);

@@ -46,6 +46,11 @@ for m in alpha beta gamma; do
 	add_module "$P" "$m"
 	add_module "$S" "$m"
 done
+# like most real packages, gamma's MAKE names dkms's build directory itself
+for r in "$P" "$S"; do
+	sed -i 's|^MAKE\[0\]=.*|MAKE[0]="make -C $kernel_source_dir M=$dkms_tree/$PACKAGE_NAME/$PACKAGE_VERSION/build"|' \
+		"$r/usr/src/gamma-1.0/dkms.conf"
+done
 check "sync builds 3 modules x 2 kernels in parallel" "$REKMOD" --root "$P" sync -q
 for m in alpha beta gamma; do
 	"$REKMOD" --root "$S" install "$m/1.0" -k "$K1" -k "$K2" >/dev/null 2>&1
@@ -75,13 +80,13 @@ recorded() {
 	local st
 	st=$("$REKMOD" --root "$P" status -m broken)
 	grep -q "^broken/1.0, $K1, $ARCH: failed (exit 10, see .*make.log)" <<<"$st" &&
-		[[ -s $P/var/lib/dkms/broken/1.0/.build-$K1-$ARCH/make.log ]] &&
-		grep -q "deliberately broken" "$P/var/lib/dkms/broken/1.0/.build-$K1-$ARCH/make.log"
+		[[ -s $P/var/lib/dkms/broken/1.0/.rekmod-failed-$K1-$ARCH.make.log ]] &&
+		grep -q "deliberately broken" "$P/var/lib/dkms/broken/1.0/.rekmod-failed-$K1-$ARCH.make.log"
 }
 check "the failure is recorded with its make.log and shown by status" recorded
 others_fine() { [[ $(installed_list "$P" | wc -l) -eq 6 ]]; }
 check "the failing module did not stop the others" others_fine
-log=$P/var/lib/dkms/broken/1.0/.build-$K1-$ARCH/make.log
+log=$P/var/lib/dkms/broken/1.0/.rekmod-failed-$K1-$ARCH.make.log
 stamp=$(stat -c %Y.%s "$log")
 sleep 1.1
 not_retried() {
