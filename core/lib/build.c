@@ -189,7 +189,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	int st = 0;
 	r = run_make(ctx, cmd, build_dir, k, logfd, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	dprintf(logfd, "\n# exit code: %d\n# elapsed time: %.2fs\n", r < 0 ? 127 : st,
+	dprintf(logfd, "\n# exit code: %d\n# elapsed time: %.3fs\n", r < 0 ? 127 : st,
 		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (r < 0 || st != 0) {
 		say(ctx, "Building module(s)...(bad exit status: %d)", r < 0 ? 127 : st);
