@@ -335,6 +335,8 @@ static int jobserver_open(struct rekmod_ctx *ctx, struct jobserver *js)
 			if (write(js->wfd, "+", 1) != 1)
 				return -errno;
 	}
+	rk_debug(log_of(ctx), "make jobserver: %s (fds %d,%d)",
+		 js->own ? "rekmod's own" : "inherited from the parent make", js->rfd, js->wfd);
 	_cleanup_free_ char *self = xasprintf("/proc/self/fd/%d", js->rfd);
 	js->token_fd = open(self, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (js->token_fd < 0)

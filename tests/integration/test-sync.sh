@@ -171,6 +171,20 @@ bounded() {
 }
 check "-j 2: at most 2 compilers at once across 4 parallel builds of 8 files" bounded
 
+# ---- 6. a jobserver inherited from a parent make is used ----
+M=$W/make
+new_root "$M"
+add_module "$M" viamake 4
+printf 'all:\n\t+%s --root %s --verbose sync\n' "$REKMOD" "$M" >"$W/Makefile.parent"
+inherited() {
+	local out
+	out=$(make -j2 -f "$W/Makefile.parent" 2>&1) || { echo "$out"; return 1; }
+	grep -q "make jobserver: inherited from the parent make" <<<"$out" || { echo "$out"; return 1; }
+	! grep -q "jobserver unavailable\|-j.* forced in submake" <<<"$out" || { echo "$out"; return 1; }
+	[[ -f $M/lib/modules/$K1/updates/dkms/viamake.ko && -f $M/lib/modules/$K2/updates/dkms/viamake.ko ]]
+}
+check "under make -j2, sync uses the parent make's jobserver" inherited
+
 after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
 host_untouched() { [[ $before == "$after" ]]; }
 check "nothing changed in the host's /lib/modules and /var/lib/dkms" host_untouched
