@@ -53,30 +53,7 @@ GOAL_MS=30
 export LC_ALL=C
 
 SCRATCH=''
-log() { printf '# %s\n' "$*"; }
-die() {
-	printf 'error: %s\n' "$*" >&2
-	exit 1
-}
-
-# shellcheck disable=SC2317  # invoked from the EXIT trap
-cleanup() {
-	if [[ -n $SCRATCH && -d $SCRATCH ]]; then
-		if [[ ${KEEP:-0} == 1 ]]; then
-			log "scratch kept in $SCRATCH"
-		else
-			rm -rf -- "$SCRATCH"
-		fi
-	fi
-}
-
-abspath() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s/%s\n' "$PWD" "$1" ;;
-	esac
-}
-
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 main() {
 	command -v hyperfine >/dev/null || die "hyperfine is not installed"
 	command -v python3 >/dev/null || die "python3 is not installed"

@@ -45,31 +45,8 @@ GOAL_MS=20
 export LC_ALL=C
 
 SCRATCH=''
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 R=''
-log() { printf '# %s\n' "$*"; }
-die() {
-	printf 'error: %s\n' "$*" >&2
-	exit 1
-}
-
-# shellcheck disable=SC2317  # invoked from the EXIT trap
-cleanup() {
-	if [[ -n $SCRATCH && -d $SCRATCH ]]; then
-		if [[ ${KEEP:-0} == 1 ]]; then
-			log "scratch kept in $SCRATCH"
-		else
-			rm -rf -- "$SCRATCH"
-		fi
-	fi
-}
-
-abspath() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s/%s\n' "$PWD" "$1" ;;
-	esac
-}
-
 find_kernels() {
 	local d
 	for d in /usr/src/linux-headers-6.1.0-*-amd64; do

@@ -95,33 +95,10 @@ MARKER=.rekmod-bench-sync-scratch
 export LC_ALL=C
 
 SCRATCH=''
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 W=''
 K=''
 ARCH=$(uname -m)
-
-log() { printf '# %s\n' "$*"; }
-die() {
-	printf 'error: %s\n' "$*" >&2
-	exit 1
-}
-
-# shellcheck disable=SC2317  # invoked from the EXIT trap
-cleanup() {
-	if [[ -n $SCRATCH && -d $SCRATCH ]]; then
-		if [[ ${KEEP:-0} == 1 ]]; then
-			log "scratch kept in $SCRATCH"
-		else
-			rm -rf -- "$SCRATCH"
-		fi
-	fi
-}
-
-abspath() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s/%s\n' "$PWD" "$1" ;;
-	esac
-}
 
 # The newest kernel with headers.
 find_kernel() {

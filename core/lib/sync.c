@@ -267,33 +267,62 @@ static void plan_kernel(struct rekmod_ctx *ctx, const struct rekmod_sync_options
 	}
 }
 
-/* A cycle in BUILD_DEPENDS among the planned jobs is an error naming it. */
-static bool find_cycle(struct plan *p, struct rekmod_ctx *ctx)
+/* A cycle in BUILD_DEPENDS among the planned jobs is an error naming it; the
+ * jobs on the cycle fail (REKMOD_E_DEPENDS), the others go on. */
+struct dfs {
+	struct plan *p;
+	struct rekmod_ctx *ctx;
+	int *color; /* 0 unvisited, 1 on the stack, 2 done */
+	size_t *stack, depth;
+};
+
+static void dfs_visit(struct dfs *g, size_t i)
 {
-	for (size_t s = 0; s < p->n; s++) {
-		size_t cur = s, steps = 0;
-		struct strbuf path = { 0 };
-		sb_puts(&path, p->jobs[s].m);
-		while (steps++ <= p->n) {
-			size_t next = p->n;
-			for (size_t d = 0; p->jobs[cur].deps && p->jobs[cur].deps[d] && next == p->n; d++)
-				for (size_t x = 0; x < p->n; x++)
-					if (streq(p->jobs[x].k, p->jobs[cur].k) &&
-					    streq(p->jobs[x].m, p->jobs[cur].deps[d]))
-						next = x;
-			if (next == p->n)
-				break;
-			sb_printf(&path, " -> %s", p->jobs[next].m);
-			if (next == s) {
-				dk_error(ctx, "BUILD_DEPENDS cycle: %s; remove one of these dependencies", path.s);
-				sb_free(&path);
-				return true;
+	struct plan *p = g->p;
+	g->color[i] = 1;
+	g->stack[g->depth++] = i;
+	for (size_t d = 0; p->jobs[i].deps && p->jobs[i].deps[d]; d++) {
+		for (size_t x = 0; x < p->n; x++) {
+			if (!streq(p->jobs[x].k, p->jobs[i].k) || !streq(p->jobs[x].m, p->jobs[i].deps[d]))
+				continue;
+			if (g->color[x] == 0) {
+				dfs_visit(g, x);
+				continue;
 			}
-			cur = next;
+			if (g->color[x] != 1)
+				continue;
+			struct strbuf path = { 0 };
+			size_t from = g->depth;
+			while (from > 0 && g->stack[from - 1] != x)
+				from--;
+			for (size_t y = from - 1; y < g->depth; y++) {
+				struct job *j = &p->jobs[g->stack[y]];
+				sb_printf(&path, "%s -> ", j->m);
+				if (j->state != J_DONE) {
+					j->state = J_DONE;
+					j->result = REKMOD_E_DEPENDS;
+					p->res.failed++;
+				}
+			}
+			sb_puts(&path, p->jobs[x].m);
+			dk_error(g->ctx, "BUILD_DEPENDS cycle for kernel %s: %s; remove one of these dependencies",
+				 p->jobs[x].k, path.s);
+			sb_free(&path);
 		}
-		sb_free(&path);
 	}
-	return false;
+	g->depth--;
+	g->color[i] = 2;
+}
+
+static void fail_cycles(struct plan *p, struct rekmod_ctx *ctx)
+{
+	struct dfs g = { .p = p, .ctx = ctx, .color = xcalloc(p->n, sizeof(int)),
+			 .stack = xcalloc(p->n, sizeof(size_t)) };
+	for (size_t i = 0; i < p->n; i++)
+		if (g.color[i] == 0)
+			dfs_visit(&g, i);
+	free(g.color);
+	free(g.stack);
 }
 
 /* ---- jobserver ---- */
@@ -528,6 +557,8 @@ static int execute(struct rekmod_ctx *ctx, struct plan *p)
 	}
 	char *tokens = xcalloc(p->n, 1);
 	size_t done = 0;
+	for (size_t i = 0; i < p->n; i++)
+		done += p->jobs[i].state == J_DONE; /* failed before they ran: BUILD_DEPENDS cycles */
 	struct timespec last_tick;
 	clock_gettime(CLOCK_MONOTONIC, &last_tick);
 	while (done < p->n) {
@@ -688,11 +719,7 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 	for (size_t i = 0; i < p.nk; i++)
 		if (p.ks[i].headers || p.ks[i].image)
 			plan_kernel(ctx, o, &p, &p.ks[i], mods);
-	if (find_cycle(&p, ctx)) {
-		for (size_t i = 0; i < p.n; i++)
-			p.jobs[i].state = J_DONE;
-		p.res.failed += (unsigned)p.n;
-	}
+	fail_cycles(&p, ctx);
 	r = execute(ctx, &p);
 	for (size_t i = 0; i < p.nk; i++) {
 		if (!p.ks[i].touched)

@@ -185,6 +185,62 @@ inherited() {
 }
 check "under make -j2, sync uses the parent make's jobserver" inherited
 
+# ---- 7. BUILD_DEPENDS order and cycles, BUILD_EXCLUSIVE skips, missing headers, JSON ----
+D=$W/deps
+new_root "$D"
+for m in base top loopa loopb excl; do add_module "$D" "$m"; done
+echo 'BUILD_DEPENDS[0]="base"' >>"$D/usr/src/top-1.0/dkms.conf"
+echo 'BUILD_DEPENDS[0]="loopb"' >>"$D/usr/src/loopa-1.0/dkms.conf"
+echo 'BUILD_DEPENDS[0]="loopa"' >>"$D/usr/src/loopb-1.0/dkms.conf"
+echo 'BUILD_EXCLUSIVE_KERNEL="^9\\."' >>"$D/usr/src/excl-1.0/dkms.conf"
+"$REKMOD" --root "$D" sync --kernel "$K1" >"$W/deps.out" 2>&1
+deps_rc=$?
+ordered() {
+	[[ $deps_rc -eq 11 ]] || { echo "exit $deps_rc"; cat "$W/deps.out"; return 1; }
+	local b t
+	b=$(grep -n "^Building base/1.0" "$W/deps.out" | cut -d: -f1)
+	t=$(grep -n "^Building top/1.0" "$W/deps.out" | cut -d: -f1)
+	[[ -n $b && -n $t ]] && ((b < t)) && grep -q "^top/1.0, $K1, .*: installed" "$W/deps.out" ||
+		{ cat "$W/deps.out"; return 1; }
+}
+check "BUILD_DEPENDS: a dependency is built and installed before its dependent" ordered
+cycle() {
+	grep -q "BUILD_DEPENDS cycle for kernel $K1: loop[ab] -> loop[ab] -> loop[ab]; remove one" "$W/deps.out" &&
+		! grep -q "^Building loop" "$W/deps.out" || { cat "$W/deps.out"; return 1; }
+}
+check "a BUILD_DEPENDS cycle is an error naming it, and nothing on it is built" cycle
+skipped() {
+	grep -q "1 skipped" "$W/deps.out" && ! grep -q "^Building excl" "$W/deps.out" &&
+		[[ -f $D/var/lib/dkms/excl/1.0/.rekmod-skipped-$K1-$ARCH ]] || { cat "$W/deps.out"; return 1; }
+}
+check "a BUILD_EXCLUSIVE mismatch is skipped, not failed, and remembered" skipped
+waiting() {
+	# a kernel with its image but no headers keeps what it has and names the package
+	local out
+	rm "$D/lib/modules/$K2/build"
+	: >"$D/lib/modules/$K2/modules.dep"
+	out=$("$REKMOD" --root "$D" sync -m base 2>&1) || true
+	grep -q "base/1.0 waits for kernel headers of $K2: install linux-headers-$K2" <<<"$out" || { echo "$out"; return 1; }
+	[[ -f $D/lib/modules/$K1/updates/dkms/base.ko ]]
+}
+check "a kernel without headers gets one line naming the headers package" waiting
+json() {
+	"$REKMOD" --root "$D" status --json >"$W/status.json" || return 1
+	python3 - "$W/status.json" "$K1" <<'EOF'
+import json, sys
+st = json.load(open(sys.argv[1]))
+k1 = sys.argv[2]
+by = {(e["module"], e["kernel"]): e for e in st}
+assert by[("base", k1)]["state"] == "installed", by
+assert by[("base", k1)]["version"] == "1.0"
+assert by[("loopa", None)]["state"] == "added"
+for e in st:
+    assert set(e) == {"module", "version", "kernel", "arch", "state", "original_modules", "differs",
+                      "files_missing", "detail"}, e
+EOF
+}
+check "status --json is valid JSON with the documented fields" json
+
 after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
 host_untouched() { [[ $before == "$after" ]]; }
 check "nothing changed in the host's /lib/modules and /var/lib/dkms" host_untouched
