@@ -14,8 +14,10 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
 CFLAGS  ?= -O2 -g
 BASECFLAGS := -std=gnu11 $(WARN) -fvisibility=hidden -D_GNU_SOURCE \
            -DREKMOD_VERSION='"$(VERSION)"' -Icore/include -Icore/lib \
-           $(shell pkg-config --cflags libkmod)
-LIBS    := $(shell pkg-config --libs libkmod)
+           $(shell pkg-config --cflags libkmod) \
+           $(shell pkg-config --cflags liblzma libzstd zlib libcrypto)
+LIBS    := $(shell pkg-config --libs libkmod) \
+           $(shell pkg-config --libs liblzma libzstd zlib libcrypto)
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 ifeq ($(V),1)
@@ -34,7 +36,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(O)/%.o)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(O)/san/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all check unit integration compat install uninstall clean demo deps bench
+.PHONY: all check unit integration compat install uninstall clean demo deps bench deb
 all: $(O)/rekmod
 
 $(O)/%.o: %.c $(wildcard core/lib/*.h core/include/*.h)
@@ -109,3 +111,7 @@ uninstall:
 
 clean:
 	rm -rf $(O)
+
+# The Debian package (hooks/apt): rekmod, the dkms drop-in, kernel and apt hooks.
+deb: $(O)/rekmod
+	$(Q)bash hooks/apt/mkdeb.sh $(VERSION) $(O)/rekmod_$(VERSION)_$(shell dpkg --print-architecture).deb

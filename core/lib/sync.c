@@ -716,6 +716,13 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 				kern_add(&p.ks, &p.nk, ctx, ks[i]);
 	}
 	_cleanup_strv_free_ char **mods = newest_versions(ctx, o);
+	_cleanup_free_ char *noauto = root_path(ctx, "/etc/dkms/no-autoinstall");
+	if (path_exists(noauto)) {
+		/* cleanup of removed kernels above still happens */
+		say(ctx, "Automatic installation of modules has been disabled (%s).", noauto);
+		strv_free(mods);
+		mods = NULL;
+	}
 	for (size_t i = 0; i < p.nk; i++)
 		if (p.ks[i].headers || p.ks[i].image)
 			plan_kernel(ctx, o, &p, &p.ks[i], mods);
