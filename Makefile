@@ -12,12 +12,13 @@ O       := build
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-BASECFLAGS := -std=gnu11 $(WARN) -fvisibility=hidden -D_GNU_SOURCE \
+# Recursively expanded: pkg-config runs when a recipe needs it, so that
+# `make deps check` on a fresh machine sees the libraries deps just installed.
+BASECFLAGS = -std=gnu11 $(WARN) -fvisibility=hidden -D_GNU_SOURCE \
            -DREKMOD_VERSION='"$(VERSION)"' -Icore/include -Icore/lib \
-           $(shell pkg-config --cflags libkmod) \
-           $(shell pkg-config --cflags liblzma libzstd zlib libcrypto)
-LIBS    := $(shell pkg-config --libs libkmod) \
-           $(shell pkg-config --libs liblzma libzstd zlib libcrypto)
+           $(shell pkg-config --cflags libkmod liblzma libzstd zlib libcrypto 2>/dev/null)
+LIBS    = $(shell pkg-config --libs libkmod liblzma libzstd zlib libcrypto 2>/dev/null || \
+           echo -lkmod -llzma -lzstd -lz -lcrypto)
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 ifeq ($(V),1)

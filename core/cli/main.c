@@ -432,8 +432,29 @@ static const char *state_name(enum rekmod_state st)
 	return names[st];
 }
 
+static void json_str_or_null(const char *s)
+{
+	if (s)
+		json_str(s);
+	else
+		printf("null");
+}
+
+/* ", "signer": ..., "sig_key": ..." of a built or installed entry */
+static void json_signature(struct rekmod_ctx *ctx, const struct rekmod_status *s)
+{
+	char *signer = NULL, *sig_key = NULL;
+	rekmod_status_signature(ctx, s, &signer, &sig_key);
+	printf(", \"signer\": ");
+	json_str_or_null(signer);
+	printf(", \"sig_key\": ");
+	json_str_or_null(sig_key);
+	free(signer);
+	free(sig_key);
+}
+
 /* status --json: one array; fields documented in the README */
-static void status_json(struct rekmod_status *s, size_t n, bool *first)
+static void status_json(struct rekmod_ctx *ctx, struct rekmod_status *s, size_t n, bool *first)
 {
 	for (size_t j = 0; j < n; j++) {
 		printf("%s\n  {\"module\": ", *first ? "" : ",");
@@ -460,6 +481,7 @@ static void status_json(struct rekmod_status *s, size_t n, bool *first)
 			json_str(s[j].detail);
 		else
 			printf("null");
+		json_signature(ctx, &s[j]);
 		printf("}");
 	}
 }
@@ -476,7 +498,7 @@ static int do_status(struct rekmod_ctx *ctx, struct args *a)
 		rekmod_status_list(ctx, a->module, a->version, a->n_kernels ? a->kernels[i] : NULL, arch_of(a, i), &s,
 				   &n);
 		if (a->json) {
-			status_json(s, n, &first);
+			status_json(ctx, s, n, &first);
 			rekmod_status_free(s, n);
 			continue;
 		}
@@ -560,6 +582,8 @@ static int dispatch(struct rekmod_ctx *ctx, struct args *a)
 		return do_status(ctx, a);
 	if (!strcmp(act, "sync"))
 		return do_sync(ctx, a);
+	if (!strcmp(act, "generate_mok"))
+		return rekmod_generate_mok(ctx);
 	if (!strcmp(act, "add") || !strcmp(act, "build") || !strcmp(act, "install")) {
 		if ((r = no_all(a, act)))
 			return r;

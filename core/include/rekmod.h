@@ -126,6 +126,11 @@ struct rekmod_status {
 int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, const char *version, const char *kernel,
 		       const char *arch, struct rekmod_status **ret, size_t *ret_n);
 void rekmod_status_free(struct rekmod_status *s, size_t n);
+/* Who signed a built or installed entry's modules (libkmod: signer, sig_key),
+ * both set to NULL when unsigned. 0, or -ENOENT (not built), or -errno
+ * (the out-parameters are then untouched). */
+int rekmod_status_signature(struct rekmod_ctx *ctx, const struct rekmod_status *s, char **ret_signer,
+			    char **ret_sig_key);
 /* One line exactly as `dkms status` prints it (no newline); caller frees. */
 char *rekmod_status_format(const struct rekmod_status *s);
 
@@ -161,6 +166,11 @@ struct rekmod_sync_result {
  * in parallel under one make jobserver, one depmod per kernel. Returns 0, or
  * REKMOD_E_AUTOINSTALL when something failed (recorded in the tree). */
 int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_options *opts, struct rekmod_sync_result *ret);
+
+/* The module signing key and certificate (framework.conf mok_signing_key and
+ * mok_certificate, default <dkms_tree>/mok.key and mok.pub): creates them when
+ * missing, never overwrites a key. Returns 0 or REKMOD_E_GENERIC. */
+int rekmod_generate_mok(struct rekmod_ctx *ctx);
 
 const char *rekmod_version(void);
 

@@ -115,29 +115,57 @@ static int run_make(struct rekmod_ctx *ctx, const char *cmd, const char *build_d
 	return rk_run(&s, ret_status);
 }
 
+/* The staged copy of one module: signed, then compressed (the plain .ko removed). */
+static int finish_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, enum rk_compress comp,
+			 const char *dst, const char *name)
+{
+	int r = plan ? sign_module(ctx, plan, dst, name) : 0;
+	if (r || comp == RK_COMPRESS_NONE)
+		return r;
+	_cleanup_free_ char *cdst = xasprintf("%s%s", dst, compress_suffix(comp));
+	r = compress_file(comp, dst, cdst, 0644);
+	if (r < 0) {
+		dk_error(ctx, "could not compress %s into %s: %s", dst, cdst, strerror(-r));
+		return REKMOD_E_BUILD;
+	}
+	return unlink(dst) < 0 ? -errno : 0;
+}
+
+static int stage_one(struct rekmod_ctx *ctx, const struct dkms_module *mod, const char *build_dir,
+		     const char *moddir, const struct sign_plan *plan, enum rk_compress comp)
+{
+	_cleanup_free_ char *src = xasprintf("%s/%s%s.ko", build_dir, mod->built_location, mod->built_name);
+	_cleanup_free_ char *dst = xasprintf("%s/%s.ko", moddir, mod->dest_name);
+	if (mod->strip) {
+		const char *argv[] = { "strip", "-g", src, NULL };
+		int st = 0;
+		if (run_logged(ctx, argv, NULL, &st) < 0 || st != 0)
+			dk_warn(ctx, "strip -g %s failed, the module is installed unstripped", src);
+	}
+	int r = copy_file_atomic(src, dst, 0644);
+	if (r < 0)
+		return r;
+	return finish_module(ctx, plan, comp, dst, mod->dest_name);
+}
+
 static int stage_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
-			 const char *staging)
+			 const char *staging, const char *k)
 {
 	_cleanup_free_ char *moddir = xasprintf("%s/module", staging);
 	if (mkdir(moddir, 0755) < 0)
 		return -errno;
-	for (size_t i = 0; i < c->n_modules; i++) {
-		const struct dkms_module *mod = &c->modules[i];
-		if (mod->excluded)
-			continue;
-		_cleanup_free_ char *src = xasprintf("%s/%s%s.ko", build_dir, mod->built_location, mod->built_name);
-		_cleanup_free_ char *dst = xasprintf("%s/%s.ko", moddir, mod->dest_name);
-		if (mod->strip) {
-			const char *argv[] = { "strip", "-g", src, NULL };
-			int st = 0;
-			if (run_logged(ctx, argv, NULL, &st) < 0 || st != 0)
-				dk_warn(ctx, "strip -g %s failed, the module is installed unstripped", src);
-		}
-		int r = copy_file_atomic(src, dst, 0644);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	struct sign_plan plan;
+	int r = sign_prepare(ctx, k, &plan);
+	if (r != 0 && r != 1)
+		return r;
+	bool sign = r == 1;
+	enum rk_compress comp = compress_choose(ctx, k);
+	r = 0;
+	for (size_t i = 0; i < c->n_modules && r == 0; i++)
+		if (!c->modules[i].excluded)
+			r = stage_one(ctx, &c->modules[i], build_dir, moddir, sign ? &plan : NULL, comp);
+	sign_plan_done(&plan);
+	return r;
 }
 
 static void log_header(int fd, const char *m, const char *v, const char *k, const char *a)
@@ -203,16 +231,20 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 
 /* Modules and make.log into the staging dir, then one rename makes the build visible. */
 static int commit_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
-			const char *staging, const char *base)
+			const char *staging, const char *base, const char *k)
 {
 	_cleanup_free_ char *logdir = xasprintf("%s/log", staging);
 	_cleanup_free_ char *log_src = xasprintf("%s/make.log", build_dir);
 	_cleanup_free_ char *log_dst = xasprintf("%s/make.log", logdir);
-	int r = stage_modules(ctx, c, build_dir, staging);
+	int r = stage_modules(ctx, c, build_dir, staging, k);
 	if (r == 0 && (mkdir(logdir, 0755) < 0 || rename(log_src, log_dst) < 0))
 		r = -errno;
 	if (r == 0 && (chmod(staging, 0755) < 0 || rename(staging, base) < 0))
 		r = -errno;
+	if (r > 0) {
+		rm_rf(staging);
+		return r;
+	}
 	if (r < 0) {
 		dk_error(ctx, "could not store the build in %s: %s", base, strerror(-r));
 		rm_rf(staging);
@@ -274,7 +306,7 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 		r = REKMOD_E_BUILD;
 		goto out;
 	}
-	r = commit_build(ctx, c, build_dir, staging, base);
+	r = commit_build(ctx, c, build_dir, staging, base, k);
 	if (r)
 		goto out;
 	fsync_dir_of(base);

@@ -75,6 +75,32 @@ static char *unquote(const char *s)
 	return sb_steal(&b);
 }
 
+static char **signing_slot(struct rekmod_ctx *ctx, const char *key)
+{
+	if (streq(key, "sign_file"))
+		return &ctx->sign_file;
+	if (streq(key, "mok_signing_key"))
+		return &ctx->mok_signing_key;
+	if (streq(key, "mok_certificate"))
+		return &ctx->mok_certificate;
+	if (streq(key, "try_sign_modules"))
+		return &ctx->try_sign_modules;
+	return NULL;
+}
+
+/* As in dkms, the signing variables also come in from the environment;
+ * framework.conf wins. */
+static void signing_from_env(struct rekmod_ctx *ctx)
+{
+	static const char *const keys[] = { "sign_file", "mok_signing_key", "mok_certificate", "try_sign_modules" };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		char **slot = signing_slot(ctx, keys[i]);
+		const char *e = getenv(keys[i]);
+		if (!*slot && e && *e)
+			*slot = xstrdup(e);
+	}
+}
+
 static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 {
 	if (streq(key, "dkms_tree") && !ctx->dkms_tree)
@@ -90,6 +116,12 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 	else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);
+	} else {
+		char **slot = signing_slot(ctx, key);
+		if (slot) {
+			free(*slot);
+			*slot = TAKE_PTR(val);
+		}
 	}
 	free(val);
 }
@@ -215,6 +247,7 @@ _public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
 		ctx->install_tree = strip_slash(o->install_tree);
 	ctx->jobs = o->jobs;
 	framework_read(ctx);
+	signing_from_env(ctx);
 	if (!ctx->dkms_tree)
 		ctx->dkms_tree = xstrdup("/var/lib/dkms");
 	if (!ctx->source_tree)
@@ -271,6 +304,10 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->arch);
 	free(ctx->current_kernel);
 	free(ctx->post_transaction);
+	free(ctx->sign_file);
+	free(ctx->mok_signing_key);
+	free(ctx->mok_certificate);
+	free(ctx->try_sign_modules);
 	free(ctx->jobserver);
 	free(ctx);
 	return NULL;

@@ -25,6 +25,8 @@ struct rekmod_ctx {
 	char *arch;              /* uname -m */
 	char *current_kernel;    /* uname -r */
 	char *post_transaction;
+	char *sign_file, *mok_signing_key, *mok_certificate, *try_sign_modules; /* framework.conf or environment */
+	bool mok_hint_done; /* the Secure Boot enrollment hint is given once per run */
 	bool autoinstall_all_kernels;
 	int jobs;
 	bool force, force_version_override, no_depmod, verbose;
@@ -85,6 +87,33 @@ int module_verinfo(const char *path, char **ret_version, char **ret_srcversion);
 char **find_module_files(const char *dir, const char *name);
 /* "<dir>/<name>.ko" or a compressed variant that exists, or NULL */
 char *module_file_in(const char *dir, const char *name);
+
+/* compress.c: module compression the kernel reads */
+enum rk_compress { RK_COMPRESS_NONE, RK_COMPRESS_GZIP, RK_COMPRESS_XZ, RK_COMPRESS_ZSTD };
+const char *compress_suffix(enum rk_compress c); /* "", ".gz", ".xz", ".zst" */
+/* from the .config's CONFIG_MODULE_COMPRESS_*, else modules.dep's suffix; *why names the source */
+enum rk_compress compress_choose_from(const char *config_path, const char *modules_dep_path, const char **why);
+enum rk_compress compress_choose(struct rekmod_ctx *ctx, const char *kernel);
+int compress_buffer(enum rk_compress c, const void *in, size_t n, void **out, size_t *out_n);
+/* compress src into dst (written atomically) */
+int compress_file(enum rk_compress c, const char *src, const char *dst, mode_t mode);
+
+/* sign.c: module signing with the kernel's sign-file and the MOK */
+struct sign_plan {
+	char *sign_file, *hash, *key, *cert;
+	bool enforce; /* CONFIG_MODULE_SIG_FORCE=y: a failure is an error */
+};
+/* 1 and a plan when modules are to be signed for kernel, 0 when not, or a
+ * dkms exit code (enforcing kernel and no usable key) */
+int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan);
+/* 0, or REKMOD_E_BUILD when the plan enforces signatures and signing failed */
+int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *name);
+void sign_plan_done(struct sign_plan *plan);
+/* signer and sig_key of a module file (NULL when unsigned) */
+int module_signature(const char *path, char **ret_signer, char **ret_sig_key);
+bool secure_boot_from_efivar(const char *data, size_t n);
+/* creates the key (PEM, 0600) and the DER certificate where missing; never overwrites a key */
+int mok_generate(const char *key_path, const char *cert_path, char **ret_error);
 
 /* build.c / install.c internals shared by verbs */
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);

@@ -236,7 +236,7 @@ assert by[("base", k1)]["version"] == "1.0"
 assert by[("loopa", None)]["state"] == "added"
 for e in st:
     assert set(e) == {"module", "version", "kernel", "arch", "state", "original_modules", "differs",
-                      "files_missing", "detail"}, e
+                      "files_missing", "detail", "signer", "sig_key"}, e
 EOF
 }
 check "status --json is valid JSON with the documented fields" json

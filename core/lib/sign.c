@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Module signing: the kernel's sign-file with the MOK key and certificate
+ * (framework.conf or <dkms_tree>/mok.key, mok.pub), generated on first use
+ * with OpenSSL's library. */
+#include <libkmod.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MOK_CN "DKMS module signing key"
+#define MOK_BITS 2048
+#define MOK_DAYS 36500
+
+/* The value of NAME= in a .config text, unquoted, or NULL. */
+static char *config_value(const char *text, const char *name)
+{
+	_cleanup_free_ char *pat = xasprintf("\n%s=", name);
+	const char *p = startswith(text, pat + 1) ? text + strlen(pat) - 1 : strstr(text, pat);
+	if (!p)
+		return NULL;
+	p += strlen(pat);
+	size_t n = strcspn(p, "\n");
+	if (n >= 2 && p[0] == '"' && p[n - 1] == '"')
+		return xstrndup(p + 1, n - 2);
+	return xstrndup(p, n);
+}
+
+static bool config_yes(const char *text, const char *name)
+{
+	_cleanup_free_ char *v = config_value(text, name);
+	return v && streq(v, "y");
+}
+
+/* $kernelver and ${kernelver} replaced by kernel */
+static char *expand_kernelver(const char *s, const char *kernel)
+{
+	struct strbuf b = { 0 };
+	while (*s) {
+		if (startswith(s, "${kernelver}")) {
+			sb_puts(&b, kernel);
+			s += strlen("${kernelver}");
+		} else if (startswith(s, "$kernelver")) {
+			sb_puts(&b, kernel);
+			s += strlen("$kernelver");
+		} else {
+			sb_putc(&b, *s++);
+		}
+	}
+	return sb_steal(&b);
+}
+
+static bool is_exec(const char *p)
+{
+	return access(p, X_OK) == 0 && !is_dir(p);
+}
+
+/* framework.conf's sign_file as is; else the kernel's scripts/sign-file,
+ * else Debian's linux-kbuild one (in the root, then on the host). */
+static char *find_sign_file(struct rekmod_ctx *ctx, const char *kernel)
+{
+	if (ctx->sign_file)
+		return expand_kernelver(ctx->sign_file, kernel);
+	_cleanup_free_ char *ksd = kernel_source_dir(ctx, kernel);
+	char *p = xasprintf("%s/scripts/sign-file", ksd);
+	if (is_exec(p))
+		return p;
+	free(p);
+	_cleanup_free_ char *majmin = xstrdup(kernel);
+	char *dot = strrchr(majmin, '.');
+	if (dot)
+		*dot = '\0';
+	_cleanup_free_ char *deb = xasprintf("/usr/lib/linux-kbuild-%s/scripts/sign-file", majmin);
+	static const char *const dirs[] = { "/usr/bin", "/usr/sbin", "/bin" };
+	for (size_t i = 0; i < 2; i++) {
+		p = i == 0 ? root_path(ctx, deb) : xstrdup(deb);
+		if (is_exec(p))
+			return p;
+		free(p);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) { /* Ubuntu's kmodsign: same arguments */
+		p = xasprintf("%s/kmodsign", dirs[i]);
+		if (is_exec(p))
+			return p;
+		free(p);
+	}
+	return root_path(ctx, deb);
+}
+
+static char *key_path(struct rekmod_ctx *ctx, const char *conf, const char *def, const char *kernel)
+{
+	if (!conf)
+		return xasprintf("%s/%s", ctx->dkms_tree_path, def);
+	_cleanup_free_ char *e = expand_kernelver(conf, kernel);
+	return startswith(e, "pkcs11:") ? TAKE_PTR(e) : root_path(ctx, e);
+}
+
+void sign_plan_done(struct sign_plan *plan)
+{
+	free(plan->sign_file);
+	free(plan->hash);
+	free(plan->key);
+	free(plan->cert);
+	*plan = (struct sign_plan){ 0 };
+}
+
+/* Generates the key and certificate when missing. 0, or a failure already reported. */
+static int ensure_mok(struct rekmod_ctx *ctx, const struct sign_plan *plan, bool enforce)
+{
+	if (startswith(plan->key, "pkcs11:") || (path_exists(plan->key) && path_exists(plan->cert)))
+		return 0;
+	say(ctx, "Certificate or key are missing, generating self signed certificate for MOK...");
+	_cleanup_free_ char *err = NULL;
+	if (mok_generate(plan->key, plan->cert, &err) == 0)
+		return 0;
+	if (enforce)
+		dk_error(ctx, "cannot create the module signing key %s: %s; the kernel requires signed modules",
+			 plan->key, err);
+	else
+		dk_warn(ctx, "cannot create the module signing key %s: %s; modules won't be signed", plan->key, err);
+	return -1;
+}
+
+/* Secure Boot state from the EFI variable's data (4 attribute bytes, then the value). */
+bool secure_boot_from_efivar(const char *data, size_t n)
+{
+	return n >= 5 && data[4] == 1;
+}
+
+/* the EFI variable, else `mokutil --sb-state` where present */
+static bool secure_boot_enabled(void)
+{
+	_cleanup_free_ char *data = NULL, *out = NULL;
+	size_t n = 0;
+	if (read_file("/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c", &data, &n) == 0)
+		return secure_boot_from_efivar(data, n);
+	const char *argv[] = { "mokutil", "--sb-state", NULL };
+	struct rk_spawn sp = { .argv = argv, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
+	int st = 0;
+	return rk_run_capture(&sp, &out, NULL, &st) == 0 && st == 0 && strstr(out, "SecureBoot enabled");
+}
+
+/* Once per run, on the real root: the mokutil command that enrolls the
+ * certificate, when Secure Boot is on and mokutil says it is not enrolled. */
+static void mok_hint(struct rekmod_ctx *ctx, const char *cert)
+{
+	if (ctx->mok_hint_done || ctx->root[0] || !secure_boot_enabled())
+		return;
+	ctx->mok_hint_done = true;
+	const char *argv[] = { "mokutil", "--test-key", cert, NULL };
+	struct rk_spawn sp = { .argv = argv, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
+	_cleanup_free_ char *out = NULL;
+	int st = 0;
+	if (rk_run_capture(&sp, &out, NULL, &st) < 0 || strstr(out, "already enrolled"))
+		return;
+	dk_warn(ctx, "Secure Boot is enabled and the module signing certificate %s is not enrolled, so the kernel "
+		"will refuse these modules; enroll it with: mokutil --import %s (then reboot and confirm in MokManager)",
+		cert, cert);
+}
+
+static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char *cfg, struct sign_plan *plan)
+{
+	plan->enforce = config_yes(cfg, "CONFIG_MODULE_SIG_FORCE");
+	plan->sign_file = find_sign_file(ctx, kernel);
+	if (!is_exec(plan->sign_file)) {
+		if (plan->enforce) {
+			dk_error(ctx, "Binary %s not found, but kernel %s requires signed modules "
+				 "(CONFIG_MODULE_SIG_FORCE=y); set sign_file in framework.conf", plan->sign_file, kernel);
+			return REKMOD_E_BUILD;
+		}
+		say(ctx, "Binary %s not found, modules won't be signed", plan->sign_file);
+		return 0;
+	}
+	plan->hash = config_value(cfg, "CONFIG_MODULE_SIG_HASH");
+	if (!plan->hash || !*plan->hash) {
+		free(plan->hash);
+		plan->hash = xstrdup("sha512");
+	}
+	plan->key = key_path(ctx, ctx->mok_signing_key, "mok.key", kernel);
+	plan->cert = key_path(ctx, ctx->mok_certificate, "mok.pub", kernel);
+	rk_info(log_of(ctx), "Sign command: %s\nSigning key: %s\nPublic certificate (MOK): %s", plan->sign_file,
+		plan->key, plan->cert);
+	if (ensure_mok(ctx, plan, plan->enforce) < 0)
+		return plan->enforce ? REKMOD_E_BUILD : 0;
+	mok_hint(ctx, plan->cert);
+	return 1;
+}
+
+int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
+{
+	*plan = (struct sign_plan){ 0 };
+	_cleanup_free_ char *path = kernel_config_path(ctx, kernel);
+	_cleanup_free_ char *cfg = NULL;
+	if (read_file(path, &cfg, NULL) < 0 || !config_yes(cfg, "CONFIG_MODULE_SIG")) {
+		rk_debug(log_of(ctx), "Kernel %s does not verify module signatures, modules won't be signed", kernel);
+		return 0;
+	}
+	if (ctx->try_sign_modules && streq(ctx->try_sign_modules, "false")) {
+		say(ctx, "Module signing is disabled by policy, modules won't be signed");
+		return 0;
+	}
+	int r = sign_plan_fill(ctx, kernel, cfg, plan);
+	if (r != 1)
+		sign_plan_done(plan);
+	return r;
+}
+
+/* a tool's output on one line: its lines joined with "; ", without
+ * sign-file's "At main.c:N:" and "- " prefixes */
+static char *one_line(const char *out)
+{
+	struct strbuf b = { 0 };
+	_cleanup_free_ char *copy = xstrdup(out ? out : "");
+	for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l && b.len < 400; l = strtok_r(NULL, "\n", &save)) {
+		l += startswith(l, "- ") ? 2 : 0;
+		if (!*l || (startswith(l, "At ") && endswith(l, ":")))
+			continue;
+		sb_printf(&b, "%s%s", b.len ? "; " : "", l);
+	}
+	if (!b.len)
+		sb_puts(&b, "no message");
+	return sb_steal(&b);
+}
+
+int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *name)
+{
+	const char *argv[] = { plan->sign_file, plan->hash, plan->key, plan->cert, path, NULL };
+	struct rk_spawn s = { .argv = argv, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
+	_cleanup_free_ char *out = NULL;
+	int st = 0;
+	rk_info(log_of(ctx), "Signing module %s", path);
+	int r = rk_run_capture(&s, &out, NULL, &st);
+	if (r == 0 && st == 0)
+		return 0;
+	_cleanup_free_ char *msg = r < 0 ? xstrdup(strerror(-r)) : one_line(out);
+	if (plan->enforce) {
+		dk_error(ctx, "Failed to sign module %s.ko: %s (%s); the kernel requires signed modules", name, msg,
+			 plan->sign_file);
+		return REKMOD_E_BUILD;
+	}
+	dk_warn(ctx, "Failed to sign module %s.ko: %s (%s); it is installed unsigned", name, msg, plan->sign_file);
+	return 0;
+}
+
+/* ---- key generation ---- */
+
+static int add_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	if (!ext)
+		return -1;
+	int ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : -1;
+}
+
+static int cert_fill(X509 *x, EVP_PKEY *pkey)
+{
+	unsigned char serial[16];
+	if (RAND_bytes(serial, sizeof(serial)) != 1)
+		return -1;
+	serial[0] &= 0x7f;
+	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	int ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+	BN_free(bn);
+	X509_NAME *n = X509_get_subject_name(x);
+	ok = ok && X509_set_version(x, 2) && X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+	     X509_time_adj_ex(X509_getm_notAfter(x), MOK_DAYS, 0, NULL) && X509_set_pubkey(x, pkey) &&
+	     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)MOK_CN, -1, -1, 0) &&
+	     X509_set_issuer_name(x, n);
+	if (!ok || add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    add_ext(x, NID_key_usage, "digitalSignature") || add_ext(x, NID_ext_key_usage, "codeSigning") ||
+	    add_ext(x, NID_subject_key_identifier, "hash") || add_ext(x, NID_authority_key_identifier, "keyid"))
+		return -1;
+	return X509_sign(x, pkey, EVP_sha256()) > 0 ? 0 : -1;
+}
+
+static EVP_PKEY *load_key(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	return k;
+}
+
+static int write_key(EVP_PKEY *pkey, const char *path)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL;
+	int r = -EIO;
+	if (b && PEM_write_bio_PrivateKey(b, pkey, NULL, NULL, 0, NULL, NULL)) {
+		long n = BIO_get_mem_data(b, &data);
+		r = write_file_atomic(path, data, (size_t)n, 0600);
+	}
+	BIO_free(b);
+	return r;
+}
+
+static int write_cert(EVP_PKEY *pkey, const char *path)
+{
+	X509 *x = X509_new();
+	unsigned char *der = NULL;
+	int r = -EIO, n;
+	if (x && cert_fill(x, pkey) == 0 && (n = i2d_X509(x, &der)) > 0)
+		r = write_file_atomic(path, der, (size_t)n, 0644);
+	OPENSSL_free(der);
+	X509_free(x);
+	return r;
+}
+
+static char *ssl_error(const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return xasprintf("%s%s%s", what, e ? ": " : "", buf);
+}
+
+static char *parent_of(const char *path)
+{
+	char *d = xstrdup(path);
+	char *slash = strrchr(d, '/');
+	if (slash && slash != d)
+		*slash = '\0';
+	else
+		strcpy(d, slash ? "/" : ".");
+	return d;
+}
+
+/* With the key's directory locked (parallel builds of sync): the key unless
+ * it exists, then the certificate from it. */
+static int mok_generate_locked(const char *key_path, const char *cert_path, char **ret_error)
+{
+	bool have_key = path_exists(key_path);
+	if (have_key && path_exists(cert_path))
+		return 0;
+	EVP_PKEY *pkey = have_key ? load_key(key_path) : EVP_RSA_gen(MOK_BITS);
+	if (!pkey) {
+		*ret_error = ssl_error(have_key ? "cannot read the existing key" : "RSA key generation failed");
+		return -EINVAL;
+	}
+	_cleanup_free_ char *cdir = parent_of(cert_path);
+	int r = mkdir_p(cdir, 0755);
+	if (r == 0 && !have_key)
+		r = write_key(pkey, key_path);
+	if (r == 0)
+		r = write_cert(pkey, cert_path);
+	if (r < 0)
+		*ret_error = r == -EIO ? ssl_error("cannot create the certificate") : xstrdup(strerror(-r));
+	EVP_PKEY_free(pkey);
+	return r;
+}
+
+int mok_generate(const char *key_path, const char *cert_path, char **ret_error)
+{
+	_cleanup_free_ char *kdir = parent_of(key_path);
+	int r = mkdir_p(kdir, 0755);
+	_cleanup_close_ int fd = r < 0 ? -1 : open(kdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		r = r < 0 ? r : -errno;
+		*ret_error = xasprintf("%s: %s", kdir, strerror(-r));
+		return r;
+	}
+	return mok_generate_locked(key_path, cert_path, ret_error);
+}
+
+_public_ int rekmod_generate_mok(struct rekmod_ctx *ctx)
+{
+	_cleanup_free_ char *key = key_path(ctx, ctx->mok_signing_key, "mok.key", ctx->current_kernel);
+	_cleanup_free_ char *cert = key_path(ctx, ctx->mok_certificate, "mok.pub", ctx->current_kernel);
+	say(ctx, "Signing key: %s", key);
+	say(ctx, "Public certificate (MOK): %s", cert);
+	if (path_exists(key) && path_exists(cert))
+		return 0;
+	_cleanup_free_ char *err = NULL;
+	if (mok_generate(key, cert, &err) < 0) {
+		dk_error(ctx, "cannot create the module signing key %s: %s", key, err);
+		return REKMOD_E_GENERIC;
+	}
+	say(ctx, "Created the module signing key %s (mode 0600) and certificate %s.", key, cert);
+	return 0;
+}
+
+/* ---- reading signatures (status) ---- */
+
+int module_signature(const char *path, char **ret_signer, char **ret_sig_key)
+{
+	const char *null_config = NULL;
+	struct kmod_ctx *kctx = kmod_new("/nonexistent", &null_config);
+	struct kmod_module *mod = NULL;
+	struct kmod_list *info = NULL, *l;
+	char *signer = NULL, *sig_key = NULL;
+	int r = kctx ? kmod_module_new_from_path(kctx, path, &mod) : -ENOMEM;
+	if (r >= 0 && (r = kmod_module_get_info(mod, &info)) >= 0) {
+		kmod_list_foreach(l, info)
+		{
+			const char *key = kmod_module_info_get_key(l), *val = kmod_module_info_get_value(l);
+			if (val && *val && streq(key, "signer") && !signer)
+				signer = xstrdup(val);
+			else if (val && *val && streq(key, "sig_key") && !sig_key)
+				sig_key = xstrdup(val);
+		}
+		kmod_module_info_free_list(info);
+		*ret_signer = signer;
+		*ret_sig_key = sig_key;
+		r = 0;
+	}
+	kmod_module_unref(mod);
+	kmod_unref(kctx);
+	return r;
+}
+
+_public_ int rekmod_status_signature(struct rekmod_ctx *ctx, const struct rekmod_status *s, char **ret_signer,
+				     char **ret_sig_key)
+{
+	if (!s->kernel || !s->arch || (s->state != REKMOD_BUILT && s->state != REKMOD_INSTALLED))
+		return -ENOENT;
+	_cleanup_free_ char *base = build_base(ctx, s->module, s->version, s->kernel, s->arch);
+	_cleanup_free_ char *dir = xasprintf("%s/module", base);
+	_cleanup_strv_free_ char **files = list_dir(dir);
+	for (size_t i = 0; files && files[i]; i++) {
+		if (!strstr(files[i], ".ko"))
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
+		return module_signature(p, ret_signer, ret_sig_key);
+	}
+	return -ENOENT;
+}
