@@ -151,12 +151,7 @@ main() {
 	done
 
 	# HARD RULE guard (reported, not fatal): nothing new in the real trees.
-	local leaked line
-	leaked=$(find /var/lib/dkms /lib/modules -newer "$stamp" 2>/dev/null | sort || true)
-	if [[ -n $leaked ]]; then
-		log "WARNING: changed in the real /var/lib/dkms or /lib/modules during the run:"
-		while IFS= read -r line; do printf '#   %s\n' "$line"; done <<<"$leaked"
-	fi
+	warn_if_real_trees_changed "$stamp"
 
 	echo
 	echo "== build benchmark: hello/0.1 for $K =="

@@ -26,3 +26,27 @@ abspath() {
 	*) printf '%s/%s\n' "$PWD" "$1" ;;
 	esac
 }
+
+# hello_source DIR NAME VERSION: a copy of examples/hello renamed to NAME
+hello_source() {
+	local d=$1 m=$2 v=$3
+	mkdir -p "$d"
+	cp "$REPO_ROOT/examples/hello/hello.c" "$d/$m.c"
+	sed "s/^obj-m := hello\.o/obj-m := $m.o/" "$REPO_ROOT/examples/hello/Makefile" >"$d/Makefile"
+	sed -e "s/^PACKAGE_NAME=.*/PACKAGE_NAME=\"$m\"/" \
+		-e "s/^PACKAGE_VERSION=.*/PACKAGE_VERSION=\"$v\"/" \
+		-e "s/^BUILT_MODULE_NAME\[0\]=.*/BUILT_MODULE_NAME[0]=\"$m\"/" \
+		"$REPO_ROOT/examples/hello/dkms.conf" >"$d/dkms.conf"
+	grep -q "^obj-m := $m\.o" "$d/Makefile" || die "could not rename obj-m in $d/Makefile"
+	grep -q "^BUILT_MODULE_NAME\[0\]=\"$m\"" "$d/dkms.conf" || die "could not rename in $d/dkms.conf"
+}
+
+# warn_if_real_trees_changed STAMP: the hard rule, checked (reported, not fatal)
+warn_if_real_trees_changed() {
+	local leaked line
+	leaked=$(find /var/lib/dkms /lib/modules -newer "$1" 2>/dev/null | sort || true)
+	if [[ -n $leaked ]]; then
+		log "WARNING: changed in the real /var/lib/dkms or /lib/modules during the run:"
+		while IFS= read -r line; do printf '#   %s\n' "$line"; done <<<"$leaked"
+	fi
+}

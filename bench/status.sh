@@ -75,16 +75,7 @@ run() {
 
 # Module source tree for hello$1 in $W/src.
 make_source() {
-	local m=$1 d="$W/src/$1-$V"
-	mkdir -p "$d"
-	cp "$REPO_ROOT/examples/hello/hello.c" "$d/$m.c"
-	sed "s/^obj-m := hello\.o/obj-m := $m.o/" "$REPO_ROOT/examples/hello/Makefile" >"$d/Makefile"
-	sed -e "s/^PACKAGE_NAME=.*/PACKAGE_NAME=\"$m\"/" \
-		-e "s/^PACKAGE_VERSION=.*/PACKAGE_VERSION=\"$V\"/" \
-		-e "s/^BUILT_MODULE_NAME\[0\]=.*/BUILT_MODULE_NAME[0]=\"$m\"/" \
-		"$REPO_ROOT/examples/hello/dkms.conf" >"$d/dkms.conf"
-	grep -q "^obj-m := $m\.o" "$d/Makefile" || die "could not rename obj-m in $d/Makefile"
-	grep -q "^BUILT_MODULE_NAME\[0\]=\"$m\"" "$d/dkms.conf" || die "could not rename in $d/dkms.conf"
+	hello_source "$W/src/$1-$V" "$1" "$V"
 }
 
 # State written directly, in dkms's layout.
@@ -243,12 +234,7 @@ main() {
 	read -r mb sb < <(jq -r '.results[0] | "\(.mean) \(.stddev // 0)"' "$SCRATCH/rekmod.json")
 
 	# HARD RULE guard (reported, not fatal): nothing new in the real trees.
-	local leaked line
-	leaked=$(find /var/lib/dkms /lib/modules -newer "$stamp" 2>/dev/null | sort || true)
-	if [[ -n $leaked ]]; then
-		log "WARNING: changed in the real /var/lib/dkms or /lib/modules during the run:"
-		while IFS= read -r line; do printf '#   %s\n' "$line"; done <<<"$leaked"
-	fi
+	warn_if_real_trees_changed "$stamp"
 
 	echo
 	echo "== status benchmark: $NMOD modules, 3 kernels ($K1 $K2 $FAKE_K) =="

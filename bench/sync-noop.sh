@@ -66,16 +66,8 @@ run() {
 
 # Source tree for hello$1 in R/usr/src.
 make_source() {
-	local m=$1 d="$R/usr/src/$1-$V"
-	mkdir -p "$d"
-	cp "$REPO_ROOT/examples/hello/hello.c" "$d/$m.c"
-	sed "s/^obj-m := hello\.o/obj-m := $m.o/" "$REPO_ROOT/examples/hello/Makefile" >"$d/Makefile"
-	sed -e "s/^PACKAGE_NAME=.*/PACKAGE_NAME=\"$m\"/" \
-		-e "s/^PACKAGE_VERSION=.*/PACKAGE_VERSION=\"$V\"/" \
-		-e "s/^BUILT_MODULE_NAME\[0\]=.*/BUILT_MODULE_NAME[0]=\"$m\"/" \
-		"$REPO_ROOT/examples/hello/dkms.conf" >"$d/dkms.conf"
-	grep -q "^obj-m := $m\.o" "$d/Makefile" || die "could not rename obj-m in $d/Makefile"
-	grep -q "^BUILT_MODULE_NAME\[0\]=\"$m\"" "$d/dkms.conf" || die "could not rename in $d/dkms.conf"
+	local d="$R/usr/src/$1-$V"
+	hello_source "$d" "$1" "$V"
 	grep -q '^AUTOINSTALL="yes"' "$d/dkms.conf" || die "$d/dkms.conf is not AUTOINSTALL"
 }
 
