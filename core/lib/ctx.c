@@ -111,8 +111,6 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 		ctx->install_tree = TAKE_PTR(val);
 	else if (streq(key, "parallel_jobs") && ctx->jobs == 0)
 		ctx->jobs = atoi(val);
-	else if (streq(key, "autoinstall_all_kernels"))
-		ctx->autoinstall_all_kernels = val[0] != '\0';
 	else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);

@@ -27,7 +27,6 @@ struct rekmod_ctx {
 	char *post_transaction;
 	char *sign_file, *mok_signing_key, *mok_certificate, *try_sign_modules; /* framework.conf or environment */
 	bool mok_hint_done; /* the Secure Boot enrollment hint is given once per run */
-	bool autoinstall_all_kernels;
 	int jobs;
 	bool force, force_version_override, no_depmod, verbose;
 	char *jobserver; /* "R,W": builds share this make jobserver (sync) */
