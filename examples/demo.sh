@@ -24,8 +24,8 @@ fi
 echo "== scratch root: $root"
 "$REKMOD" --root "$root" add hello/0.1
 "$REKMOD" --root "$root" install hello/0.1 "${kernels[@]}"
-echo "== rekmod status"
-"$REKMOD" --root "$root" status
+echo "== rekmod status --verbose (the dkms lines, then who signed the modules)"
+"$REKMOD" --root "$root" status --verbose
 echo "== installed files"
 find "$root/lib/modules" -name '*.ko*' | sort
 for ko in $(find "$root/lib/modules" -name 'hello.ko*' | sort); do

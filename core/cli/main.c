@@ -507,6 +507,17 @@ static int do_status(struct rekmod_ctx *ctx, struct args *a)
 			if (!a->quiet)
 				printf("%s\n", line);
 			free(line);
+			/* the dkms line stays byte-exact for parsers; --verbose adds the signature */
+			char *signer = NULL, *sig_key = NULL;
+			if (a->o.verbose && !a->quiet && (s[j].state == REKMOD_BUILT || s[j].state == REKMOD_INSTALLED) &&
+			    rekmod_status_signature(ctx, &s[j], &signer, &sig_key) == 0) {
+				if (signer)
+					printf("    signed by \"%s\", key %s\n", signer, sig_key ? sig_key : "?");
+				else
+					printf("    not signed\n");
+			}
+			free(signer);
+			free(sig_key);
 			if (s[j].state == REKMOD_BROKEN && !a->quiet) {
 				fflush(stdout);
 				fprintf(stderr,

@@ -51,6 +51,12 @@ check "... unchanged" key_reused
 check "status says installed" bash -c '[[ $("$REKMOD" --root "$1" status) == *"$2, x86_64: installed"* ]]' _ "$S" "$K1"
 json_signer() { "$REKMOD" --root "$S" status --json | grep -qF "\"signer\": \"$CN\", \"sig_key\": \"$(serial "$S")\""; }
 check "status --json shows the signer and key id" json_signer
+verbose_signer() {
+	local out
+	out=$("$REKMOD" --root "$S" status --verbose -k "$K1")
+	[[ $out == *"$K1, x86_64: installed"$'\n'"    signed by \"$CN\", key $(serial "$S")"* ]] || { echo "$out"; return 1; }
+}
+check "status --verbose names the signer and key under the unchanged dkms line" verbose_signer
 
 # ---- 2. a broken key: one warning, unsigned install ----
 B=$W/badkey
