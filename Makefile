@@ -15,7 +15,8 @@ CFLAGS  ?= -O2 -g
 # Recursively expanded: pkg-config runs when a recipe needs it, so that
 # `make deps check` on a fresh machine sees the libraries deps just installed.
 BASECFLAGS = -std=gnu11 $(WARN) -fvisibility=hidden -D_GNU_SOURCE \
-           -DREKMOD_VERSION='"$(VERSION)"' -Icore/include -Icore/lib \
+           -DREKMOD_VERSION='"$(VERSION)"' -DREKMOD_BACKEND_DIR='"$(LIBDIR)/rekmod"' \
+           -Icore/include -Icore/lib -Ihooks/apt \
            $(shell pkg-config --cflags libkmod liblzma libzstd zlib libcrypto 2>/dev/null)
 LIBS    = $(shell pkg-config --libs libkmod liblzma libzstd zlib libcrypto 2>/dev/null || \
            echo -lkmod -llzma -lzstd -lz -lcrypto)
@@ -38,7 +39,15 @@ SAN_LIB_OBJ := $(LIB_SRC:%.c=$(O)/san/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
 .PHONY: all check unit integration compat install uninstall clean demo deps bench deb
-all: $(O)/rekmod
+all: $(O)/rekmod $(O)/librekmod-apt.so
+
+# hooks/apt: the libapt-pkg shim, a backend the core loads with dlopen
+CXX     ?= c++
+$(O)/librekmod-apt.so: hooks/apt/aptshim.cc hooks/apt/rekmod-apt.h
+	$(call msg,CXX,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden \
+		-o $@ $< -lapt-pkg
 
 $(O)/%.o: %.c $(wildcard core/lib/*.h core/include/*.h)
 	$(call msg,CC,$<)
@@ -71,7 +80,7 @@ $(O)/tests/%: tests/unit/%.c $(O)/librekmod-san.a $(wildcard tests/unit/*.h)
 # real kernel headers, real make, depmod and Debian's dkms (see README).
 check: unit integration compat
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(O)/librekmod-apt.so
 	$(Q)set -e; for t in $(UNIT_BIN); do \
 		echo "== $$t"; REKMOD_TEST_SRCDIR=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 $$t; done
@@ -97,18 +106,19 @@ bench: $(O)/rekmod
 	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash bench/status.sh
 	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash bench/build.sh
 
-install: $(O)/rekmod
+install: $(O)/rekmod $(O)/librekmod-apt.so
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf.d \
 		$(DESTDIR)/var/lib/dkms $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(O)/rekmod $(DESTDIR)$(SBINDIR)/rekmod
 	ln -sf rekmod $(DESTDIR)$(SBINDIR)/dkms
 	install -m 0644 core/rekmod.8 $(DESTDIR)$(MANDIR)/man8/rekmod.8
-	install -d $(DESTDIR)$(LIBDIR)/kernel/install.d
+	install -d $(DESTDIR)$(LIBDIR)/rekmod $(DESTDIR)$(LIBDIR)/kernel/install.d
+	install -m 0644 $(O)/librekmod-apt.so $(DESTDIR)$(LIBDIR)/rekmod/librekmod-apt.so
 	install -m 0755 hooks/kernel-install/40-rekmod.install $(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/rekmod $(DESTDIR)$(SBINDIR)/dkms $(DESTDIR)$(MANDIR)/man8/rekmod.8 \
-		$(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install
+		$(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install $(DESTDIR)$(LIBDIR)/rekmod/librekmod-apt.so
 
 clean:
 	rm -rf $(O)

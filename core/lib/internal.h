@@ -77,6 +77,10 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
 int run_script(struct rekmod_ctx *ctx, const char *kind, const char *script, const char *dir);
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
 
+/* pkgdb.c: the package that gives kernel headers, from a package-database
+ * backend when one is installed (malloc'd) */
+char *headers_package_hint(const struct rekmod_ctx *ctx, const char *kernel);
+
 /* depmod.c */
 int run_depmod(struct rekmod_ctx *ctx, const char *kernel);
 

@@ -16,6 +16,7 @@
 
 struct kern {
 	char *k;
+	char *headers_pkg; /* asked of the package database once, when needed */
 	bool headers, image, touched;
 };
 
@@ -246,8 +247,10 @@ static void plan_kernel(struct rekmod_ctx *ctx, const struct rekmod_sync_options
 		if (!kn->headers) {
 			strv_push(&p->waiting, xasprintf("%s/%s", m, v));
 			p->res.waiting++;
-			rk_notice(log_of(ctx), "%s/%s waits for kernel headers of %s: install linux-headers-%s", m, v,
-				  kn->k, kn->k);
+			if (!kn->headers_pkg)
+				kn->headers_pkg = headers_package_hint(ctx, kn->k);
+			rk_notice(log_of(ctx), "%s/%s waits for kernel headers of %s: install %s", m, v, kn->k,
+				  kn->headers_pkg);
 			dkms_conf_free(c);
 			continue;
 		}
@@ -670,8 +673,10 @@ static void plan_free(struct plan *p)
 		strv_free(j->deps);
 	}
 	free(p->jobs);
-	for (size_t i = 0; i < p->nk; i++)
+	for (size_t i = 0; i < p->nk; i++) {
 		free(p->ks[i].k);
+		free(p->ks[i].headers_pkg);
+	}
 	free(p->ks);
 	strv_free(p->waiting);
 }

@@ -32,8 +32,8 @@ Version: $version
 Architecture: $arch
 Maintainer: rekmod developers <rekmod@localhost>
 Installed-Size: $size
-Depends: libc6 (>= 2.34), libkmod2, bash, make, kmod, gcc | c-compiler
-Provides: dkms
+Depends: libc6 (>= 2.34), libkmod2, libapt-pkg6.0, liblzma5, libzstd1, zlib1g, libssl3, bash, make, kmod, gcc | c-compiler
+Provides: dkms (= 3.4.3+rekmod$version)
 Conflicts: dkms
 Replaces: dkms
 Section: kernel

@@ -28,18 +28,19 @@ dpkg_r() {
 		--log="$R/var/log/dpkg.log" "$@"
 }
 
-# pkg NAME VERSION DIR: build DIR (with DEBIAN/ control scripts) into W/NAME.deb
+# pkg NAME VERSION DIR [DEPENDS]: build DIR (with DEBIAN/ control scripts) into W/NAME.deb
 pkg() {
-	local name=$1 version=$2 dir=$3
+	local name=$1 version=$2 dir=$3 depends=${4:-}
 	mkdir -p "$dir/DEBIAN"
 	printf 'Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: t <t@localhost>\nDescription: test\n' \
 		"$name" "$version" >"$dir/DEBIAN/control"
+	[[ -z $depends ]] || echo "Depends: $depends" >>"$dir/DEBIAN/control"
 	dpkg-deb --root-owner-group -b "$dir" "$W/$name.deb" >/dev/null
 }
 
 # The scratch root's dpkg database has none of rekmod's dependencies: stand-ins
 # (empty packages of those names) let dpkg configure it and process triggers.
-for dep in libc6 libkmod2 bash make kmod gcc; do
+for dep in libc6 libkmod2 libapt-pkg6.0 liblzma5 libzstd1 zlib1g libssl3 bash make kmod gcc; do
 	pkg "$dep" 99 "$W/stub-$dep"
 	dpkg_r -i "$W/$dep.deb" >"$W/stubs.log" 2>&1 || { cat "$W/stubs.log"; exit 1; }
 done
@@ -74,7 +75,8 @@ module_pkg() {
 	printf '#!/bin/sh\nREKMOD_ROOT="$DPKG_ROOT" "$DPKG_ROOT/usr/sbin/dkms" remove -m %s -v 1.0 --all -q || true\n' \
 		"$name" >"$d/DEBIAN/prerm"
 	chmod 0755 "$d/DEBIAN/postinst" "$d/DEBIAN/prerm"
-	pkg "$name-dkms" 1.0 "$d"
+	# as acpi-call-dkms does: a versioned dependency that rekmod's Provides must meet
+	pkg "$name-dkms" 1.0 "$d" "dkms (>= 3.0.3-4~)"
 }
 
 installed() { [[ -f $R/lib/modules/$2/updates/dkms/$1.ko ]]; }
