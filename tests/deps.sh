@@ -18,7 +18,7 @@ BASE_PACKAGES=(
 	build-essential pkg-config libkmod-dev libcmocka-dev kmod make bc bash
 	coreutils diffutils findutils dkms hyperfine systemd procps linux-headers-amd64
 	liblzma-dev libzstd-dev zlib1g-dev libssl-dev xz-utils zstd openssl python3 jq
-	g++ libapt-pkg-dev
+	g++ libapt-pkg-dev debootstrap
 )
 CACHED_DEBS=(v4l2loopback-dkms acpi-call-dkms)
 
