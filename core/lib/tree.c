@@ -134,7 +134,8 @@ _public_ int rekmod_built_kernels(struct rekmod_ctx *ctx, const char *m, const c
 			n++;
 		}
 	}
-	qsort(list, n, sizeof(*list), ka_cmp);
+	if (n)
+		qsort(list, n, sizeof(*list), ka_cmp);
 	char **kv = xcalloc(n + 1, sizeof(char *)), **av = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		kv[i] = list[i].k;
