@@ -10,8 +10,7 @@
 static int check_headers(struct rekmod_ctx *ctx, const char *k)
 {
 	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
-	_cleanup_free_ char *inc = xasprintf("%s/include", ksd);
-	if (is_dir(inc))
+	if (kernel_headers_in(ksd))
 		return 0;
 	dk_error(ctx,
 		 "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
@@ -59,9 +58,9 @@ static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *
 	_cleanup_free_ char *cfg = kernel_config_path(ctx, k);
 	_cleanup_free_ char *text = NULL;
 	if (read_file(cfg, &text, NULL) == 0) {
-		if (strstr(text, "\nCONFIG_CC_IS_CLANG=y"))
+		if (text_yes(text, "CONFIG_CC_IS_CLANG"))
 			sb_puts(&b, " CC=clang");
-		if (strstr(text, "\nCONFIG_LD_IS_LLD=y"))
+		if (text_yes(text, "CONFIG_LD_IS_LLD"))
 			sb_puts(&b, " LD=ld.lld");
 	}
 	return sb_steal(&b);

@@ -19,10 +19,10 @@ static const char *const compress_names[] = { "none", "gzip", "xz", "zstd" };
 /* From a .config text: the method, or -1 when it names none (COMPRESS_NONE or absent). */
 static int compress_from_config(const char *text)
 {
-	static const char *const keys[] = { "\nCONFIG_MODULE_COMPRESS_GZIP=y", "\nCONFIG_MODULE_COMPRESS_XZ=y",
-					    "\nCONFIG_MODULE_COMPRESS_ZSTD=y" };
+	static const char *const keys[] = { "CONFIG_MODULE_COMPRESS_GZIP", "CONFIG_MODULE_COMPRESS_XZ",
+					    "CONFIG_MODULE_COMPRESS_ZSTD" };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-		if (strstr(text, keys[i]) || startswith(text, keys[i] + 1))
+		if (text_yes(text, keys[i]))
 			return (int)i + 1;
 	return -1;
 }

@@ -3,14 +3,25 @@
  * the variables it defines, then defaults and validation. */
 #include "internal.h"
 
-char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel)
+char *kernel_build_dir(const struct rekmod_ctx *ctx, const char *kernel)
 {
-	if (ctx->kernel_source_dir)
-		return xstrdup(ctx->kernel_source_dir);
 	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, kernel);
 	if (!is_symlink(link))
 		return TAKE_PTR(link);
 	return resolve_link(ctx, link, true);
+}
+
+bool kernel_headers_in(const char *dir)
+{
+	_cleanup_free_ char *inc = xasprintf("%s/include", dir);
+	return is_dir(inc);
+}
+
+char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel)
+{
+	if (ctx->kernel_source_dir)
+		return xstrdup(ctx->kernel_source_dir);
+	return kernel_build_dir(ctx, kernel);
 }
 
 char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel)

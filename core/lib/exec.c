@@ -46,12 +46,10 @@ static char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel)
 	_cleanup_free_ char *text = NULL;
 	if (read_file(cfg, &text, NULL) < 0)
 		return NULL;
-	const char *p = strstr(text, "\nCONFIG_CC_VERSION_TEXT=\"");
-	if (!p)
+	_cleanup_free_ char *version = text_value(text, "CONFIG_CC_VERSION_TEXT");
+	if (!version)
 		return NULL;
-	p += strlen("\nCONFIG_CC_VERSION_TEXT=\"");
-	size_t n = strcspn(p, " \"\n");
-	_cleanup_free_ char *cc = xstrndup(p, n);
+	_cleanup_free_ char *cc = xstrndup(version, strcspn(version, " "));
 	if (!*cc || strchr(cc, '/') || !on_path(cc))
 		return NULL;
 	return TAKE_PTR(cc);

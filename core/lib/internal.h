@@ -69,6 +69,11 @@ struct conf_req {
 	bool strict;
 };
 int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret);
+/* <install_tree>/<kernel>/build, resolved (headers of a scratch root may be the host's) */
+char *kernel_build_dir(const struct rekmod_ctx *ctx, const char *kernel);
+/* does dir hold kernel headers (an include/ directory)? */
+bool kernel_headers_in(const char *dir);
+/* --kernelsourcedir, else kernel_build_dir() */
 char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel);
 char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel);
 

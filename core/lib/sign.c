@@ -22,26 +22,6 @@
 #define MOK_BITS 2048
 #define MOK_DAYS 36500
 
-/* The value of NAME= in a .config text, unquoted, or NULL. */
-static char *config_value(const char *text, const char *name)
-{
-	_cleanup_free_ char *pat = xasprintf("\n%s=", name);
-	const char *p = startswith(text, pat + 1) ? text + strlen(pat) - 1 : strstr(text, pat);
-	if (!p)
-		return NULL;
-	p += strlen(pat);
-	size_t n = strcspn(p, "\n");
-	if (n >= 2 && p[0] == '"' && p[n - 1] == '"')
-		return xstrndup(p + 1, n - 2);
-	return xstrndup(p, n);
-}
-
-static bool config_yes(const char *text, const char *name)
-{
-	_cleanup_free_ char *v = config_value(text, name);
-	return v && streq(v, "y");
-}
-
 /* $kernelver and ${kernelver} replaced by kernel */
 static char *expand_kernelver(const char *s, const char *kernel)
 {
@@ -170,7 +150,7 @@ static void mok_hint(struct rekmod_ctx *ctx, const char *cert)
 
 static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char *cfg, struct sign_plan *plan)
 {
-	plan->enforce = config_yes(cfg, "CONFIG_MODULE_SIG_FORCE");
+	plan->enforce = text_yes(cfg, "CONFIG_MODULE_SIG_FORCE");
 	plan->sign_file = find_sign_file(ctx, kernel);
 	if (!is_exec(plan->sign_file)) {
 		if (plan->enforce) {
@@ -181,7 +161,7 @@ static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char
 		say(ctx, "Binary %s not found, modules won't be signed", plan->sign_file);
 		return 0;
 	}
-	plan->hash = config_value(cfg, "CONFIG_MODULE_SIG_HASH");
+	plan->hash = text_value(cfg, "CONFIG_MODULE_SIG_HASH");
 	if (!plan->hash || !*plan->hash) {
 		free(plan->hash);
 		plan->hash = xstrdup("sha512");
@@ -201,7 +181,7 @@ int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *p
 	*plan = (struct sign_plan){ 0 };
 	_cleanup_free_ char *path = kernel_config_path(ctx, kernel);
 	_cleanup_free_ char *cfg = NULL;
-	if (read_file(path, &cfg, NULL) < 0 || !config_yes(cfg, "CONFIG_MODULE_SIG")) {
+	if (read_file(path, &cfg, NULL) < 0 || !text_yes(cfg, "CONFIG_MODULE_SIG")) {
 		rk_debug(log_of(ctx), "Kernel %s does not verify module signatures, modules won't be signed", kernel);
 		return 0;
 	}

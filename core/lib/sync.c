@@ -22,10 +22,8 @@ struct kern {
 
 static bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *k)
 {
-	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, k);
-	_cleanup_free_ char *ksd = is_symlink(link) ? resolve_link(ctx, link, true) : xstrdup(link);
-	_cleanup_free_ char *inc = xasprintf("%s/include", ksd);
-	return is_dir(inc);
+	_cleanup_free_ char *dir = kernel_build_dir(ctx, k);
+	return kernel_headers_in(dir);
 }
 
 static bool kernel_has_image(const struct rekmod_ctx *ctx, const char *k)
@@ -114,15 +112,6 @@ static char *build_inputs(const struct rekmod_ctx *ctx, const char *m, const cha
 	return xasprintf("%016llx", (unsigned long long)h);
 }
 
-static char *record_get(const char *text, const char *key)
-{
-	_cleanup_free_ char *pat = xasprintf("%s=", key);
-	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (startswith(l, pat))
-			return xstrndup(l + strlen(pat), strcspn(l + strlen(pat), "\n"));
-	return NULL;
-}
-
 /* Is there a record of this kind whose inputs are still the current ones? */
 static bool record_matches(const struct rekmod_ctx *ctx, const char *kind, const char *m, const char *v,
 			   const char *k, const char *a)
@@ -131,7 +120,7 @@ static bool record_matches(const struct rekmod_ctx *ctx, const char *kind, const
 	_cleanup_free_ char *text = NULL;
 	if (read_file(p, &text, NULL) < 0)
 		return false;
-	_cleanup_free_ char *had = record_get(text, "inputs");
+	_cleanup_free_ char *had = text_value(text, "inputs");
 	_cleanup_free_ char *now = build_inputs(ctx, m, v, k, a);
 	return had && streq(had, now);
 }

@@ -223,17 +223,8 @@ static void failed_entries(const char *d, const char *m, const char *v, const ch
 		_cleanup_free_ char *text = NULL;
 		if (read_file(p, &text, NULL) < 0)
 			continue;
-		char *k = NULL, *a = NULL, *code = NULL, *log = NULL;
-		for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-			if (startswith(l, "kernel="))
-				k = l + 7;
-			else if (startswith(l, "arch="))
-				a = l + 5;
-			else if (startswith(l, "exit="))
-				code = l + 5;
-			else if (startswith(l, "log="))
-				log = l + 4;
-		}
+		_cleanup_free_ char *k = text_value(text, "kernel"), *a = text_value(text, "arch");
+		_cleanup_free_ char *code = text_value(text, "exit"), *log = text_value(text, "log");
 		if (!k || !a || (fk && !streq(fk, k)) || (fa && !streq(fa, a)))
 			continue;
 		status_push(list, n, m, v, k, a, REKMOD_FAILED, 0);

@@ -208,6 +208,30 @@ bool strv_contains(char *const *v, const char *s)
 	return false;
 }
 
+/* ---- NAME=value texts ---- */
+
+char *text_value(const char *text, const char *name)
+{
+	_cleanup_free_ char *pat = xasprintf("\n%s=", name);
+	const char *p;
+	if (startswith(text, pat + 1))
+		p = text + strlen(pat) - 1; /* on the first line: no newline before it */
+	else if ((p = strstr(text, pat)))
+		p += strlen(pat);
+	else
+		return NULL;
+	size_t n = strcspn(p, "\n");
+	if (n >= 2 && p[0] == '"' && p[n - 1] == '"')
+		return xstrndup(p + 1, n - 2);
+	return xstrndup(p, n);
+}
+
+bool text_yes(const char *text, const char *name)
+{
+	_cleanup_free_ char *v = text_value(text, name);
+	return v && streq(v, "y");
+}
+
 /* ---- versions ---- */
 
 int version_compare(const char *a, const char *b)

@@ -61,6 +61,12 @@ static inline void strv_freep(char ***v)
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
+/* The value of the first NAME=value line of a text (a kernel .config, one of
+ * rekmod's records), surrounding double quotes removed; NULL when absent. */
+char *text_value(const char *text, const char *name);
+/* NAME=y? */
+bool text_yes(const char *text, const char *name);
+
 /* Compare versions the way dkms's VER() does: digit runs compared as
  * numbers, other characters as bytes. <0, 0, >0. */
 int version_compare(const char *a, const char *b);

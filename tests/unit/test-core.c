@@ -43,6 +43,21 @@ static void test_version_compare(void **state)
 	assert_true(version_compare("001", "1") == 0);
 }
 
+static void test_text_value(void **state)
+{
+	(void)state;
+	const char *cfg = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x86_64-linux-gnu-gcc-12 (Debian)\"\nCONFIG_D=m";
+	_cleanup_free_ char *a = text_value(cfg, "CONFIG_A"), *c = text_value(cfg, "CONFIG_C");
+	_cleanup_free_ char *d = text_value(cfg, "CONFIG_D"), *b = text_value(cfg, "CONFIG_B");
+	assert_string_equal(a, "y"); /* on the first line */
+	assert_string_equal(c, "x86_64-linux-gnu-gcc-12 (Debian)");
+	assert_string_equal(d, "m"); /* on the last line, no newline */
+	assert_null(b);
+	assert_true(text_yes(cfg, "CONFIG_A"));
+	assert_false(text_yes(cfg, "CONFIG_D"));
+	assert_false(text_yes(cfg, "CONFIG_"));
+}
+
 static void test_kernel_dir_name(void **state)
 {
 	(void)state;
@@ -266,7 +281,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name_is_valid), cmocka_unit_test(test_version_compare),
-		cmocka_unit_test(test_kernel_dir_name), cmocka_unit_test(test_status_format),
+		cmocka_unit_test(test_kernel_dir_name), cmocka_unit_test(test_text_value), cmocka_unit_test(test_status_format),
 		cmocka_unit_test(test_atomic_write), cmocka_unit_test(test_copy_tree),
 		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_unref_null),
 		cmocka_unit_test(test_bad_root),
