@@ -19,8 +19,12 @@ BASE_PACKAGES=(
 	coreutils diffutils findutils dkms hyperfine systemd procps linux-headers-amd64
 	liblzma-dev libzstd-dev zlib1g-dev libssl-dev xz-utils zstd openssl python3 jq
 	g++ libapt-pkg-dev debootstrap
+	rpm librpm-dev pacman-package-manager makepkg libalpm-dev libarchive-tools fakeroot
+	lintian
 )
-CACHED_DEBS=(v4l2loopback-dkms acpi-call-dkms)
+# Kernel headers of the 6.12 series (bookworm's newer kernel), beside two 6.1 ABIs.
+HEADERS_612=linux-headers-6.12-amd64
+CACHED_DEBS=(v4l2loopback-dkms acpi-call-dkms xtables-addons-dkms evdi-dkms)
 
 step() { printf 'deps: %s\n' "$*"; }
 die() {
@@ -141,7 +145,7 @@ main() {
 		die "no linux-headers package older than $target found with apt-cache"
 	step "kernel headers: $target (from linux-headers-amd64) and $prev"
 
-	install_packages "${BASE_PACKAGES[@]}" "$target" "$prev"
+	install_packages "${BASE_PACKAGES[@]}" "$target" "$prev" "$HEADERS_612"
 	fetch_debs "${CACHED_DEBS[@]}"
 	step "done"
 }

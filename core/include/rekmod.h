@@ -172,6 +172,31 @@ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_options *opts, 
  * missing, never overwrites a key. Returns 0 or REKMOD_E_GENERIC. */
 int rekmod_generate_mok(struct rekmod_ctx *ctx);
 
+/* Packaging (dkms's mktarball/ldtarball layout; mkdeb/mkrpm). */
+struct rekmod_pack_options {
+	const char *module, *version;
+	const char *const *kernels; /* NULL-terminated; NULL: every kernel the module is built for */
+	const char *const *arches;  /* parallel to kernels; NULL: the default arch */
+	bool source_only, binaries_only;
+	const char *archive; /* output file (mktarball) or directory; NULL: <dkms_tree>/<m>/<v>/{tarball,deb,rpm}/ */
+};
+
+/* Writes <m>-<v>-kernel<K>-<A>[...].dkms.tar.gz (or --archive) in dkms's
+ * layout: dkms_main_tree/<K>/<A>/{log,module}/, dkms_source_tree/, dkms_binaries_only.
+ * Prints the path written. Returns 0 or a dkms exit code. */
+int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_options *opts);
+
+/* Loads a dkms tarball (made by dkms or rekmod): registers its source (unless
+ * binaries only) and puts each carried kernel's modules in the tree as built.
+ * A kernel whose installed in-tree modules have a different vermagic is
+ * skipped with a warning (it will be compiled). force: replace what is there. */
+int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool force);
+
+/* A Debian binary package / an rpm of the module with its source and the
+ * modules built so far (see README, "Packaging modules"). */
+int rekmod_mkdeb(struct rekmod_ctx *ctx, const struct rekmod_pack_options *opts);
+int rekmod_mkrpm(struct rekmod_ctx *ctx, const struct rekmod_pack_options *opts);
+
 const char *rekmod_version(void);
 
 #ifdef __cplusplus
