@@ -41,6 +41,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 .PHONY: all check unit integration compat install uninstall clean demo deps bench deb
 all: $(O)/rekmod $(O)/librekmod-apt.so
 
+# hooks/rpm and hooks/pacman: their programs, `make rpm`, `make pkg`
+-include hooks/rpm/rpm.mk hooks/pacman/pacman.mk
+
 # hooks/apt: the libapt-pkg shim, a backend the core loads with dlopen
 CXX     ?= c++
 $(O)/librekmod-apt.so: hooks/apt/aptshim.cc hooks/apt/rekmod-apt.h

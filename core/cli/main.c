@@ -31,6 +31,7 @@ struct args {
 	bool hook, retry, json;
 	const char *source_dir; /* add <dir> */
 	const char *archive;
+	const char *template_kernel;
 	bool all, quiet, binaries_only, source_only;
 	struct rekmod_options o;
 };
@@ -38,19 +39,21 @@ struct args {
 static const char *const actions[] = {
 	"add", "build", "install", "uninstall", "unbuild", "remove", "status", "autoinstall",
 	"match", "mktarball", "ldtarball", "generate_mok", "kernel_preinst", "kernel_postinst",
-	"kernel_prerm", "sync", NULL,
+	"kernel_prerm", "sync", "mkdeb", "mkrpm", NULL,
 };
 
 static void usage(FILE *f)
 {
 	fputs("Usage: rekmod [action] [options]\n"
 	      "  [action]  = { add | remove | build | unbuild | install | uninstall | autoinstall |\n"
-	      "                status | kernel_postinst | sync }\n"
+	      "                status | match | mktarball | ldtarball | generate_mok |\n"
+	      "                kernel_preinst | kernel_postinst | kernel_prerm | sync | mkdeb | mkrpm }\n"
 	      "  [options] = [-m module] [-v module-version] [-k kernel-version] [-a arch]\n"
 	      "              [-c dkms.conf-location] [-q] [--force] [--force-version-override] [--all]\n"
 	      "              [--root dir] [--dkmstree path] [--sourcetree path] [--installtree path]\n"
 	      "              [--config kernel-.config-location] [--kernelsourcedir source-location]\n"
 	      "              [--directive='NAME=value'] [--no-depmod] [-j number] [--verbose]\n"
+	      "              [--archive path] [--source-only] [--binaries-only] [--templatekernel K]\n"
 	      "              [--version] [--help]\n"
 	      "  sync [--kernel K]... [--removed K]... [-m module[/version]]... [--hook] [--retry]\n"
 	      "  status [--json]\n"
@@ -285,6 +288,8 @@ static int parse(int argc, char **argv, struct args *a)
 		} else if (opt_match(s, "--kernelver", "-k")) {
 			if (add_kernel(a, opt_value(argc, argv, &i)) < 0)
 				return 1;
+		} else if (opt_match(s, "--archive", NULL)) { /* before --arch*, as in dkms */
+			a->archive = opt_value(argc, argv, &i);
 		} else if (opt_match(s, "--arch", "-a")) {
 			if (push(a->arches, &a->n_arches, opt_value(argc, argv, &i)) < 0)
 				return 1;
@@ -326,12 +331,10 @@ static int parse(int argc, char **argv, struct args *a)
 			a->o.root = opt_value(argc, argv, &i);
 		} else if (opt_match(s, "--config", NULL)) {
 			a->o.kernel_config = opt_value(argc, argv, &i);
-		} else if (opt_match(s, "--archive", NULL)) {
-			a->archive = opt_value(argc, argv, &i);
 		} else if (opt_match(s, "--kernelsourcedir", NULL)) {
 			a->o.kernel_source_dir = opt_value(argc, argv, &i);
 		} else if (opt_match(s, "--templatekernel", NULL)) {
-			(void)opt_value(argc, argv, &i);
+			a->template_kernel = opt_value(argc, argv, &i);
 		} else if (opt_match(s, "--directive", NULL)) {
 			if (push(a->directives, &a->n_directives, opt_value(argc, argv, &i)) < 0)
 				return 1;
@@ -584,6 +587,48 @@ static int per_kernel(struct rekmod_ctx *ctx, struct args *a,
 	return r;
 }
 
+/* mktarball (dkms: -k or the running kernel, --all: every built kernel),
+ * mkdeb and mkrpm (no -k: every built kernel) */
+static int do_pack(struct rekmod_ctx *ctx, struct args *a)
+{
+	char **ks = NULL, **as = NULL;
+	int r = need_module(a, a->action);
+	if (r)
+		return r;
+	if (!rekmod_is_added(ctx, a->module, a->version)) {
+		fprintf(stderr, "Error! The module/version combo: %s/%s is not located in the DKMS tree.\n",
+			a->module, a->version);
+		return 3;
+	}
+	bool tarball = !strcmp(a->action, "mktarball");
+	if (tarball && (r = default_kernel(a)))
+		return r;
+	if ((r = fill_all(ctx, a, &ks, &as)))
+		goto out;
+	const char *arches[MAX_ARGS + 1] = { 0 };
+	for (size_t i = 0; i < a->n_kernels; i++)
+		arches[i] = arch_of(a, i);
+	struct rekmod_pack_options o = {
+		.module = a->module,
+		.version = a->version,
+		.kernels = a->n_kernels ? a->kernels : NULL,
+		.arches = a->n_kernels ? arches : NULL,
+		.source_only = a->source_only,
+		.binaries_only = a->binaries_only,
+		.archive = a->archive,
+	};
+	if (tarball)
+		r = rekmod_mktarball(ctx, &o);
+	else if (!strcmp(a->action, "mkdeb"))
+		r = rekmod_mkdeb(ctx, &o);
+	else
+		r = rekmod_mkrpm(ctx, &o);
+out:
+	free_strv(ks);
+	free_strv(as);
+	return r;
+}
+
 static int dispatch(struct rekmod_ctx *ctx, struct args *a)
 {
 	const char *act = a->action;
@@ -595,6 +640,54 @@ static int dispatch(struct rekmod_ctx *ctx, struct args *a)
 		return do_sync(ctx, a);
 	if (!strcmp(act, "generate_mok"))
 		return rekmod_generate_mok(ctx);
+	if (!strcmp(act, "ldtarball") || (!strcmp(act, "add") && a->archive && !a->module && !a->source_dir))
+		return rekmod_ldtarball(ctx, a->archive, a->o.force);
+	if (!strcmp(act, "mktarball") || !strcmp(act, "mkdeb") || !strcmp(act, "mkrpm"))
+		return do_pack(ctx, a);
+	if (!strcmp(act, "match")) {
+		if ((r = default_kernel(a)))
+			return r;
+		if (a->n_kernels != 1) {
+			err("The action %s does not support multiple kernel version parameters on the command line.",
+			    act);
+			return 4;
+		}
+		return rekmod_match(ctx, a->template_kernel, a->kernels[0], arch_of(a, 0), a->module);
+	}
+	if (!strcmp(act, "kernel_preinst") || !strcmp(act, "kernel_prerm")) {
+		if (a->n_kernels != 1) {
+			err("The action %s does not support multiple kernel version parameters on the command line.",
+			    act);
+			return 4;
+		}
+		return rekmod_kernel_unbuild_all(ctx, a->kernels[0], !strcmp(act, "kernel_preinst"));
+	}
+	if ((!strcmp(act, "build") || !strcmp(act, "install")) && a->all) {
+		/* rekmod: every kernel with headers (dkms 3.0.10 refuses --all here, exit 5) */
+		if (a->source_dir && !a->module && (r = rekmod_add_path(ctx, a->source_dir, &a->module, &a->version)))
+			return r;
+		if ((r = need_module(a, act)))
+			return r;
+		if ((r = rekmod_kernels_with_headers(ctx, &ks)))
+			return r;
+		a->n_kernels = a->n_arches = 0;
+		for (size_t i = 0; ks[i]; i++)
+			if (push(a->kernels, &a->n_kernels, ks[i]) < 0) {
+				r = 1;
+				goto out;
+			}
+		if (!a->n_kernels)
+			fprintf(stderr, "Warning: no kernel in %s has headers: nothing to %s.\n",
+				rekmod_install_tree(ctx), act);
+		r = 0;
+		for (size_t i = 0; i < a->n_kernels; i++) {
+			int q = (!strcmp(act, "build") ? rekmod_build : rekmod_install)(ctx, a->module, a->version,
+											a->kernels[i], NULL);
+			if (q)
+				r = q;
+		}
+		goto out;
+	}
 	if (!strcmp(act, "add") || !strcmp(act, "build") || !strcmp(act, "install")) {
 		if ((r = no_all(a, act)))
 			return r;
@@ -644,8 +737,7 @@ static int dispatch(struct rekmod_ctx *ctx, struct args *a)
 		}
 		return rekmod_autoinstall(ctx, a->kernels[0], arch_of(a, 0));
 	}
-	fprintf(stderr, "Error! The %s action is not available in rekmod %s yet; use Debian's dkms for it.\n", act,
-		rekmod_version());
+	err("Unknown action specified: \"%s\"", act);
 	return 1;
 out:
 	free_strv(ks);

@@ -172,6 +172,18 @@ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_options *opts, 
  * missing, never overwrites a key. Returns 0 or REKMOD_E_GENERIC. */
 int rekmod_generate_mok(struct rekmod_ctx *ctx);
 
+/* Every kernel of the install tree whose build link holds headers, sorted by
+ * version (a NULL-terminated strv the caller frees). */
+int rekmod_kernels_with_headers(struct rekmod_ctx *ctx, char ***ret);
+
+/* match --templatekernel T -k K [module]: installs on K what is installed on T. */
+int rekmod_match(struct rekmod_ctx *ctx, const char *template_kernel, const char *kernel, const char *arch,
+		 const char *module);
+
+/* kernel_preinst (only_autoinstall) / kernel_prerm: unbuilds what is built for
+ * kernel, one depmod. Returns 0, or 14 when a module could not be removed. */
+int rekmod_kernel_unbuild_all(struct rekmod_ctx *ctx, const char *kernel, bool only_autoinstall);
+
 /* Packaging (dkms's mktarball/ldtarball layout; mkdeb/mkrpm). */
 struct rekmod_pack_options {
 	const char *module, *version;

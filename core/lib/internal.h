@@ -91,6 +91,8 @@ int run_depmod(struct rekmod_ctx *ctx, const char *kernel);
 
 /* kmodinfo.c: version and srcversion of a module file, with libkmod */
 int module_verinfo(const char *path, char **ret_version, char **ret_srcversion);
+/* the first value of modinfo field key (malloc'd), or NULL */
+char *module_info_value(const char *path, const char *key);
 /* find <name>.ko[.gz|.xz|.zst] regular files under dir (not following symlinks) */
 char **find_module_files(const char *dir, const char *name);
 /* "<dir>/<name>.ko" or a compressed variant that exists, or NULL */

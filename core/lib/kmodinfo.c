@@ -49,6 +49,30 @@ int module_verinfo(const char *path, char **ret_version, char **ret_srcversion)
 	return 0;
 }
 
+/* The first value of a modinfo field (vermagic, license, ...), or NULL. */
+char *module_info_value(const char *path, const char *key)
+{
+	const char *null_config = NULL;
+	struct kmod_ctx *kctx = kmod_new("/nonexistent", &null_config);
+	if (!kctx)
+		return NULL;
+	struct kmod_module *mod = NULL;
+	struct kmod_list *info = NULL, *l;
+	char *val = NULL;
+	if (kmod_module_new_from_path(kctx, path, &mod) >= 0 && kmod_module_get_info(mod, &info) >= 0) {
+		kmod_list_foreach(l, info)
+		{
+			const char *v = kmod_module_info_get_value(l);
+			if (!val && v && streq(kmod_module_info_get_key(l), key))
+				val = xstrdup(v);
+		}
+		kmod_module_info_free_list(info);
+	}
+	kmod_module_unref(mod);
+	kmod_unref(kctx);
+	return val;
+}
+
 static bool name_matches(const char *file, const char *name)
 {
 	size_t n = strlen(name);

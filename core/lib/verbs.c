@@ -293,3 +293,131 @@ _public_ int rekmod_remove(struct rekmod_ctx *ctx, const char *m, const char *v,
 	tree_unlock(ctx);
 	return r;
 }
+
+/* ---- kernels with headers, match, kernel_preinst / kernel_prerm ---- */
+
+static int kcmp(const void *x, const void *y)
+{
+	return version_compare(*(char *const *)x, *(char *const *)y);
+}
+
+_public_ int rekmod_kernels_with_headers(struct rekmod_ctx *ctx, char ***ret)
+{
+	_cleanup_strv_free_ char **e = list_dir(ctx->install_tree_path);
+	char **out = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; e && e[i]; i++) {
+		if (!kernel_dir_name_ok(e[i]) || !name_is_valid(e[i]))
+			continue;
+		_cleanup_free_ char *b = kernel_build_dir(ctx, e[i]);
+		if (kernel_headers_in(b))
+			strv_push(&out, xstrdup(e[i]));
+	}
+	qsort(out, strv_len(out), sizeof(char *), kcmp);
+	*ret = out;
+	return 0;
+}
+
+_public_ int rekmod_match(struct rekmod_ctx *ctx, const char *template, const char *k, const char *a,
+			  const char *module)
+{
+	a = arch_or_default(ctx, a);
+	if (!template) {
+		dk_error(ctx, "Invalid number of parameters passed.\nUsage: match --templatekernel=<kernel-version> -k "
+			 "<kernel-version>\n   or: match --templatekernel=<kernel-version> -k <kernel-version> <module>");
+		return REKMOD_E_GENERIC;
+	}
+	int r = check_names(ctx, "m", "v", k, a);
+	if (r || (r = check_names(ctx, "m", "v", template, a)))
+		return r;
+	if (streq(template, k)) {
+		dk_error(ctx, "The templatekernel and the specified kernel version are the same.");
+		return REKMOD_E_NOSOURCE;
+	}
+	if (module) {
+		_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, module);
+		if (!name_is_valid(module) || !is_dir(md)) {
+			dk_error(ctx, "The module: %s is not located in the DKMS tree.", module);
+			return REKMOD_E_EXISTS;
+		}
+	}
+	if ((r = tree_lock(ctx)))
+		return r;
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, module);
+	_cleanup_strv_free_ char **todo = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; added[i]; i++) {
+		char *slash = strchr(added[i], '/');
+		*slash = '\0';
+		if (tree_is_installed(ctx, added[i], slash + 1, template, a))
+			strv_push(&todo, xasprintf("%s/%s", added[i], slash + 1));
+		*slash = '/';
+	}
+	say(ctx, "%s", "");
+	say(ctx, "Matching modules in kernel: %s (%s)", k, a);
+	say(ctx, "to the configuration of kernel: %s (%s)", template, a);
+	if (!todo[0]) {
+		say(ctx, "%s", "");
+		say(ctx, "There is nothing to be done for this match.");
+		tree_unlock(ctx);
+		return 0;
+	}
+	for (size_t i = 0; todo[i]; i++) {
+		char *slash = strchr(todo[i], '/');
+		*slash = '\0';
+		say(ctx, "Module:  %s", todo[i]);
+		say(ctx, "Version: %s", slash + 1);
+		int q = install_locked(ctx, todo[i], slash + 1, k, a, true);
+		if (q)
+			r = q;
+	}
+	tree_unlock(ctx);
+	return r;
+}
+
+/* Debian's linux-image preinst (kernel_preinst: AUTOINSTALL modules) and prerm
+ * (kernel_prerm: all modules): what is built for k is unbuilt, depmod once. */
+_public_ int rekmod_kernel_unbuild_all(struct rekmod_ctx *ctx, const char *k, bool only_autoinstall)
+{
+	int r = check_names(ctx, "m", "v", k, NULL);
+	if (r || (r = tree_lock(ctx)))
+		return r;
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
+	bool failed = false, any = false;
+	for (size_t i = 0; added[i]; i++) {
+		char *slash = strchr(added[i], '/');
+		*slash = '\0';
+		const char *m = added[i], *v = slash + 1;
+		_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
+		_cleanup_free_ char *kd = xasprintf("%s/%s", mvd, k);
+		_cleanup_strv_free_ char **as = is_dir(kd) ? list_dir(kd) : NULL;
+		for (size_t j = 0; as && as[j]; j++) {
+			if (!tree_is_built(ctx, m, v, k, as[j]))
+				continue;
+			if (only_autoinstall) {
+				struct dkms_conf *c = NULL;
+				struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = as[j] };
+				bool autoinstall = conf_read(ctx, &req, &c) == 0 && c->autoinstall;
+				dkms_conf_free(c);
+				if (!autoinstall)
+					continue;
+			}
+			rk_err(log_of(ctx), "dkms: removing module %s/%s for kernel %s (%s)", m, v, k, as[j]);
+			if (tree_is_installed(ctx, m, v, k, as[j]) && do_uninstall(ctx, m, v, k, as[j], false))
+				failed = true;
+			if (do_unbuild(ctx, m, v, k, as[j]))
+				failed = true;
+			any = true;
+		}
+	}
+	if (any) {
+		run_depmod(ctx, k);
+		_cleanup_free_ char *kdir = xasprintf("%s/%s", ctx->install_tree_path, k);
+		/* empty directories left under the kernel's tree (updates/dkms, ...) */
+		const char *sub[] = { "updates/dkms", "updates", "extra" };
+		for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+			_cleanup_free_ char *p = xasprintf("%s/%s", kdir, sub[i]);
+			rmdir(p);
+		}
+	}
+	tree_unlock(ctx);
+	return failed ? 14 : 0;
+}

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* mktarball / ldtarball in dkms's tarball layout, so that tarballs move
+ * between dkms and rekmod in both directions:
+ *
+ *   ./dkms_main_tree/<K>/<A>/{module,log}/...   builds, as in the dkms tree
+ *   ./dkms_source_tree/...                      the source (with dkms.conf)
+ *   ./dkms_binaries_only/{PACKAGE_NAME,PACKAGE_VERSION,dkms.conf}
+ *
+ * tar runs with an explicit argv; its compression follows the file name
+ * (-a), as dkms's does. Loading checks what dkms does not: a prebuilt module
+ * is only put in the tree for a kernel whose release (and, when the kernel's
+ * own modules are present, vermagic) it was built for. */
+#include <fcntl.h>
+#include <ftw.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static char *make_tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+	char *d = xasprintf("%s/rekmod.XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(d)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int run_tar(struct rekmod_ctx *ctx, const char *const *argv)
+{
+	int status = 0;
+	(void)ctx;
+	struct rk_spawn s = { .argv = argv, .stdout_fd = -1, .stderr_fd = STDERR_FILENO, .stdin_fd = -1 };
+	int r = rk_run(&s, &status);
+	return r < 0 ? r : status == 0 ? 0 : -EIO;
+}
+
+/* ---- mktarball ---- */
+
+static int add_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		     const char *tmp, struct strbuf *names)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	if (!is_dir(base)) {
+		dk_error(ctx, "No modules built for %s (%s).\nModules must already be in the built state before using "
+			 "mktarball.",
+			 k, a);
+		return REKMOD_E_INSTALL;
+	}
+	say(ctx, "Marking modules for %s (%s) for archiving...", k, a);
+	sb_printf(names, "%skernel%s-%s", names->len ? "-" : "", k, a);
+	_cleanup_free_ char *kd = xasprintf("%s/dkms_main_tree/%s", tmp, k);
+	_cleanup_free_ char *dst = xasprintf("%s/%s", kd, a);
+	int r = mkdir_p(kd, 0755);
+	if (r == 0)
+		r = copy_tree(base, dst);
+	if (r < 0) {
+		dk_error(ctx, "could not copy %s: %s", base, strerror(-r));
+		return REKMOD_E_INSTALL;
+	}
+	return 0;
+}
+
+static int add_source(struct rekmod_ctx *ctx, const char *m, const char *v, bool binaries_only, const char *tmp)
+{
+	_cleanup_free_ char *src = source_dir(ctx, m, v);
+	int r;
+	say(ctx, "%s", "");
+	if (binaries_only) {
+		say(ctx, "Creating tarball structure to specifically accomodate binaries.");
+		_cleanup_free_ char *d = xasprintf("%s/dkms_binaries_only", tmp);
+		_cleanup_free_ char *pn = xasprintf("%s/PACKAGE_NAME", d);
+		_cleanup_free_ char *pv = xasprintf("%s/PACKAGE_VERSION", d);
+		_cleanup_free_ char *nl_m = xasprintf("%s\n", m), *nl_v = xasprintf("%s\n", v);
+		_cleanup_free_ char *conf = ctx->conf ? xstrdup(ctx->conf) : xasprintf("%s/dkms.conf", src);
+		_cleanup_free_ char *cdst = xasprintf("%s/dkms.conf", d);
+		r = mkdir_p(d, 0755);
+		if (r == 0)
+			r = write_file_atomic(pn, nl_m, strlen(nl_m), 0644);
+		if (r == 0)
+			r = write_file_atomic(pv, nl_v, strlen(nl_v), 0644);
+		if (r == 0 && path_exists(conf))
+			r = copy_file_atomic(conf, cdst, 0644);
+	} else {
+		say(ctx, "Marking %s for archiving...", src);
+		_cleanup_free_ char *d = xasprintf("%s/dkms_source_tree", tmp);
+		r = is_dir(src) ? copy_tree(src, d) : -ENOENT;
+	}
+	if (r < 0) {
+		dk_error(ctx, "could not copy the source of %s/%s (%s): %s", m, v, src, strerror(-r));
+		return REKMOD_E_INSTALL;
+	}
+	return 0;
+}
+
+_public_ int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o)
+{
+	const char *m = o->module, *v = o->version;
+	if (!m || !v || !name_is_valid(m) || !name_is_valid(v)) {
+		dk_error(ctx, "Arguments <module> and <module-version> are not specified.\nUsage: mktarball "
+			 "<module>/<module-version> or\n       mktarball -m <module>/<module-version> or\n       "
+			 "mktarball -m <module> -v <module-version>");
+		return REKMOD_E_GENERIC;
+	}
+	if (!tree_is_added(ctx, m, v)) {
+		dk_error(ctx, "The module/version combo: %s/%s is not located in the DKMS tree.", m, v);
+		return REKMOD_E_EXISTS;
+	}
+	_cleanup_strv_free_ char **ks = NULL, **as = NULL;
+	if (!o->kernels) {
+		rekmod_built_kernels(ctx, m, v, &ks, &as);
+	} else {
+		ks = xcalloc(1, sizeof(char *));
+		as = xcalloc(1, sizeof(char *));
+		for (size_t i = 0; o->kernels[i]; i++) {
+			const char *a = o->arches && o->arches[i] ? o->arches[i] : ctx->arch;
+			if (!name_is_valid(o->kernels[i]) || !name_is_valid(a)) {
+				dk_error(ctx, "invalid kernel \"%s\" or arch \"%s\": each must be one path component",
+					 o->kernels[i], a);
+				return REKMOD_E_GENERIC;
+			}
+			strv_push(&ks, xstrdup(o->kernels[i]));
+			strv_push(&as, xstrdup(a));
+		}
+	}
+	int r = tree_lock(ctx);
+	if (r)
+		return r;
+	_cleanup_free_ char *tmp = make_tmpdir();
+	struct strbuf names = { 0 };
+	_cleanup_free_ char *dest = NULL, *name = NULL, *path = NULL, *part = NULL, *main_tree = NULL, *list = NULL, *mvd = NULL;
+	if (!tmp) {
+		dk_error(ctx, "could not create a temporary directory: %s (set TMPDIR)", strerror(errno));
+		r = REKMOD_E_GENERIC;
+		goto out;
+	}
+	main_tree = xasprintf("%s/dkms_main_tree", tmp);
+	mkdir_p(main_tree, 0755);
+	if (o->source_only) {
+		sb_puts(&names, "source-only");
+	} else {
+		for (size_t i = 0; ks && ks[i]; i++)
+			if ((r = add_build(ctx, m, v, ks[i], as[i], tmp, &names)))
+				goto out;
+		if (!names.len) {
+			dk_error(ctx, "No modules built for %s/%s.\nModules must already be in the built state before "
+				 "using mktarball.",
+				 m, v);
+			r = REKMOD_E_INSTALL;
+			goto out;
+		}
+	}
+	if ((r = add_source(ctx, m, v, o->binaries_only, tmp)))
+		goto out;
+
+	list = sb_steal(&names);
+	if (strlen(list) + 1 > 200) {
+		free(list);
+		list = xstrdup("manykernels");
+	}
+	name = xasprintf("%s-%s-%s.dkms.tar.gz", m, v, list);
+	mvd = mv_dir(ctx, m, v);
+	dest = xasprintf("%s/tarball/", mvd);
+	if (o->archive) {
+		const char *slash = strrchr(o->archive, '/');
+		free(name);
+		name = xstrdup(slash ? slash + 1 : o->archive);
+		if (slash) {
+			free(dest);
+			dest = slash == o->archive ? xstrdup("/") : xstrndup(o->archive, (size_t)(slash - o->archive));
+		}
+	}
+	say(ctx, "%s", "");
+	say(ctx, "Tarball location: %s/%s", dest, name);
+	if (mkdir_p(dest, 0755) < 0 || access(dest, W_OK) < 0) {
+		dk_error(ctx, "Missing write permissions for %s.", dest);
+		r = 9;
+		goto out;
+	}
+	/* written under a temporary name with the same suffix (tar -a picks the
+	 * compression from it), fsync'd, then renamed */
+	path = xasprintf("%s/%s", dest, name);
+	part = xasprintf("%s/.rekmod-tmp-%d-%s", dest, (int)getpid(), name);
+	const char *argv[] = { "tar", "-C", tmp, "-caf", part, ".", NULL };
+	r = run_tar(ctx, argv);
+	if (r == 0) {
+		int fd = open(part, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) < 0 || rename(part, path) < 0)
+			r = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (r == 0)
+			fsync_dir_of(path);
+	}
+	if (r < 0) {
+		unlink(part);
+		dk_error(ctx, "Failed to make tarball.");
+		r = REKMOD_E_INSTALL;
+	}
+out:
+	sb_free(&names);
+	if (tmp)
+		rm_rf(tmp);
+	tree_unlock(ctx);
+	return r;
+}
+
+/* ---- ldtarball ---- */
+
+static int first_module_cb(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	static const char *const sfx[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
+	(void)st;
+	(void)ftw;
+	if (type != FTW_F)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++)
+		if (endswith(p, sfx[i])) {
+			setenv("REKMOD_FTW_HIT", p, 1);
+			return 1;
+		}
+	return 0;
+}
+
+/* The vermagic of one of kernel k's own modules in the install tree, or NULL. */
+static char *kernel_vermagic(const struct rekmod_ctx *ctx, const char *k)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/%s/kernel", ctx->install_tree_path, k);
+	if (!is_dir(dir))
+		return NULL;
+	unsetenv("REKMOD_FTW_HIT");
+	if (nftw(dir, first_module_cb, 16, FTW_PHYS) != 1)
+		return NULL;
+	const char *hit = getenv("REKMOD_FTW_HIT");
+	char *vm = hit ? module_info_value(hit, "vermagic") : NULL;
+	unsetenv("REKMOD_FTW_HIT");
+	return vm;
+}
+
+/* Do the modules of a carried build fit kernel k? *why explains a "no". */
+static bool prebuilt_fits(const struct rekmod_ctx *ctx, const char *dir, const char *k, char **why)
+{
+	_cleanup_free_ char *mdir = xasprintf("%s/module", dir);
+	_cleanup_strv_free_ char **files = list_dir(mdir);
+	_cleanup_free_ char *want = kernel_vermagic(ctx, k);
+	size_t n = 0;
+	for (size_t i = 0; files && files[i]; i++) {
+		if (!strstr(files[i], ".ko"))
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", mdir, files[i]);
+		_cleanup_free_ char *vm = module_info_value(p, "vermagic");
+		size_t rl = strlen(k);
+		if (!vm || strncmp(vm, k, rl) != 0 || (vm[rl] != ' ' && vm[rl] != '\0')) {
+			*why = xasprintf("%s has vermagic \"%s\", not one of kernel %s", files[i], vm ? vm : "(none)", k);
+			return false;
+		}
+		if (want && !streq(vm, want)) {
+			*why = xasprintf("%s has vermagic \"%s\", the kernel's modules have \"%s\"", files[i], vm, want);
+			return false;
+		}
+		n++;
+	}
+	if (n == 0) {
+		*why = xasprintf("%s holds no module", mdir);
+		return false;
+	}
+	return true;
+}
+
+static int load_builds(struct rekmod_ctx *ctx, const char *m, const char *v, const char *tmp, bool force)
+{
+	_cleanup_free_ char *mt = xasprintf("%s/dkms_main_tree", tmp);
+	_cleanup_strv_free_ char **ks = list_dir(mt);
+	for (size_t i = 0; ks && ks[i]; i++) {
+		_cleanup_free_ char *kd = xasprintf("%s/%s", mt, ks[i]);
+		_cleanup_strv_free_ char **as = is_dir(kd) ? list_dir(kd) : NULL;
+		for (size_t j = 0; as && as[j]; j++) {
+			_cleanup_free_ char *from = xasprintf("%s/%s", kd, as[j]);
+			if (!is_dir(from) || !name_is_valid(ks[i]) || !name_is_valid(as[j]))
+				continue;
+			_cleanup_free_ char *to = build_base(ctx, m, v, ks[i], as[j]);
+			_cleanup_free_ char *why = NULL;
+			if (path_exists(to) && !force) {
+				dk_warn(ctx, "%s already exists. Skipping...", to);
+				continue;
+			}
+			if (!prebuilt_fits(ctx, from, ks[i], &why)) {
+				dk_warn(ctx, "the prebuilt modules of %s/%s for %s (%s) are not loaded: %s; they will be "
+					"compiled instead",
+					m, v, ks[i], as[j], why);
+				continue;
+			}
+			say(ctx, "Loading %s...", to);
+			/* copied beside, then renamed over: the tree holds the old or the new build */
+			_cleanup_free_ char *part = xasprintf("%s.rekmod-tmp", to);
+			_cleanup_free_ char *old = xasprintf("%s.rekmod-old", to);
+			rm_rf(part);
+			rm_rf(old);
+			int r = mkdir_p(part, 0755);
+			if (r == 0) {
+				rmdir(part);
+				r = copy_tree(from, part);
+			}
+			if (r == 0 && path_exists(to) && rename(to, old) < 0)
+				r = -errno;
+			if (r == 0 && rename(part, to) < 0)
+				r = -errno;
+			rm_rf(old);
+			if (r < 0) {
+				rm_rf(part);
+				dk_error(ctx, "could not load %s: %s", to, strerror(-r));
+				return REKMOD_E_INSTALL;
+			}
+			fsync_dir_of(to);
+		}
+	}
+	return 0;
+}
+
+/* PACKAGE_NAME and PACKAGE_VERSION of a dkms.conf (evaluated as dkms does). */
+static int conf_names(struct rekmod_ctx *ctx, const char *conf, char **m, char **v)
+{
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .kernel = ctx->current_kernel, .arch = ctx->arch, .path = conf };
+	if (conf_read(ctx, &req, &c) || !c->package_name || !c->package_version || !name_is_valid(c->package_name) ||
+	    !name_is_valid(c->package_version)) {
+		dkms_conf_free(c);
+		return -EINVAL;
+	}
+	*m = xstrdup(c->package_name);
+	*v = xstrdup(c->package_version);
+	dkms_conf_free(c);
+	return 0;
+}
+
+static int find_conf_cb(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	if (type == FTW_F && streq(p + ftw->base, "dkms.conf")) {
+		const char *prev = getenv("REKMOD_FTW_HIT");
+		/* the shallowest one */
+		if (!prev || strlen(p) < strlen(prev))
+			setenv("REKMOD_FTW_HIT", p, 1);
+	}
+	return 0;
+}
+
+_public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool force)
+{
+	if (!path || !path_exists(path)) {
+		dk_error(ctx, "%s does not exist.", path ? path : "(no tarball given)");
+		return 2;
+	}
+	bool saved_force = ctx->force;
+	ctx->force = force || ctx->force;
+	force = ctx->force;
+	int r = tree_lock(ctx);
+	if (r) {
+		ctx->force = saved_force;
+		return r;
+	}
+	_cleanup_free_ char *tmp = make_tmpdir();
+	_cleanup_free_ char *m = NULL, *v = NULL, *srcdir = NULL, *mt = NULL;
+	const char *loc = NULL;
+	if (!tmp) {
+		dk_error(ctx, "could not create a temporary directory: %s (set TMPDIR)", strerror(errno));
+		r = REKMOD_E_GENERIC;
+		goto out;
+	}
+	const char *argv[] = { "tar", "--no-same-owner", "-xaf", path, "-C", tmp, NULL };
+	if (run_tar(ctx, argv) < 0) {
+		dk_error(ctx, "%s could not be unpacked with tar: is it a tarball?", path);
+		r = REKMOD_E_EXISTS;
+		goto out;
+	}
+	static const char *const locs[] = { "dkms_source_tree", "dkms_binaries_only" };
+	for (size_t i = 0; i < ARRAY_SIZE(locs) && !loc; i++) {
+		_cleanup_free_ char *conf = xasprintf("%s/%s/dkms.conf", tmp, locs[i]);
+		if (!path_exists(conf))
+			continue;
+		if (conf_names(ctx, conf, &m, &v) < 0) {
+			rk_err(log_of(ctx), "%s", "");
+			rk_err(log_of(ctx), "Malformed dkms.conf, refusing to load.");
+			continue;
+		}
+		if (tree_is_added(ctx, m, v) && !force) {
+			dk_error(ctx, "%s-%s is already added!\nAborting.", m, v);
+			r = REKMOD_E_BADCONF;
+			goto out;
+		}
+		loc = locs[i];
+	}
+	mt = xasprintf("%s/dkms_main_tree", tmp);
+	if (!loc && !is_dir(mt)) {
+		/* not made by mktarball: a plain source tarball with a dkms.conf */
+		unsetenv("REKMOD_FTW_HIT");
+		nftw(tmp, find_conf_cb, 16, FTW_PHYS);
+		const char *hit = getenv("REKMOD_FTW_HIT");
+		_cleanup_free_ char *conf = hit ? xstrdup(hit) : NULL;
+		unsetenv("REKMOD_FTW_HIT");
+		if (!conf) {
+			dk_error(ctx, "Tarball does not appear to be a correctly formed DKMS archive. No dkms.conf found "
+				 "within it.");
+			r = REKMOD_E_EXISTS;
+			goto out;
+		}
+		conf[strlen(conf) - strlen("/dkms.conf")] = '\0';
+		r = rekmod_add_path(ctx, conf, &m, &v);
+		if (r == 0)
+			r = tree_is_added(ctx, m, v) ? 0 : rekmod_add(ctx, m, v);
+		goto out;
+	}
+	if (!loc) {
+		dk_error(ctx, "No valid dkms.conf in dkms_source_tree or dkms_binaries_only.\n%s is not a valid DKMS "
+			 "tarball.",
+			 path);
+		r = 7; /* dkms: not a valid DKMS tarball */
+		goto out;
+	}
+	say(ctx, "%s", "");
+	say(ctx, "Loading tarball for %s-%s", m, v);
+	srcdir = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
+	if (streq(loc, "dkms_source_tree")) {
+		_cleanup_free_ char *from = xasprintf("%s/dkms_source_tree", tmp);
+		_cleanup_free_ char *gm = NULL, *gv = NULL;
+		if (force && is_dir(srcdir)) {
+			rk_err(log_of(ctx), "%s", "");
+			say(ctx, "Forcing install of %s-%s", m, v);
+		}
+		r = rekmod_add_path(ctx, from, &gm, &gv);
+		if (r)
+			goto out;
+	} else if (!is_dir(srcdir)) {
+		_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
+		_cleanup_free_ char *sd = xasprintf("%s/source", mvd);
+		_cleanup_free_ char *from = xasprintf("%s/dkms_binaries_only/dkms.conf", tmp);
+		_cleanup_free_ char *to = xasprintf("%s/dkms.conf", sd);
+		say(ctx, "Creating %s", sd);
+		say(ctx, "Copying dkms.conf to %s ...", sd);
+		if (is_symlink(sd))
+			unlink(sd);
+		r = mkdir_p(sd, 0755);
+		if (r == 0)
+			r = copy_file_atomic(from, to, 0644);
+		if (r < 0) {
+			dk_error(ctx, "could not create %s: %s", sd, strerror(-r));
+			r = REKMOD_E_GENERIC;
+			goto out;
+		}
+	}
+	if ((r = load_builds(ctx, m, v, tmp, force)))
+		goto out;
+	/* dkms then adds the module (its add fails, exit 3, when --force reloaded
+	 * an added one; rekmod keeps the registration) */
+	if ((streq(loc, "dkms_source_tree") || is_dir(srcdir)) && !tree_is_added(ctx, m, v))
+		r = rekmod_add(ctx, m, v);
+out:
+	if (tmp)
+		rm_rf(tmp);
+	tree_unlock(ctx);
+	ctx->force = saved_force;
+	return r;
+}
