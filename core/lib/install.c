@@ -148,6 +148,33 @@ static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, co
 	return 0;
 }
 
+/* /usr/share/dkms/modules_to_force_install/: files a distribution ships that
+ * name modules ("m": install as with --force; "m_version-override": as with
+ * --force-version-override), e.g. Ubuntu's for its own builds of in-tree drivers. */
+static void forced_by_distro(struct rekmod_ctx *ctx, const char *m)
+{
+	_cleanup_free_ char *dir = root_path(ctx, "/usr/share/dkms/modules_to_force_install");
+	_cleanup_strv_free_ char **files = list_dir(dir);
+	_cleanup_free_ char *override = xasprintf("%s_version-override", m);
+	for (size_t i = 0; files && files[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]), *text = NULL;
+		if (read_file(p, &text, NULL) < 0)
+			continue;
+		for (char *save = NULL, *w = strtok_r(text, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+			if (streq(w, m)) {
+				ctx->force = true;
+				say(ctx, "Forcing installation of %s", m);
+				return;
+			}
+			if (streq(w, override)) {
+				ctx->force_version_override = true;
+				say(ctx, "Forcing version override of %s", m);
+				return;
+			}
+		}
+	}
+}
+
 int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a, bool depmod)
 {
 	int r;
@@ -169,7 +196,11 @@ int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 		return r;
 	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
 	struct strbuf record = { 0 };
+	bool saved_force = ctx->force, saved_override = ctx->force_version_override;
+	forced_by_distro(ctx, m);
 	r = install_modules(ctx, c, m, v, k, a, active != NULL, &record);
+	ctx->force = saved_force;
+	ctx->force_version_override = saved_override;
 	_cleanup_free_ char *rec = record_path(ctx, m, v, k, a);
 	_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
 	_cleanup_free_ char *target = xasprintf("%s/%s/%s", v, k, a);
