@@ -19,8 +19,8 @@ BASE_PACKAGES=(
 	coreutils diffutils findutils dkms hyperfine systemd procps linux-headers-amd64
 	liblzma-dev libzstd-dev zlib1g-dev libssl-dev xz-utils zstd openssl python3 jq
 	g++ libapt-pkg-dev debootstrap
-	rpm librpm-dev pacman-package-manager makepkg libalpm-dev libarchive-tools fakeroot
-	lintian
+	rpm librpm-dev pacman-package-manager makepkg libalpm-dev libarchive-tools libarchive-dev fakeroot
+	lintian qemu-system-x86 busybox-static cpio
 )
 # Kernel headers of the 6.12 series (bookworm's newer kernel), beside two 6.1 ABIs.
 HEADERS_612=linux-headers-6.12-amd64
