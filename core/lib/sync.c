@@ -429,7 +429,8 @@ static _noreturn_ void child_build(struct rekmod_ctx *ctx, struct jobserver *js,
 	fcntl(js->rfd, F_SETFD, 0);
 	fcntl(js->wfd, F_SETFD, 0);
 	ctx->log.max_priority = -1;
-	int r = do_build(ctx, j->m, j->v, j->k, j->a);
+	/* built already (ldtarball's prebuilt modules, a manual build): install only */
+	int r = tree_is_built(ctx, j->m, j->v, j->k, j->a) ? 0 : do_build(ctx, j->m, j->v, j->k, j->a);
 	fflush(NULL);
 	_exit(r);
 }
@@ -456,8 +457,9 @@ static void progress(const struct plan *p, enum rekmod_job_event ev, const struc
 
 static int start_job(struct rekmod_ctx *ctx, struct plan *p, struct jobserver *js, struct job *j)
 {
-	rk_logf(log_of(ctx), p->o->progress ? LOG_INFO : LOG_NOTICE, "Building %s/%s for %s (%s)...", j->m, j->v,
-		j->k, j->a);
+	rk_logf(log_of(ctx), p->o->progress ? LOG_INFO : LOG_NOTICE, "%s %s/%s for %s (%s)...",
+		tree_is_built(ctx, j->m, j->v, j->k, j->a) ? "Installing the build of" : "Building", j->m, j->v, j->k,
+		j->a);
 	fflush(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
 	pid_t pid = fork();

@@ -69,6 +69,16 @@ we_load_dkms() {
 }
 check "rekmod loads a tarball made by Debian's dkms and installs its prebuilt module without building" we_load_dkms
 
+sync_installs_prebuilt() {
+	local R7=$W/r7
+	new_root "$R7"
+	"$REKMOD" --root "$R7" ldtarball "$W/rk1.tar.gz" >"$W/out" 2>&1 &&
+		"$REKMOD" --root "$R7" sync --kernel "$K1" >>"$W/out" 2>&1 || { cat "$W/out"; return 1; }
+	grep -q "Installing the build of hello/0.1 for $K1" "$W/out" && [[ ! -e $R7/var/lib/dkms/hello/0.1/build/hello.o ]] &&
+		"$REKMOD" --root "$R7" status | grep -qx "hello/0.1, $K1, $ARCH: installed" || { cat "$W/out"; return 1; }
+}
+check "sync installs a loaded prebuilt module without compiling it" sync_installs_prebuilt
+
 binaries_only() {
 	rk mktarball hello/0.1 -k "$K2" --binaries-only --archive "$W/bo.tar.xz" >/dev/null || return 1
 	tar tJf "$W/bo.tar.xz" | grep -qx './dkms_binaries_only/PACKAGE_NAME' || return 1
