@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* hooks/rpm: what rekmod asks of an rpm system. librekmod-rpm.so (rpmdb.c)
+ * answers from the rpm database and is loaded with dlopen by the core and by
+ * the trigger program; trigger-paths.c is the pure logic of the file
+ * triggers (paths on stdin -> kernel releases, module sources). */
+#pragma once
+
+#include <stdbool.h>
+
+/* Exported by librekmod-rpm.so. The package that gives the headers of kernel
+ * kver in the rpm database of root (NULL: "/"): the kernel-devel-uname-r
+ * provider when one is installed, else kernel-devel-<version>-<release> of
+ * the kernel package that owns /lib/modules/<kver>. 0 and a malloc'd name in
+ * *ret_name; -ENOENT when no package is known for kver; -EOPNOTSUPP when root
+ * has no rpm database; other -errno on error. */
+int rekmod_pkgdb_headers_package(const char *root, const char *kver, char **ret_name);
+typedef int (*rekmod_pkgdb_headers_fn)(const char *root, const char *kver, char **ret_name);
+#define REKMOD_RPM_BACKEND "librekmod-rpm.so"
+#define REKMOD_PKGDB_SYMBOL "rekmod_pkgdb_headers_package"
+
+/* ---- trigger-paths.c ---- */
+
+/* The kernel release in a path from a kernel file trigger:
+ * /usr/lib/modules/K[/...], /lib/modules/K[/...], /usr/src/kernels/K[/...].
+ * 0 and *ret_kver = malloc'd K; 0 and NULL for a prefix itself or a path
+ * outside them; -EINVAL when K is not one valid path component ("..", ".",
+ * empty, control characters). */
+int rpmhook_path_kver(const char *path, char **ret_kver);
+
+/* The same path in the /lib/modules spelling (/usr/lib/modules/... is the
+ * same directory on merged-/usr systems), malloc'd. */
+char *rpmhook_canonical(const char *path);
+
+/* The source directory name D of /usr/src/D/dkms.conf: 0 and malloc'd D;
+ * 0 and NULL for any other path; -EINVAL when D is not a valid component. */
+int rpmhook_path_source(const char *path, char **ret_dir);
+
+/* Splits a source directory name "<module>-<version>" at the '-' for which
+ * registered(module, version) holds, trying the rightmost first. Returns
+ * malloc'd "module/version" or NULL. */
+char *rpmhook_split_source(const char *dir, bool (*registered)(const char *m, const char *v, void *ud), void *ud);
+
+/* Does kernel kver keep an image (vmlinuz, modules.order or modules.builtin
+ * under /lib/modules/kver, /boot/vmlinuz-kver) or headers (/lib/modules/
+ * kver/build, /usr/src/kernels/kver) once the files in erased[] (canonical
+ * spellings) are gone? present(path) tells which exist. */
+bool rpmhook_kernel_stays(const char *kver, char *const *erased, bool (*present)(const char *path, void *ud),
+			  void *ud);

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* rekmod-rpm-trigger: the body of rekmod's rpm file triggers. It reads the
+ * paths rpm passes on stdin, validates them, takes the kernel releases (or
+ * module sources) they name and execs one `rekmod sync --hook ...` with an
+ * explicit argv. It never fails the rpm transaction: the exit status is 0
+ * whatever happens, errors are one line on stderr.
+ *
+ *   rekmod-rpm-trigger [--root DIR] [--rekmod PATH] [--print] MODE
+ *
+ * kernels-in      %transfiletriggerin -> rekmod sync --hook --kernel K...
+ *                 (plus --removed K for noted kernels left with neither
+ *                 image nor headers)
+ * kernels-un      %transfiletriggerun -> rekmod sync --hook --removed K...
+ *                 for the kernels left with neither image nor headers once
+ *                 the erased paths are gone (the core's rule). When
+ *                 rekmod itself is being updated (mark left by its
+ *                 %pretrans) rpm lists every kernel: they are only noted in
+ *                 /run/rekmod/rpm-noted-kernels for kernels-in to check.
+ * kernels-postun  %transfiletriggerpostun (no paths): the same check of
+ *                 the noted kernels, when rpm runs it
+ * sources-in      %filetriggerin /usr/src -> rekmod add /usr/src/<m>-<v>,
+ *                 then rekmod sync --hook -m <m>/<v>...
+ * --root and --print (show the argv instead of exec) are for tests. */
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "rekmod-rpm.h"
+#include "util.h"
+
+#ifndef REKMOD_BACKEND_DIR
+#define REKMOD_BACKEND_DIR "/usr/lib/rekmod"
+#endif
+#ifndef REKMOD_SBIN
+#define REKMOD_SBIN "/usr/sbin/rekmod"
+#endif
+#define DKMS_TREE "/var/lib/dkms"
+#define STATE_DIR "/run/rekmod"
+#define NOTED_FILE STATE_DIR "/rpm-noted-kernels"
+#define SELF_MARK STATE_DIR "/rpm-self-update"
+
+static const char *prog = "rekmod-rpm-trigger";
+
+struct trig {
+	const char *root; /* NULL: "/" */
+	const char *rekmod;
+	bool print;
+};
+
+/* path (absolute, inside the root) as seen from this process */
+static char *in_root(const struct trig *t, const char *path)
+{
+	return t->root ? xasprintf("%s%s", t->root, path) : xstrdup(path);
+}
+
+static bool present(const char *path, void *ud)
+{
+	_cleanup_free_ char *p = in_root(ud, path);
+	struct stat st;
+	return lstat(p, &st) == 0;
+}
+
+/* Follows the symlinks of the last component inside the root. */
+static char *resolve_in_root(const struct trig *t, const char *path)
+{
+	char *cur = xstrdup(path);
+	for (int i = 0; i < 16; i++) {
+		_cleanup_free_ char *full = in_root(t, cur);
+		char buf[PATH_MAX];
+		ssize_t n = readlink(full, buf, sizeof(buf) - 1);
+		if (n < 0)
+			break;
+		buf[n] = '\0';
+		char *next = buf[0] == '/' ? xstrdup(buf)
+					   : xasprintf("%.*s/%s", (int)(strrchr(cur, '/') - cur), cur, buf);
+		free(cur);
+		cur = next;
+	}
+	return cur;
+}
+
+static bool has_headers(const struct trig *t, const char *k)
+{
+	_cleanup_free_ char *link = xasprintf("/lib/modules/%s/build", k);
+	_cleanup_free_ char *dir = resolve_in_root(t, link);
+	_cleanup_free_ char *inc = xasprintf("%s/include", dir);
+	_cleanup_free_ char *p = in_root(t, inc);
+	return is_dir(p);
+}
+
+static bool any_module_registered(const struct trig *t)
+{
+	_cleanup_free_ char *tree = in_root(t, DKMS_TREE);
+	_cleanup_strv_free_ char **e = list_dir(tree);
+	return e && e[0];
+}
+
+/* The package to install, from librekmod-rpm.so when it loads. */
+static char *headers_package(const struct trig *t, const char *k)
+{
+	const char *env = getenv("REKMOD_PKGDB_BACKEND");
+	_cleanup_free_ char *lib = env && *env ? xstrdup(env) : xstrdup(REKMOD_BACKEND_DIR "/" REKMOD_RPM_BACKEND);
+	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	rekmod_pkgdb_headers_fn fn = h ? (rekmod_pkgdb_headers_fn)dlsym(h, REKMOD_PKGDB_SYMBOL) : NULL;
+	char *name = NULL;
+	if (fn && fn(t->root, k, &name) == 0)
+		return name;
+	return xasprintf("'kernel-devel-uname-r = %s'", k);
+}
+
+static void say_missing_headers(const struct trig *t, const char *k)
+{
+	_cleanup_free_ char *pkg = headers_package(t, k);
+	fprintf(stderr, "rekmod: kernel %s has no headers (/lib/modules/%s/build): install %s (dnf install %s)\n", k,
+		k, pkg, pkg);
+}
+
+static void push_unique(char ***v, const char *s)
+{
+	if (!strv_contains(*v, s))
+		strv_push(v, xstrdup(s));
+}
+
+/* Reads stdin; bad paths are reported and skipped. */
+static char **read_paths(void)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		if (line[0] != '/') {
+			fprintf(stderr, "%s: stdin: \"%s\" is not an absolute path; ignored\n", prog, line);
+			continue;
+		}
+		strv_push(&v, xstrdup(line));
+	}
+	return v;
+}
+
+static char **kernels_of(char *const *paths)
+{
+	char **ks = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; paths[i]; i++) {
+		_cleanup_free_ char *k = NULL;
+		if (rpmhook_path_kver(paths[i], &k) < 0)
+			fprintf(stderr,
+				"%s: %s: the kernel release after /lib/modules/ or /usr/src/kernels/ must be one path "
+				"component (not empty, '.' or '..'); ignored\n",
+				prog, paths[i]);
+		else if (k)
+			push_unique(&ks, k);
+	}
+	return ks;
+}
+
+static void push_opts(char ***argv, const char *opt, char *const *each)
+{
+	for (size_t i = 0; each && each[i]; i++) {
+		strv_push(argv, xstrdup(opt));
+		strv_push(argv, xstrdup(each[i]));
+	}
+}
+
+/* Execs rekmod [--root R] sync --hook --kernel K... --removed K... -m M...;
+ * returns only on failure (or with --print). */
+static void exec_sync(const struct trig *t, char *const *kernels, char *const *removed, char *const *mods)
+{
+	_cleanup_strv_free_ char **argv = xcalloc(1, sizeof(char *));
+	strv_push(&argv, xstrdup(t->rekmod));
+	if (t->root) {
+		strv_push(&argv, xstrdup("--root"));
+		strv_push(&argv, xstrdup(t->root));
+	}
+	strv_push(&argv, xstrdup("sync"));
+	strv_push(&argv, xstrdup("--hook"));
+	push_opts(&argv, "--kernel", kernels);
+	push_opts(&argv, "--removed", removed);
+	push_opts(&argv, "-m", mods);
+	if (t->print) {
+		for (size_t i = 0; argv[i]; i++)
+			printf("%s%s", i ? " " : "", argv[i]);
+		putchar('\n');
+		return;
+	}
+	fflush(NULL);
+	execv(argv[0], argv);
+	fprintf(stderr, "%s: cannot run %s: %s; run `rekmod sync` by hand\n", prog, argv[0], strerror(errno));
+}
+
+/* The kernels noted by kernels-un whose image is now gone (the note is
+ * consumed). */
+static char **noted_kernels_gone(const struct trig *t)
+{
+	char **gone = xcalloc(1, sizeof(char *));
+	_cleanup_free_ char *file = in_root(t, NOTED_FILE);
+	_cleanup_free_ char *text = NULL;
+	if (read_file(file, &text, NULL) < 0)
+		return gone;
+	if (!t->print)
+		unlink(file);
+	char *const none[] = { NULL };
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		if (name_is_valid(line) && !strv_contains(gone, line) &&
+		    !rpmhook_kernel_stays(line, none, present, (void *)t))
+			strv_push(&gone, xstrdup(line));
+	return gone;
+}
+
+static void kernels_in(const struct trig *t, char *const *paths)
+{
+	_cleanup_strv_free_ char **ks = kernels_of(paths);
+	_cleanup_strv_free_ char **gone = noted_kernels_gone(t);
+	if (!ks[0] && !gone[0])
+		return;
+	bool modules = any_module_registered(t);
+	for (size_t i = 0; modules && ks[i]; i++)
+		if (!has_headers(t, ks[i]))
+			say_missing_headers(t, ks[i]);
+	exec_sync(t, ks, gone, NULL);
+}
+
+/* Is rekmod itself being installed or upgraded in this transaction? Its
+ * %pretrans leaves a mark: then rpm lists every kernel file to
+ * %transfiletriggerun although no kernel is going away. */
+static bool self_update(const struct trig *t)
+{
+	_cleanup_free_ char *p = in_root(t, SELF_MARK);
+	struct stat st;
+	return stat(p, &st) == 0 && st.st_mtime > time(NULL) - 86400;
+}
+
+/* Notes kernels for kernels-in / kernels-postun, which check after the
+ * transaction whether their image is gone. */
+static void note_kernels(const struct trig *t, char *const *ks)
+{
+	_cleanup_free_ char *file = in_root(t, NOTED_FILE);
+	_cleanup_free_ char *old = NULL;
+	struct strbuf b = { 0 };
+	if (read_file(file, &old, NULL) == 0)
+		sb_puts(&b, old);
+	for (size_t i = 0; ks[i]; i++)
+		sb_printf(&b, "%s\n", ks[i]);
+	_cleanup_free_ char *dir = in_root(t, STATE_DIR);
+	if (mkdir_p(dir, 0755) < 0 || write_file_atomic(file, b.s, b.len, 0644) < 0)
+		fprintf(stderr, "%s: cannot write %s: %s; run `rekmod sync` after the transaction\n", prog, file,
+			strerror(errno));
+	sb_free(&b);
+}
+
+/* Before the transaction, while the files still exist: kernels whose image
+ * is among the erased files (or that have none) lose what rekmod installed.
+ * During an update of rekmod itself, only note them. */
+static void kernels_un(const struct trig *t, char *const *paths)
+{
+	_cleanup_strv_free_ char **ks = kernels_of(paths);
+	if (!ks[0])
+		return;
+	if (self_update(t)) {
+		if (!t->print)
+			note_kernels(t, ks);
+		return;
+	}
+	_cleanup_strv_free_ char **erased = xcalloc(1, sizeof(char *));
+	_cleanup_strv_free_ char **gone = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; paths[i]; i++)
+		strv_push(&erased, rpmhook_canonical(paths[i]));
+	for (size_t i = 0; ks[i]; i++)
+		if (!rpmhook_kernel_stays(ks[i], erased, present, (void *)t))
+			strv_push(&gone, xstrdup(ks[i]));
+	if (gone[0])
+		exec_sync(t, NULL, gone, NULL);
+}
+
+/* After the transaction (rpm gives no file list here): noted kernels whose
+ * image is gone. */
+static void kernels_postun(const struct trig *t)
+{
+	_cleanup_strv_free_ char **gone = noted_kernels_gone(t);
+	if (gone[0])
+		exec_sync(t, NULL, gone, NULL);
+}
+
+static bool registered(const char *m, const char *v, void *ud)
+{
+	_cleanup_free_ char *p = xasprintf(DKMS_TREE "/%s/%s/source", m, v);
+	return present(p, ud);
+}
+
+static void sources_in(const struct trig *t, char *const *paths)
+{
+	_cleanup_strv_free_ char **mods = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; paths[i]; i++) {
+		_cleanup_free_ char *d = NULL;
+		if (rpmhook_path_source(paths[i], &d) < 0) {
+			fprintf(stderr, "%s: %s: the source directory must be /usr/src/<module>-<version>; ignored\n",
+				prog, paths[i]);
+			continue;
+		}
+		if (!d)
+			continue;
+		_cleanup_free_ char *src = xasprintf("/usr/src/%s", d);
+		const char *with_root[] = { t->rekmod, "--root", t->root, "add", src, NULL };
+		const char *plain[] = { t->rekmod, "add", src, NULL };
+		const char *const *argv = t->root ? with_root : plain;
+		int st = 0;
+		if (!t->print) /* "already added" is fine: the tree says what is registered */
+			rk_run(&(struct rk_spawn){ .argv = argv, .stdout_fd = 1, .stderr_fd = 2, .stdin_fd = -1 }, &st);
+		_cleanup_free_ char *mv = rpmhook_split_source(d, registered, (void *)t);
+		if (mv)
+			push_unique(&mods, mv);
+		else if (!t->print)
+			fprintf(stderr, "%s: /usr/src/%s/dkms.conf: not registered; run `rekmod add /usr/src/%s`\n",
+				prog, d, d);
+	}
+	if (mods[0])
+		exec_sync(t, NULL, NULL, mods);
+}
+
+int main(int argc, char **argv)
+{
+	struct trig t = { .rekmod = REKMOD_SBIN };
+	const char *mode = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (streq(argv[i], "--root") && i + 1 < argc)
+			t.root = streq(argv[++i], "/") ? NULL : argv[i];
+		else if (streq(argv[i], "--rekmod") && i + 1 < argc)
+			t.rekmod = argv[++i];
+		else if (streq(argv[i], "--print"))
+			t.print = true;
+		else if (!mode && argv[i][0] != '-')
+			mode = argv[i];
+		else
+			mode = "";
+	}
+	_cleanup_strv_free_ char **paths = read_paths();
+	if (mode && streq(mode, "kernels-in"))
+		kernels_in(&t, paths);
+	else if (mode && streq(mode, "kernels-un"))
+		kernels_un(&t, paths);
+	else if (mode && streq(mode, "kernels-postun"))
+		kernels_postun(&t);
+	else if (mode && streq(mode, "sources-in"))
+		sources_in(&t, paths);
+	else
+		fprintf(stderr,
+			"usage: %s [--root DIR] [--rekmod PATH] [--print] kernels-in|kernels-un|kernels-postun|sources-in "
+			"(paths on stdin)\n",
+			prog);
+	return 0;
+}
