@@ -15,10 +15,11 @@ $(O)/librekmod-alpm.so: hooks/pacman/alpmdb.c hooks/pacman/rekmod-alpm.h
 	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -fPIC -shared -Wl,--no-undefined -o $@ $< $(ALPM_LIBS)
 
 $(O)/rekmod-alpm-hook: hooks/pacman/hook.c hooks/pacman/targets.c hooks/pacman/alpmdb.c \
-		hooks/pacman/rekmod-alpm.h $(O)/core/lib/util.o
+		hooks/pacman/rekmod-alpm.h hooks/common/hookcall.c hooks/common/hookcall.h $(O)/core/lib/util.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -DREKMOD_SBIN='"$(SBINDIR)/rekmod"' -Ihooks/pacman -o $@ \
-		hooks/pacman/hook.c hooks/pacman/targets.c hooks/pacman/alpmdb.c $(O)/core/lib/util.o $(ALPM_LIBS)
+	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -DREKMOD_SBIN='"$(SBINDIR)/rekmod"' -Ihooks/pacman -Ihooks/common -o $@ \
+		hooks/pacman/hook.c hooks/pacman/targets.c hooks/pacman/alpmdb.c hooks/common/hookcall.c \
+		$(O)/core/lib/util.o $(ALPM_LIBS)
 
 # The core of `make install` without Debian's libapt-pkg shim, plus the
 # libalpm backend, the hook program and the hooks.

@@ -16,10 +16,11 @@ $(O)/librekmod-rpm.so: hooks/rpm/rpmdb.c hooks/rpm/rekmod-rpm.h
 
 # links only libc and rekmod's util.o: it must start in any root; librpm is
 # reached through librekmod-rpm.so with dlopen, when it loads
-$(O)/rekmod-rpm-trigger: hooks/rpm/trigger.c hooks/rpm/trigger-paths.c hooks/rpm/rekmod-rpm.h $(O)/core/lib/util.o
+$(O)/rekmod-rpm-trigger: hooks/rpm/trigger.c hooks/rpm/trigger-paths.c hooks/rpm/rekmod-rpm.h \
+		hooks/common/hookcall.c hooks/common/hookcall.h $(O)/core/lib/util.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -DREKMOD_SBIN='"$(SBINDIR)/rekmod"' -Ihooks/rpm -o $@ \
-		hooks/rpm/trigger.c hooks/rpm/trigger-paths.c $(O)/core/lib/util.o
+	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -DREKMOD_SBIN='"$(SBINDIR)/rekmod"' -Ihooks/rpm -Ihooks/common -o $@ \
+		hooks/rpm/trigger.c hooks/rpm/trigger-paths.c hooks/common/hookcall.c $(O)/core/lib/util.o
 
 install-rpm-hooks: $(O)/librekmod-rpm.so $(O)/rekmod-rpm-trigger
 	install -d $(DESTDIR)$(LIBDIR)/rekmod

@@ -27,16 +27,13 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "hookcall.h"
 #include "rekmod-rpm.h"
 #include "util.h"
 
 #ifndef REKMOD_BACKEND_DIR
 #define REKMOD_BACKEND_DIR "/usr/lib/rekmod"
 #endif
-#ifndef REKMOD_SBIN
-#define REKMOD_SBIN "/usr/sbin/rekmod"
-#endif
-#define DKMS_TREE "/var/lib/dkms"
 #define STATE_DIR "/run/rekmod"
 #define NOTED_FILE STATE_DIR "/rpm-noted-kernels"
 #define SELF_MARK STATE_DIR "/rpm-self-update"
@@ -44,15 +41,12 @@
 static const char *prog = "rekmod-rpm-trigger";
 
 struct trig {
-	const char *root; /* NULL: "/" */
-	const char *rekmod;
-	bool print;
+	struct hookcall h;
 };
 
-/* path (absolute, inside the root) as seen from this process */
 static char *in_root(const struct trig *t, const char *path)
 {
-	return t->root ? xasprintf("%s%s", t->root, path) : xstrdup(path);
+	return hook_in_root(&t->h, path);
 }
 
 static bool present(const char *path, void *ud)
@@ -60,41 +54,6 @@ static bool present(const char *path, void *ud)
 	_cleanup_free_ char *p = in_root(ud, path);
 	struct stat st;
 	return lstat(p, &st) == 0;
-}
-
-/* Follows the symlinks of the last component inside the root. */
-static char *resolve_in_root(const struct trig *t, const char *path)
-{
-	char *cur = xstrdup(path);
-	for (int i = 0; i < 16; i++) {
-		_cleanup_free_ char *full = in_root(t, cur);
-		char buf[PATH_MAX];
-		ssize_t n = readlink(full, buf, sizeof(buf) - 1);
-		if (n < 0)
-			break;
-		buf[n] = '\0';
-		char *next = buf[0] == '/' ? xstrdup(buf)
-					   : xasprintf("%.*s/%s", (int)(strrchr(cur, '/') - cur), cur, buf);
-		free(cur);
-		cur = next;
-	}
-	return cur;
-}
-
-static bool has_headers(const struct trig *t, const char *k)
-{
-	_cleanup_free_ char *link = xasprintf("/lib/modules/%s/build", k);
-	_cleanup_free_ char *dir = resolve_in_root(t, link);
-	_cleanup_free_ char *inc = xasprintf("%s/include", dir);
-	_cleanup_free_ char *p = in_root(t, inc);
-	return is_dir(p);
-}
-
-static bool any_module_registered(const struct trig *t)
-{
-	_cleanup_free_ char *tree = in_root(t, DKMS_TREE);
-	_cleanup_strv_free_ char **e = list_dir(tree);
-	return e && e[0];
 }
 
 /* The package to install, from librekmod-rpm.so when it loads. */
@@ -105,7 +64,7 @@ static char *headers_package(const struct trig *t, const char *k)
 	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	rekmod_pkgdb_headers_fn fn = h ? (rekmod_pkgdb_headers_fn)dlsym(h, REKMOD_PKGDB_SYMBOL) : NULL;
 	char *name = NULL;
-	if (fn && fn(t->root, k, &name) == 0)
+	if (fn && fn(t->h.root, k, &name) == 0)
 		return name;
 	return xasprintf("'kernel-devel-uname-r = %s'", k);
 }
@@ -115,12 +74,6 @@ static void say_missing_headers(const struct trig *t, const char *k)
 	_cleanup_free_ char *pkg = headers_package(t, k);
 	fprintf(stderr, "rekmod: kernel %s has no headers (/lib/modules/%s/build): install %s (dnf install %s)\n", k,
 		k, pkg, pkg);
-}
-
-static void push_unique(char ***v, const char *s)
-{
-	if (!strv_contains(*v, s))
-		strv_push(v, xstrdup(s));
 }
 
 /* Reads stdin; bad paths are reported and skipped. */
@@ -155,43 +108,14 @@ static char **kernels_of(char *const *paths)
 				"component (not empty, '.' or '..'); ignored\n",
 				prog, paths[i]);
 		else if (k)
-			push_unique(&ks, k);
+			hook_push_unique(&ks, k);
 	}
 	return ks;
 }
 
-static void push_opts(char ***argv, const char *opt, char *const *each)
-{
-	for (size_t i = 0; each && each[i]; i++) {
-		strv_push(argv, xstrdup(opt));
-		strv_push(argv, xstrdup(each[i]));
-	}
-}
-
-/* Execs rekmod [--root R] sync --hook --kernel K... --removed K... -m M...;
- * returns only on failure (or with --print). */
 static void exec_sync(const struct trig *t, char *const *kernels, char *const *removed, char *const *mods)
 {
-	_cleanup_strv_free_ char **argv = xcalloc(1, sizeof(char *));
-	strv_push(&argv, xstrdup(t->rekmod));
-	if (t->root) {
-		strv_push(&argv, xstrdup("--root"));
-		strv_push(&argv, xstrdup(t->root));
-	}
-	strv_push(&argv, xstrdup("sync"));
-	strv_push(&argv, xstrdup("--hook"));
-	push_opts(&argv, "--kernel", kernels);
-	push_opts(&argv, "--removed", removed);
-	push_opts(&argv, "-m", mods);
-	if (t->print) {
-		for (size_t i = 0; argv[i]; i++)
-			printf("%s%s", i ? " " : "", argv[i]);
-		putchar('\n');
-		return;
-	}
-	fflush(NULL);
-	execv(argv[0], argv);
-	fprintf(stderr, "%s: cannot run %s: %s; run `rekmod sync` by hand\n", prog, argv[0], strerror(errno));
+	hook_exec_sync(&t->h, kernels, removed, mods);
 }
 
 /* The kernels noted by kernels-un whose image is now gone (the note is
@@ -203,7 +127,7 @@ static char **noted_kernels_gone(const struct trig *t)
 	_cleanup_free_ char *text = NULL;
 	if (read_file(file, &text, NULL) < 0)
 		return gone;
-	if (!t->print)
+	if (!t->h.print)
 		unlink(file);
 	char *const none[] = { NULL };
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
@@ -219,9 +143,9 @@ static void kernels_in(const struct trig *t, char *const *paths)
 	_cleanup_strv_free_ char **gone = noted_kernels_gone(t);
 	if (!ks[0] && !gone[0])
 		return;
-	bool modules = any_module_registered(t);
+	bool modules = hook_any_registered(&t->h);
 	for (size_t i = 0; modules && ks[i]; i++)
-		if (!has_headers(t, ks[i]))
+		if (!hook_has_headers(&t->h, "/lib/modules", ks[i]))
 			say_missing_headers(t, ks[i]);
 	exec_sync(t, ks, gone, NULL);
 }
@@ -263,7 +187,7 @@ static void kernels_un(const struct trig *t, char *const *paths)
 	if (!ks[0])
 		return;
 	if (self_update(t)) {
-		if (!t->print)
+		if (!t->h.print)
 			note_kernels(t, ks);
 		return;
 	}
@@ -289,7 +213,7 @@ static void kernels_postun(const struct trig *t)
 
 static bool registered(const char *m, const char *v, void *ud)
 {
-	_cleanup_free_ char *p = xasprintf(DKMS_TREE "/%s/%s/source", m, v);
+	_cleanup_free_ char *p = xasprintf(HOOK_DKMS_TREE "/%s/%s/source", m, v);
 	return present(p, ud);
 }
 
@@ -306,16 +230,12 @@ static void sources_in(const struct trig *t, char *const *paths)
 		if (!d)
 			continue;
 		_cleanup_free_ char *src = xasprintf("/usr/src/%s", d);
-		const char *with_root[] = { t->rekmod, "--root", t->root, "add", src, NULL };
-		const char *plain[] = { t->rekmod, "add", src, NULL };
-		const char *const *argv = t->root ? with_root : plain;
-		int st = 0;
-		if (!t->print) /* "already added" is fine: the tree says what is registered */
-			rk_run(&(struct rk_spawn){ .argv = argv, .stdout_fd = 1, .stderr_fd = 2, .stdin_fd = -1 }, &st);
+		/* "already added" is fine: the tree says what is registered */
+		hook_run(&t->h, (const char *const[]){ "add", src, NULL });
 		_cleanup_free_ char *mv = rpmhook_split_source(d, registered, (void *)t);
 		if (mv)
-			push_unique(&mods, mv);
-		else if (!t->print)
+			hook_push_unique(&mods, mv);
+		else if (!t->h.print)
 			fprintf(stderr, "%s: /usr/src/%s/dkms.conf: not registered; run `rekmod add /usr/src/%s`\n",
 				prog, d, d);
 	}
@@ -325,20 +245,9 @@ static void sources_in(const struct trig *t, char *const *paths)
 
 int main(int argc, char **argv)
 {
-	struct trig t = { .rekmod = REKMOD_SBIN };
-	const char *mode = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (streq(argv[i], "--root") && i + 1 < argc)
-			t.root = streq(argv[++i], "/") ? NULL : argv[i];
-		else if (streq(argv[i], "--rekmod") && i + 1 < argc)
-			t.rekmod = argv[++i];
-		else if (streq(argv[i], "--print"))
-			t.print = true;
-		else if (!mode && argv[i][0] != '-')
-			mode = argv[i];
-		else
-			mode = "";
-	}
+	struct trig t = { .h = { .prog = prog } };
+	const char *mode;
+	hook_parse_args(&t.h, argc, argv, &mode);
 	_cleanup_strv_free_ char **paths = read_paths();
 	if (mode && streq(mode, "kernels-in"))
 		kernels_in(&t, paths);

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What every package-manager hook program does around its one call of the
+ * core: find things in the root it runs for, and run `rekmod` with an
+ * explicit argv (never a shell). Shared by hooks/rpm and hooks/pacman. */
+#pragma once
+
+#include <stdbool.h>
+
+#ifndef REKMOD_SBIN
+#define REKMOD_SBIN "/usr/sbin/rekmod"
+#endif
+#define HOOK_DKMS_TREE "/var/lib/dkms"
+
+struct hookcall {
+	const char *prog;   /* for messages */
+	const char *root;   /* NULL: "/" (package managers run hooks chrooted) */
+	const char *rekmod; /* the rekmod binary */
+	bool print;         /* tests: print the commands instead of running them */
+};
+
+/* [--root DIR] [--rekmod PATH] [--print] MODE; *mode is "" when malformed. */
+void hook_parse_args(struct hookcall *h, int argc, char **argv, const char **mode);
+/* path (absolute, inside the root) as this process reaches it */
+char *hook_in_root(const struct hookcall *h, const char *path);
+/* does <modules_dir>/<k>/build hold headers (include/), symlinks followed inside the root? */
+bool hook_has_headers(const struct hookcall *h, const char *modules_dir, const char *k);
+/* is any module registered in the dkms tree? */
+bool hook_any_registered(const struct hookcall *h);
+void hook_push_unique(char ***v, const char *s);
+/* rekmod [--root R] words..., run to completion, its stdout on stderr */
+void hook_run(const struct hookcall *h, const char *const *words);
+/* execs rekmod [--root R] sync --hook [--kernel K]... [--removed K]... [-m M]...;
+ * returns only with print, or when the exec failed (said on stderr) */
+void hook_exec_sync(const struct hookcall *h, char *const *kernels, char *const *removed, char *const *mods);
