@@ -500,13 +500,12 @@ static char *kernel_lines(char *const *ks, char *const *as)
 	return sb_steal(&b);
 }
 
-/* <m>-dkms_<v>_all.deb: source plus the prebuilt modules */
-static int mkdeb_dkms(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, char *const *ks, char *const *as,
-		      const char *tmp, const char *outdir)
+/* What a <m>-dkms package carries, under stage: /usr/src/<m>-<v>/ and,
+ * unless source only, /usr/share/<pkg>/<m>-<v>.dkms.tar.gz (binaries only). */
+static int stage_dkms_payload(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, char *const *ks,
+			      char *const *as, const char *stage, const char *pkg, bool *prebuilt)
 {
 	const char *m = o->module, *v = o->version;
-	_cleanup_free_ char *pkg = pkg_name(xasprintf("%s-dkms", m));
-	_cleanup_free_ char *stage = xasprintf("%s/%s", tmp, pkg);
 	int r = mkdir_p(stage, 0755);
 	if (r < 0) {
 		dk_error(ctx, "could not create %s: %s", stage, strerror(-r));
@@ -514,14 +513,28 @@ static int mkdeb_dkms(struct rekmod_ctx *ctx, const struct rekmod_pack_options *
 	}
 	if ((r = put_source(ctx, m, v, stage)))
 		return r;
-	bool prebuilt = !o->source_only && ks && ks[0];
-	if (prebuilt) {
+	*prebuilt = !o->source_only && ks && ks[0];
+	if (*prebuilt) {
 		_cleanup_free_ char *tb = xasprintf("%s/usr/share/%s/%s-%s.dkms.tar.gz", stage, pkg, m, v);
 		if ((r = put_tarball(ctx, o, ks, as, tb)))
 			return r;
 	} else if (!o->source_only) {
 		say(ctx, "%s/%s is not built for any kernel: the package carries its source only.", m, v);
 	}
+	return 0;
+}
+
+/* <m>-dkms_<v>_all.deb: source plus the prebuilt modules */
+static int mkdeb_dkms(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, char *const *ks, char *const *as,
+		      const char *tmp, const char *outdir)
+{
+	const char *m = o->module, *v = o->version;
+	_cleanup_free_ char *pkg = pkg_name(xasprintf("%s-dkms", m));
+	_cleanup_free_ char *stage = xasprintf("%s/%s", tmp, pkg);
+	bool prebuilt;
+	int r = stage_dkms_payload(ctx, o, ks, as, stage, pkg, &prebuilt);
+	if (r)
+		return r;
 	_cleanup_free_ char *list = prebuilt ? kernel_lines(ks, as) : xstrdup("");
 	_cleanup_free_ char *postinst = deb_postinst(pkg, m, v);
 	_cleanup_free_ char *prerm = deb_prerm(pkg, m, v, NULL, NULL);
@@ -817,21 +830,10 @@ static int mkrpm_dkms(struct rekmod_ctx *ctx, const struct rekmod_pack_options *
 	const char *m = o->module, *v = o->version;
 	_cleanup_free_ char *pkg = pkg_name(xasprintf("%s-dkms", m));
 	_cleanup_free_ char *stage = xasprintf("%s/stage-%s", tmp, pkg);
-	int r = mkdir_p(stage, 0755);
-	if (r < 0) {
-		dk_error(ctx, "could not create %s: %s", stage, strerror(-r));
-		return REKMOD_E_GENERIC;
-	}
-	if ((r = put_source(ctx, m, v, stage)))
+	bool prebuilt;
+	int r = stage_dkms_payload(ctx, o, ks, as, stage, pkg, &prebuilt);
+	if (r)
 		return r;
-	bool prebuilt = !o->source_only && ks && ks[0];
-	if (prebuilt) {
-		_cleanup_free_ char *tb = xasprintf("%s/usr/share/%s/%s-%s.dkms.tar.gz", stage, pkg, m, v);
-		if ((r = put_tarball(ctx, o, ks, as, tb)))
-			return r;
-	} else if (!o->source_only) {
-		say(ctx, "%s/%s is not built for any kernel: the package carries its source only.", m, v);
-	}
 	_cleanup_free_ char *list = prebuilt ? kernel_lines(ks, as) : xstrdup("");
 	_cleanup_free_ char *ver = rpm_version(v);
 	_cleanup_free_ char *summary = xasprintf("%s %s kernel module, DKMS source%s", m, v,
