@@ -596,7 +596,7 @@ static int do_pack(struct rekmod_ctx *ctx, struct args *a)
 	if (r)
 		return r;
 	if (!rekmod_is_added(ctx, a->module, a->version)) {
-		fprintf(stderr, "Error! The module/version combo: %s/%s is not located in the DKMS tree.\n",
+		fprintf(stderr, "Error! The module/version combo: %s-%s is not located in the DKMS tree.\n",
 			a->module, a->version);
 		return 3;
 	}
@@ -711,7 +711,7 @@ static int dispatch(struct rekmod_ctx *ctx, struct args *a)
 		if ((r = need_module(a, act)))
 			return r;
 		if (!rekmod_is_added(ctx, a->module, a->version)) {
-			fprintf(stderr, "Error! The module/version combo: %s/%s is not located in the DKMS tree.\n",
+			fprintf(stderr, "Error! The module/version combo: %s-%s is not located in the DKMS tree.\n",
 				a->module, a->version);
 			return 3;
 		}

@@ -66,6 +66,29 @@ static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *
 	return sb_steal(&b);
 }
 
+/* /etc/dkms/<m>/patches/ overlays the source's patches/: a local patch of
+ * the same name replaces the package's, others are added. */
+static int overlay_local_patches(struct rekmod_ctx *ctx, const char *m, const char *build_dir)
+{
+	_cleanup_free_ char *local = xasprintf("%s/etc/dkms/%s/patches", ctx->root, m);
+	_cleanup_strv_free_ char **files = is_dir(local) ? list_dir(local) : NULL;
+	_cleanup_free_ char *dst = xasprintf("%s/patches", build_dir);
+	for (size_t i = 0; files && files[i]; i++) {
+		_cleanup_free_ char *from = xasprintf("%s/%s", local, files[i]);
+		_cleanup_free_ char *to = xasprintf("%s/%s", dst, files[i]);
+		if (files[i][0] == '.' || is_dir(from))
+			continue;
+		int r = mkdir_p(dst, 0755);
+		if (r == 0)
+			r = copy_file_atomic(from, to, 0644);
+		if (r < 0) {
+			dk_error(ctx, "could not copy the local patch %s to %s: %s", from, dst, strerror(-r));
+			return REKMOD_E_BUILD;
+		}
+	}
+	return 0;
+}
+
 static int apply_patches(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir, int logfd)
 {
 	for (size_t i = 0; c->patches && c->patches[i]; i++) {
@@ -206,7 +229,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	int r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
 		return r;
-	r = run_script(ctx, "pre_build", c->pre_build, build_dir);
+	r = run_script(ctx, m, "pre_build", c->pre_build, build_dir);
 	if (r)
 		return r;
 	_cleanup_free_ char *cmd = make_command(ctx, c, k);
@@ -250,6 +273,38 @@ static int commit_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const
 		return REKMOD_E_BUILD;
 	}
 	return 0;
+}
+
+/* "<version> <build id>" of the build of dependency d installed for k/a: a
+ * rebuild of d (a new build directory) or another version changes it. NULL
+ * when d is not installed there. */
+char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const char *k, const char *a)
+{
+	_cleanup_free_ char *dv = tree_installed_version(ctx, d, k, a);
+	if (!dv)
+		return NULL;
+	/* module/ is written once, when the build is made */
+	_cleanup_free_ char *db = build_base(ctx, d, dv, k, a);
+	_cleanup_free_ char *mods = xasprintf("%s/module", db);
+	struct stat st;
+	if (stat(mods, &st) < 0)
+		return NULL;
+	return xasprintf("%s %llu.%lld\n", dv, (unsigned long long)st.st_ino, (long long)st.st_mtime);
+}
+
+/* BUILD_DEPENDS_REBUILD: <base>/.dep_<d> names the build of each dependency
+ * this one was built against (dkms 3.x); installing another build of d
+ * rebuilds this one (install.c). */
+static void record_dependencies(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *base, const char *k,
+				const char *a)
+{
+	for (size_t i = 0; c->build_depends && c->build_depends[i]; i++) {
+		_cleanup_free_ char *id = dependency_identity(ctx, c->build_depends[i], k, a);
+		_cleanup_free_ char *p = xasprintf("%s/.dep_%s", base, c->build_depends[i]);
+		if (id && write_file_atomic(p, id, strlen(id), 0644) < 0)
+			dk_warn(ctx, "could not write %s: %s; a rebuild of %s will not rebuild this module", p,
+				strerror(errno), c->build_depends[i]);
+	}
 }
 
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
@@ -297,6 +352,8 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 		r = REKMOD_E_BUILD;
 		goto out;
 	}
+	if ((r = overlay_local_patches(ctx, m, build_dir)))
+		goto out;
 	r = build_in(ctx, c, m, v, k, a, build_dir);
 	if (r)
 		goto out;
@@ -309,7 +366,9 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	if (r)
 		goto out;
 	fsync_dir_of(base);
-	run_script(ctx, "post_build", c->post_build, build_dir);
+	if (c->build_depends_rebuild)
+		record_dependencies(ctx, c, base, k, a);
+	run_script(ctx, m, "post_build", c->post_build, build_dir);
 	rm_rf(build_dir);
 out:
 	dkms_conf_free(c);

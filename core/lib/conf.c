@@ -155,8 +155,13 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 		dk_error(ctx, "Bad conf file.\nFile: %s does not represent a valid dkms.conf file.", path);
 		return REKMOD_E_BADCONF;
 	}
+	/* dkms names the file it sourced: the tree's source link for a registered module */
+	_cleanup_free_ char *shown = req->path || ctx->conf || !req->module || !req->version
+					     ? xstrdup(path)
+					     : xasprintf("%s/%s/%s/source/dkms.conf", ctx->dkms_tree_path,
+							 req->module, req->version);
 	if (req->strict)
 		for (size_t i = 0; (*ret)->deprecated && (*ret)->deprecated[i]; i++)
-			rk_warn(log_of(ctx), "Deprecated feature: %s (%s)", (*ret)->deprecated[i], path);
+			rk_warn(log_of(ctx), "Deprecated feature: %s (%s)", (*ret)->deprecated[i], shown);
 	return 0;
 }

@@ -78,7 +78,7 @@ char **build_env(const struct rekmod_ctx *ctx, const char *kernel)
 /* PRE_BUILD, POST_BUILD (run in the build dir) and POST_ADD, PRE_INSTALL,
  * POST_INSTALL, POST_REMOVE (run in the source dir), as dkms does: the
  * script path relative to that dir, words split, output shown. */
-int run_script(struct rekmod_ctx *ctx, const char *kind, const char *script, const char *dir)
+int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir)
 {
 	if (!script || !*script)
 		return 0;
@@ -88,7 +88,10 @@ int run_script(struct rekmod_ctx *ctx, const char *kind, const char *script, con
 		strv_push(&words, xstrdup(w));
 	if (!words)
 		return 0;
-	_cleanup_free_ char *exe = xasprintf("%s/%s", dir, words[0]);
+	const char *base = strrchr(words[0], '/') ? strrchr(words[0], '/') + 1 : words[0];
+	_cleanup_free_ char *local = xasprintf("%s/etc/dkms/%s/%s", ctx->root, m, base);
+	bool overridden = name_is_valid(m) && name_is_valid(base) && access(local, X_OK) == 0;
+	_cleanup_free_ char *exe = overridden ? xstrdup(local) : xasprintf("%s/%s", dir, words[0]);
 	if (access(exe, X_OK) != 0) {
 		say(ctx, "%s", "");
 		dk_warn(ctx, "The %s script is not executable.", kind);

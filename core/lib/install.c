@@ -13,10 +13,39 @@ static char *record_path(const struct rekmod_ctx *ctx, const char *m, const char
 	return xasprintf("%s/.rekmod-installed", base);
 }
 
+/* dkms 3.0.10's OBSOLETE_BY test: "<upstream>[-<abi>]" against the kernel's
+ * own split at the first '-': the module is obsolete on the same upstream
+ * version when the ABI is absent from OBSOLETE_BY or not newer than the
+ * kernel's, and on every newer upstream version. */
+static bool obsoleted(const char *obsolete_by, const char *k)
+{
+	if (!obsolete_by || !*obsolete_by)
+		return false;
+	_cleanup_free_ char *obs = xstrndup(obsolete_by, strcspn(obsolete_by, "-"));
+	_cleanup_free_ char *my = xstrndup(k, strcspn(k, "-"));
+	const char *obs_abi = obsolete_by + strlen(obs), *my_abi = k + strlen(my);
+	_cleanup_free_ char *oa = xstrndup(obs_abi + (*obs_abi == '-'), strcspn(obs_abi + (*obs_abi == '-'), "-"));
+	_cleanup_free_ char *ma = xstrndup(my_abi + (*my_abi == '-'), strcspn(my_abi + (*my_abi == '-'), "-"));
+	if (!*obs || !*my)
+		return false;
+	int c = version_compare(obs, my);
+	if (c == 0)
+		return !*oa || version_compare(ma, oa) >= 0;
+	return c < 0;
+}
+
 /* 0: go ahead; 1: refuse this module (message already given) */
 static int version_sanity(struct rekmod_ctx *ctx, const char *lib, const char *k, const char *built,
-			  const char *dest_name)
+			  const char *dest_name, const char *obsolete_by)
 {
+	if (!ctx->force && obsoleted(obsolete_by, k)) {
+		rk_warn(log_of(ctx), "%s", "");
+		rk_warn(log_of(ctx),
+			"Module has been obsoleted due to being included\nin kernel %s.  We will avoid installing\nfor "
+			"future kernels above %s.\nYou may override by specifying --force.",
+			obsolete_by, obsolete_by);
+		return 1;
+	}
 	_cleanup_strv_free_ char **found = find_module_files(lib, dest_name);
 	if (!found[0] || ctx->force_version_override)
 		return 0;
@@ -97,7 +126,7 @@ static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, co
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
-	bool any = false;
+	bool any = false, seen_first = false;
 	for (size_t i = 0; i < c->n_modules; i++) {
 		const struct dkms_module *mod = &c->modules[i];
 		if (mod->excluded)
@@ -111,14 +140,16 @@ static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, co
 		}
 		say(ctx, "%s", "");
 		say(ctx, "%s:", strrchr(built, '/') + 1);
-		if (version_sanity(ctx, lib, k, built, mod->dest_name)) {
+		bool first_done = seen_first;
+		seen_first = true;
+		if (version_sanity(ctx, lib, k, built, mod->dest_name, c->obsolete_by)) {
 			/* dkms counts it as installed: the kernel's own newer module stays
 			 * in place (the "builtin and dkms package" case), not a failure */
 			any = true;
 			continue;
 		}
-		if (!any) {
-			int st = run_script(ctx, "pre_install", c->pre_install, srcdir);
+		if (!first_done) { /* dkms: only with the first module, and not when its check refused it */
+			int st = run_script(ctx, m, "pre_install", c->pre_install, srcdir);
 			if (st && !ctx->force) {
 				dk_error(ctx, "pre_install failed, aborting install.\nYou may override by specifying "
 					 "--force.");
@@ -175,6 +206,34 @@ static void forced_by_distro(struct rekmod_ctx *ctx, const char *m)
 	}
 }
 
+/* BUILD_DEPENDS_REBUILD: modules built for k/a against another build of m
+ * (their .dep_<m> record differs) are rebuilt, and reinstalled if they were
+ * installed. */
+static void rebuild_dependents(struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+{
+	_cleanup_free_ char *now = dependency_identity(ctx, m, k, a);
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
+	for (size_t i = 0; now && added[i]; i++) {
+		char *slash = strchr(added[i], '/');
+		*slash = '\0';
+		const char *y = added[i], *vy = slash + 1;
+		_cleanup_free_ char *base = build_base(ctx, y, vy, k, a);
+		_cleanup_free_ char *rec = xasprintf("%s/.dep_%s", base, m);
+		_cleanup_free_ char *was = NULL;
+		if (streq(y, m) || read_file(rec, &was, NULL) < 0 || streq(was, now))
+			continue;
+		say(ctx, "Rebuilding module %s/%s due to updated dependencies", y, vy);
+		bool installed = tree_is_installed(ctx, y, vy, k, a);
+		if (installed)
+			do_uninstall(ctx, y, vy, k, a, false);
+		do_unbuild(ctx, y, vy, k, a);
+		int r = installed ? do_install(ctx, y, vy, k, a, false) : do_build(ctx, y, vy, k, a);
+		if (r)
+			dk_error(ctx, "%s/%s could not be rebuilt against the new %s for %s (%s): exit %d", y, vy, m, k,
+				 a, r);
+	}
+}
+
 int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a, bool depmod)
 {
 	int r;
@@ -212,7 +271,8 @@ int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 	sb_free(&record);
 	if (r == 0) {
 		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
-		run_script(ctx, "post_install", c->post_install, srcdir);
+		run_script(ctx, m, "post_install", c->post_install, srcdir);
+		rebuild_dependents(ctx, m, k, a);
 	}
 	dkms_conf_free(c);
 	if (r || !depmod)
@@ -336,7 +396,7 @@ int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const cha
 	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a };
 	if (conf_read(ctx, &req, &c) == 0) {
 		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
-		run_script(ctx, "post_remove", c->post_remove, srcdir);
+		run_script(ctx, m, "post_remove", c->post_remove, srcdir);
 		dkms_conf_free(c);
 	}
 	if (depmod && path_exists(lib)) {

@@ -79,7 +79,9 @@ char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel);
 
 /* exec.c: logging children and scripts */
 int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd, int *ret_status);
-int run_script(struct rekmod_ctx *ctx, const char *kind, const char *script, const char *dir);
+/* a dkms.conf script (POST_ADD, PRE_BUILD, ...) of module m, relative to dir;
+ * a same-named executable in /etc/dkms/<m>/ replaces it */
+int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir);
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
 
 /* pkgdb.c: the package that gives kernel headers, from a package-database
@@ -126,6 +128,7 @@ bool secure_boot_from_efivar(const char *data, size_t n);
 int mok_generate(const char *key_path, const char *cert_path, char **ret_error);
 
 /* build.c / install.c internals shared by verbs */
+char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const char *k, const char *a);
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 	       bool depmod);

@@ -622,7 +622,7 @@ static int pack_check(struct rekmod_ctx *ctx, const struct rekmod_pack_options *
 		return REKMOD_E_BADCONF;
 	}
 	if (!tree_is_added(ctx, o->module, o->version)) {
-		dk_error(ctx, "The module/version combo: %s/%s is not located in the DKMS tree.", o->module,
+		dk_error(ctx, "The module/version combo: %s-%s is not located in the DKMS tree.", o->module,
 			 o->version);
 		return REKMOD_E_EXISTS;
 	}

@@ -105,7 +105,7 @@ _public_ int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_o
 		return REKMOD_E_GENERIC;
 	}
 	if (!tree_is_added(ctx, m, v)) {
-		dk_error(ctx, "The module/version combo: %s/%s is not located in the DKMS tree.", m, v);
+		dk_error(ctx, "The module/version combo: %s-%s is not located in the DKMS tree.", m, v);
 		return REKMOD_E_EXISTS;
 	}
 	_cleanup_strv_free_ char **ks = NULL, **as = NULL;

@@ -33,7 +33,7 @@ static const char *arch_or_default(const struct rekmod_ctx *ctx, const char *a)
 static int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
 	if (tree_is_added(ctx, m, v)) {
-		dk_error(ctx, "DKMS tree already contains: %s/%s\nYou cannot add the same module/version combo more than "
+		dk_error(ctx, "DKMS tree already contains: %s-%s\nYou cannot add the same module/version combo more than "
 			 "once.",
 			 m, v);
 		return REKMOD_E_EXISTS;
@@ -62,9 +62,10 @@ static int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, cons
 		dkms_conf_free(c);
 		return REKMOD_E_GENERIC;
 	}
-	run_script(ctx, "post_add", c->post_add, src);
+	/* as dkms: the module stays added, add exits with the script's status */
+	r = run_script(ctx, m, "post_add", c->post_add, src);
 	dkms_conf_free(c);
-	return 0;
+	return r;
 }
 
 _public_ int rekmod_add(struct rekmod_ctx *ctx, const char *m, const char *v)
@@ -190,7 +191,7 @@ _public_ int rekmod_install(struct rekmod_ctx *ctx, const char *m, const char *v
 
 static int not_in_tree(struct rekmod_ctx *ctx, const char *m, const char *v)
 {
-	dk_error(ctx, "The module/version combo: %s/%s is not located in the DKMS tree.", m, v);
+	dk_error(ctx, "The module/version combo: %s-%s is not located in the DKMS tree.", m, v);
 	return REKMOD_E_EXISTS;
 }
 

@@ -200,7 +200,7 @@ check "add made source -> /usr/src/hello-0.1 (path inside the root)" \
 
 run --root "$R" add hello/0.1
 check "adding it again exits 3" rc_is 3
-check "adding it again says the tree already contains it" err_has "DKMS tree already contains: hello/0.1"
+check "adding it again says the tree already contains it" err_has "DKMS tree already contains: hello-0.1"
 run --root "$R" add nosuch/1.0
 check "add without a source dir exits 2" rc_is 2
 check "add without a source dir names $R/usr/src/nosuch-1.0" err_has "$R/usr/src/nosuch-1.0"
