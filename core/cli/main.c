@@ -551,7 +551,7 @@ static int do_sync(struct rekmod_ctx *ctx, struct args *a)
 	int r = rekmod_sync(ctx, &so, &res);
 	if (live.on)
 		live_finish();
-	if ((res.built || res.failed || res.removed || res.waiting) && (!a->quiet || res.failed))
+	if ((res.built || res.installed || res.failed || res.removed || res.waiting) && (!a->quiet || res.failed))
 		fprintf(a->hook ? stderr : stdout,
 			"rekmod sync: %u built, %u installed, %u failed, %u skipped, %u removed, %u waiting for "
 			"headers\n",

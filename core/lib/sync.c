@@ -155,6 +155,7 @@ struct job {
 	char *m, *v, *k, *a;
 	char **deps; /* module names this job waits for (same kernel) */
 	int state, result;
+	bool built_already; /* a build in the tree (ldtarball, a manual build): install only */
 	pid_t pid;
 	struct timespec start;
 };
@@ -430,7 +431,7 @@ static _noreturn_ void child_build(struct rekmod_ctx *ctx, struct jobserver *js,
 	fcntl(js->wfd, F_SETFD, 0);
 	ctx->log.max_priority = -1;
 	/* built already (ldtarball's prebuilt modules, a manual build): install only */
-	int r = tree_is_built(ctx, j->m, j->v, j->k, j->a) ? 0 : do_build(ctx, j->m, j->v, j->k, j->a);
+	int r = j->built_already ? 0 : do_build(ctx, j->m, j->v, j->k, j->a);
 	fflush(NULL);
 	_exit(r);
 }
@@ -457,9 +458,9 @@ static void progress(const struct plan *p, enum rekmod_job_event ev, const struc
 
 static int start_job(struct rekmod_ctx *ctx, struct plan *p, struct jobserver *js, struct job *j)
 {
+	j->built_already = tree_is_built(ctx, j->m, j->v, j->k, j->a);
 	rk_logf(log_of(ctx), p->o->progress ? LOG_INFO : LOG_NOTICE, "%s %s/%s for %s (%s)...",
-		tree_is_built(ctx, j->m, j->v, j->k, j->a) ? "Installing the build of" : "Building", j->m, j->v, j->k,
-		j->a);
+		j->built_already ? "Installing the build of" : "Building", j->m, j->v, j->k, j->a);
 	fflush(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
 	pid_t pid = fork();
@@ -507,7 +508,7 @@ static void finish_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, in
 	j->state = J_DONE;
 	j->result = status;
 	if (status == 0) {
-		p->res.built++;
+		p->res.built += !j->built_already;
 		int prio = ctx->log.max_priority;
 		ctx->log.max_priority = LOG_WARNING < prio ? LOG_WARNING : prio; /* one summary line instead */
 		j->result = do_install(ctx, j->m, j->v, j->k, j->a, false);
@@ -516,8 +517,11 @@ static void finish_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, in
 			p->res.installed++;
 			record_clear(ctx, j->m, j->v, j->k, j->a);
 			kern_of(p, j->k)->touched = true;
-			rk_notice(log_of(ctx), "%s/%s, %s, %s: installed (built in %.1fs)", j->m, j->v, j->k, j->a,
-				  secs);
+			if (j->built_already)
+				rk_notice(log_of(ctx), "%s/%s, %s, %s: installed (already built)", j->m, j->v, j->k, j->a);
+			else
+				rk_notice(log_of(ctx), "%s/%s, %s, %s: installed (built in %.1fs)", j->m, j->v, j->k,
+					  j->a, secs);
 			return;
 		}
 	}

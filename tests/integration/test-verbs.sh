@@ -74,7 +74,8 @@ sync_installs_prebuilt() {
 	new_root "$R7"
 	"$REKMOD" --root "$R7" ldtarball "$W/rk1.tar.gz" >"$W/out" 2>&1 &&
 		"$REKMOD" --root "$R7" sync --kernel "$K1" >>"$W/out" 2>&1 || { cat "$W/out"; return 1; }
-	grep -q "Installing the build of hello/0.1 for $K1" "$W/out" && [[ ! -e $R7/var/lib/dkms/hello/0.1/build/hello.o ]] &&
+	grep -q "Installing the build of hello/0.1 for $K1" "$W/out" && grep -q "0 built, 1 installed" "$W/out" &&
+		[[ ! -e $R7/var/lib/dkms/hello/0.1/build/hello.o ]] &&
 		"$REKMOD" --root "$R7" status | grep -qx "hello/0.1, $K1, $ARCH: installed" || { cat "$W/out"; return 1; }
 }
 check "sync installs a loaded prebuilt module without compiling it" sync_installs_prebuilt
