@@ -73,6 +73,21 @@ void hook_push_unique(char ***v, const char *s)
 		strv_push(v, xstrdup(s));
 }
 
+char **hook_read_lines(void)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n > 0)
+			strv_push(&v, xstrdup(line));
+	}
+	return v;
+}
+
 static char **rekmod_argv(const struct hookcall *h)
 {
 	char **argv = xcalloc(1, sizeof(char *));

@@ -37,14 +37,9 @@ struct hook {
 /* Reads the targets; a malformed one is reported and skipped. */
 static void read_targets(struct hook *t)
 {
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	while ((n = getline(&line, &cap, stdin)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		if (n == 0)
-			continue;
+	_cleanup_strv_free_ char **lines = hook_read_lines();
+	for (size_t i = 0; lines[i]; i++) {
+		const char *line = lines[i];
 		enum alpm_target_kind kind;
 		_cleanup_free_ char *name = NULL;
 		if (alpm_target_parse(line, &kind, &name) < 0) {

@@ -79,20 +79,13 @@ static void say_missing_headers(const struct trig *t, const char *k)
 /* Reads stdin; bad paths are reported and skipped. */
 static char **read_paths(void)
 {
+	_cleanup_strv_free_ char **lines = hook_read_lines();
 	char **v = xcalloc(1, sizeof(char *));
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	while ((n = getline(&line, &cap, stdin)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		if (n == 0)
-			continue;
-		if (line[0] != '/') {
-			fprintf(stderr, "%s: stdin: \"%s\" is not an absolute path; ignored\n", prog, line);
-			continue;
-		}
-		strv_push(&v, xstrdup(line));
+	for (size_t i = 0; lines[i]; i++) {
+		if (lines[i][0] != '/')
+			fprintf(stderr, "%s: stdin: \"%s\" is not an absolute path; ignored\n", prog, lines[i]);
+		else
+			strv_push(&v, xstrdup(lines[i]));
 	}
 	return v;
 }
