@@ -3,6 +3,12 @@
  * the variables it defines, then defaults and validation. */
 #include "internal.h"
 
+bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *kernel)
+{
+	_cleanup_free_ char *dir = kernel_build_dir(ctx, kernel);
+	return kernel_headers_in(dir);
+}
+
 char *kernel_build_dir(const struct rekmod_ctx *ctx, const char *kernel)
 {
 	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, kernel);

@@ -109,3 +109,37 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 	}
 	return st;
 }
+
+/* Runs a tool (tar, dpkg-deb, rpmbuild); on failure its output and one error
+ * line are logged. 0 or REKMOD_E_GENERIC. */
+int run_tool(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd)
+{
+	static const char *const debian_package[][2] = {
+		{ "rpmbuild", "rpm" }, { "dpkg-deb", "dpkg" }, { "tar", "tar" },
+	};
+	struct strbuf cmd = { 0 };
+	for (size_t i = 0; argv[i]; i++)
+		sb_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
+	rk_debug(log_of(ctx), "%s", cmd.s);
+	struct rk_spawn s = { .argv = argv, .cwd = cwd, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
+	_cleanup_free_ char *out = NULL;
+	int status = 0;
+	int r = rk_run_capture(&s, &out, NULL, &status);
+	if (r < 0) {
+		const char *pkg = argv[0];
+		for (size_t i = 0; i < ARRAY_SIZE(debian_package); i++)
+			if (streq(argv[0], debian_package[i][0]))
+				pkg = debian_package[i][1];
+		dk_error(ctx, "could not run %s: %s; install it (Debian: apt-get install %s)", argv[0], strerror(-r),
+			 pkg);
+		sb_free(&cmd);
+		return REKMOD_E_GENERIC;
+	}
+	int prio = status ? LOG_ERR : LOG_INFO;
+	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		rk_logf(log_of(ctx), prio, "%s", l);
+	if (status)
+		dk_error(ctx, "%s failed (exit %d): %s", argv[0], status, cmd.s);
+	sb_free(&cmd);
+	return status ? REKMOD_E_GENERIC : 0;
+}

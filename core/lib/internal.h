@@ -73,6 +73,8 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 char *kernel_build_dir(const struct rekmod_ctx *ctx, const char *kernel);
 /* does dir hold kernel headers (an include/ directory)? */
 bool kernel_headers_in(const char *dir);
+/* does kernel_build_dir() hold headers? */
+bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *kernel);
 /* --kernelsourcedir, else kernel_build_dir() */
 char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel);
 char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel);
@@ -83,6 +85,9 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
  * a same-named executable in /etc/dkms/<m>/ replaces it */
 int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir);
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
+/* a tool (tar, dpkg-deb, rpmbuild): its output is logged, as errors when it
+ * fails; 0 or REKMOD_E_GENERIC */
+int run_tool(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd);
 
 /* pkgdb.c: the package that gives kernel headers, from a package-database
  * backend when one is installed (malloc'd) */
@@ -97,6 +102,10 @@ int module_verinfo(const char *path, char **ret_version, char **ret_srcversion);
 char *module_info_value(const char *path, const char *key);
 /* find <name>.ko[.gz|.xz|.zst] regular files under dir (not following symlinks) */
 char **find_module_files(const char *dir, const char *name);
+/* one module file under dir (any name), or NULL */
+char *find_any_module_file(const char *dir);
+/* does a file name end in .ko[.gz|.xz|.zst]? */
+bool is_module_file_name(const char *file);
 /* "<dir>/<name>.ko" or a compressed variant that exists, or NULL */
 char *module_file_in(const char *dir, const char *name);
 
@@ -126,6 +135,10 @@ int module_signature(const char *path, char **ret_signer, char **ret_sig_key);
 bool secure_boot_from_efivar(const char *data, size_t n);
 /* creates the key (PEM, 0600) and the DER certificate where missing; never overwrites a key */
 int mok_generate(const char *key_path, const char *cert_path, char **ret_error);
+
+/* tarball.c: the kernels (and arches) a tarball or package carries: those
+ * given, or every kernel the module is built for */
+void pack_kernels(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, char ***ret_k, char ***ret_a);
 
 /* build.c / install.c internals shared by verbs */
 char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const char *k, const char *a);

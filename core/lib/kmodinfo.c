@@ -73,18 +73,25 @@ char *module_info_value(const char *path, const char *key)
 	return val;
 }
 
+/* <name>.ko[.gz|.xz|.zst]; any module file when name is NULL */
 static bool name_matches(const char *file, const char *name)
 {
-	size_t n = strlen(name);
-	if (strncmp(file, name, n) != 0)
+	size_t n = name ? strlen(name) : 0;
+	if (name && strncmp(file, name, n) != 0)
 		return false;
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++)
-		if (streq(file + n, suffixes[i]))
+		if (name ? streq(file + n, suffixes[i]) : endswith(file, suffixes[i]))
 			return true;
 	return false;
 }
 
-static void walk(int dfd, const char *path, const char *name, char ***out)
+bool is_module_file_name(const char *file)
+{
+	return name_matches(file, NULL);
+}
+
+/* first: stop at the first match */
+static void walk(int dfd, const char *path, const char *name, bool first, char ***out)
 {
 	DIR *d = fdopendir(dfd);
 	if (!d) {
@@ -92,7 +99,7 @@ static void walk(int dfd, const char *path, const char *name, char ***out)
 		return;
 	}
 	struct dirent *de;
-	while ((de = readdir(d))) {
+	while ((de = readdir(d)) && !(first && (*out)[0])) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
 		struct stat st;
@@ -102,7 +109,7 @@ static void walk(int dfd, const char *path, const char *name, char ***out)
 			int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub >= 0) {
 				_cleanup_free_ char *p = xasprintf("%s/%s", path, de->d_name);
-				walk(sub, p, name, out);
+				walk(sub, p, name, first, out);
 			}
 		} else if (S_ISREG(st.st_mode) && name_matches(de->d_name, name)) {
 			strv_push(out, xasprintf("%s/%s", path, de->d_name));
@@ -111,13 +118,24 @@ static void walk(int dfd, const char *path, const char *name, char ***out)
 	closedir(d);
 }
 
-char **find_module_files(const char *dir, const char *name)
+static char **find_modules(const char *dir, const char *name, bool first)
 {
 	char **out = xcalloc(1, sizeof(char *));
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0)
-		walk(fd, dir, name, &out);
+		walk(fd, dir, name, first, &out);
 	return out;
+}
+
+char **find_module_files(const char *dir, const char *name)
+{
+	return find_modules(dir, name, false);
+}
+
+char *find_any_module_file(const char *dir)
+{
+	_cleanup_strv_free_ char **v = find_modules(dir, NULL, true);
+	return v[0] ? xstrdup(v[0]) : NULL;
 }
 
 char *module_file_in(const char *dir, const char *name)

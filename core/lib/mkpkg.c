@@ -29,44 +29,6 @@
 
 /* ---- shared helpers ---- */
 
-static char *make_tmpdir(void)
-{
-	const char *t = getenv("TMPDIR");
-	char *d = xasprintf("%s/rekmod-pkg.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(d)) {
-		free(d);
-		return NULL;
-	}
-	chmod(d, 0755); /* it becomes the package's "./" */
-	return d;
-}
-
-/* Runs a packaging tool; on failure its output and one error line are logged. */
-static int run_tool(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd)
-{
-	struct strbuf cmd = { 0 };
-	for (size_t i = 0; argv[i]; i++)
-		sb_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
-	rk_debug(log_of(ctx), "%s", cmd.s);
-	struct rk_spawn s = { .argv = argv, .cwd = cwd, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
-	_cleanup_free_ char *out = NULL;
-	int status = 0;
-	int r = rk_run_capture(&s, &out, NULL, &status);
-	if (r < 0) {
-		dk_error(ctx, "could not run %s: %s; install it (Debian: apt-get install %s)", argv[0], strerror(-r),
-			 streq(argv[0], "rpmbuild") ? "rpm" : "dpkg");
-		sb_free(&cmd);
-		return REKMOD_E_GENERIC;
-	}
-	int prio = status ? LOG_ERR : LOG_INFO;
-	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		rk_logf(log_of(ctx), prio, "%s", l);
-	if (status)
-		dk_error(ctx, "%s failed (exit %d): %s", argv[0], status, cmd.s);
-	sb_free(&cmd);
-	return status ? REKMOD_E_GENERIC : 0;
-}
-
 static int write_text(struct rekmod_ctx *ctx, const char *path, const char *text, mode_t mode)
 {
 	_cleanup_free_ char *dir = xstrdup(path);
@@ -77,22 +39,6 @@ static int write_text(struct rekmod_ctx *ctx, const char *path, const char *text
 	if (r < 0)
 		dk_error(ctx, "could not write %s: %s", path, strerror(-r));
 	return r < 0 ? REKMOD_E_GENERIC : 0;
-}
-
-/* The kernels to carry: those given, or every kernel m/v is built for. */
-static void pack_kernels(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, char ***ret_k, char ***ret_a)
-{
-	char **ks = NULL, **as = NULL;
-	if (o->kernels) {
-		for (size_t i = 0; o->kernels[i]; i++) {
-			strv_push(&ks, xstrdup(o->kernels[i]));
-			strv_push(&as, xstrdup(o->arches && o->arches[i] ? o->arches[i] : ctx->arch));
-		}
-	} else {
-		rekmod_built_kernels(ctx, o->module, o->version, &ks, &as);
-	}
-	*ret_k = ks;
-	*ret_a = as;
 }
 
 /* A binaries-only dkms tarball of m/v for the kernels, at path. */
@@ -658,7 +604,9 @@ static int pack(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, con
 	if ((r = tree_lock(ctx)))
 		return r;
 	_cleanup_free_ char *outdir = out_dir(ctx, o, kind);
-	_cleanup_free_ char *tmp = outdir ? make_tmpdir() : NULL;
+	_cleanup_free_ char *tmp = outdir ? make_tmpdir("rekmod-pkg") : NULL;
+	if (tmp)
+		chmod(tmp, 0755); /* it becomes the package's "./" */
 	if (!outdir) {
 		r = 9; /* dkms: missing write permissions */
 	} else if (!tmp) {

@@ -20,12 +20,6 @@ struct kern {
 	bool headers, image, touched;
 };
 
-static bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *k)
-{
-	_cleanup_free_ char *dir = kernel_build_dir(ctx, k);
-	return kernel_headers_in(dir);
-}
-
 static bool kernel_has_image(const struct rekmod_ctx *ctx, const char *k)
 {
 	const char *marks[] = { "modules.dep", "modules.order", "kernel" };

@@ -11,33 +11,29 @@
  * is only put in the tree for a kernel whose release (and, when the kernel's
  * own modules are present, vermagic) it was built for. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
 #include "internal.h"
 
-static char *make_tmpdir(void)
-{
-	const char *t = getenv("TMPDIR");
-	char *d = xasprintf("%s/rekmod.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(d)) {
-		free(d);
-		return NULL;
-	}
-	return d;
-}
-
-static int run_tar(struct rekmod_ctx *ctx, const char *const *argv)
-{
-	int status = 0;
-	(void)ctx;
-	struct rk_spawn s = { .argv = argv, .stdout_fd = -1, .stderr_fd = STDERR_FILENO, .stdin_fd = -1 };
-	int r = rk_run(&s, &status);
-	return r < 0 ? r : status == 0 ? 0 : -EIO;
-}
-
 /* ---- mktarball ---- */
+
+/* The kernels to carry: those given, or every kernel m/v is built for. */
+void pack_kernels(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, char ***ret_k, char ***ret_a)
+{
+	char **ks = NULL, **as = NULL;
+	if (o->kernels) {
+		for (size_t i = 0; o->kernels[i]; i++) {
+			strv_push(&ks, xstrdup(o->kernels[i]));
+			strv_push(&as, xstrdup(o->arches && o->arches[i] ? o->arches[i] : ctx->arch));
+		}
+	} else {
+		rekmod_built_kernels(ctx, o->module, o->version, &ks, &as);
+	}
+	*ret_k = ks;
+	*ret_a = as;
+}
+
 
 static int add_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 		     const char *tmp, struct strbuf *names)
@@ -109,26 +105,17 @@ _public_ int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_o
 		return REKMOD_E_EXISTS;
 	}
 	_cleanup_strv_free_ char **ks = NULL, **as = NULL;
-	if (!o->kernels) {
-		rekmod_built_kernels(ctx, m, v, &ks, &as);
-	} else {
-		ks = xcalloc(1, sizeof(char *));
-		as = xcalloc(1, sizeof(char *));
-		for (size_t i = 0; o->kernels[i]; i++) {
-			const char *a = o->arches && o->arches[i] ? o->arches[i] : ctx->arch;
-			if (!name_is_valid(o->kernels[i]) || !name_is_valid(a)) {
-				dk_error(ctx, "invalid kernel \"%s\" or arch \"%s\": each must be one path component",
-					 o->kernels[i], a);
-				return REKMOD_E_GENERIC;
-			}
-			strv_push(&ks, xstrdup(o->kernels[i]));
-			strv_push(&as, xstrdup(a));
+	pack_kernels(ctx, o, &ks, &as);
+	for (size_t i = 0; ks && ks[i]; i++)
+		if (!name_is_valid(ks[i]) || !name_is_valid(as[i])) {
+			dk_error(ctx, "invalid kernel \"%s\" or arch \"%s\": each must be one path component", ks[i],
+				 as[i]);
+			return REKMOD_E_GENERIC;
 		}
-	}
 	int r = tree_lock(ctx);
 	if (r)
 		return r;
-	_cleanup_free_ char *tmp = make_tmpdir();
+	_cleanup_free_ char *tmp = make_tmpdir("rekmod");
 	struct strbuf names = { 0 };
 	_cleanup_free_ char *dest = NULL, *name = NULL, *path = NULL, *part = NULL, *main_tree = NULL, *list = NULL, *mvd = NULL;
 	if (!tmp) {
@@ -184,7 +171,7 @@ _public_ int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_o
 	path = xasprintf("%s/%s", dest, name);
 	part = xasprintf("%s/.rekmod-tmp-%d-%s", dest, (int)getpid(), name);
 	const char *argv[] = { "tar", "-C", tmp, "-caf", part, ".", NULL };
-	r = run_tar(ctx, argv);
+	r = run_tool(ctx, argv, NULL) ? -EIO : 0;
 	if (r == 0) {
 		int fd = open(part, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || fsync(fd) < 0 || rename(part, path) < 0)
@@ -209,34 +196,12 @@ out:
 
 /* ---- ldtarball ---- */
 
-static int first_module_cb(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	static const char *const sfx[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
-	(void)st;
-	(void)ftw;
-	if (type != FTW_F)
-		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++)
-		if (endswith(p, sfx[i])) {
-			setenv("REKMOD_FTW_HIT", p, 1);
-			return 1;
-		}
-	return 0;
-}
-
 /* The vermagic of one of kernel k's own modules in the install tree, or NULL. */
 static char *kernel_vermagic(const struct rekmod_ctx *ctx, const char *k)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/%s/kernel", ctx->install_tree_path, k);
-	if (!is_dir(dir))
-		return NULL;
-	unsetenv("REKMOD_FTW_HIT");
-	if (nftw(dir, first_module_cb, 16, FTW_PHYS) != 1)
-		return NULL;
-	const char *hit = getenv("REKMOD_FTW_HIT");
-	char *vm = hit ? module_info_value(hit, "vermagic") : NULL;
-	unsetenv("REKMOD_FTW_HIT");
-	return vm;
+	_cleanup_free_ char *one = find_any_module_file(dir);
+	return one ? module_info_value(one, "vermagic") : NULL;
 }
 
 /* Do the modules of a carried build fit kernel k? *why explains a "no". */
@@ -247,7 +212,7 @@ static bool prebuilt_fits(const struct rekmod_ctx *ctx, const char *dir, const c
 	_cleanup_free_ char *want = kernel_vermagic(ctx, k);
 	size_t n = 0;
 	for (size_t i = 0; files && files[i]; i++) {
-		if (!strstr(files[i], ".ko"))
+		if (!is_module_file_name(files[i]))
 			continue;
 		_cleanup_free_ char *p = xasprintf("%s/%s", mdir, files[i]);
 		_cleanup_free_ char *vm = module_info_value(p, "vermagic");
@@ -335,16 +300,35 @@ static int conf_names(struct rekmod_ctx *ctx, const char *conf, char **m, char *
 	return 0;
 }
 
-static int find_conf_cb(const char *p, const struct stat *st, int type, struct FTW *ftw)
+/* <dir>/dkms.conf, else the first found depth levels below it */
+static char *conf_at_depth(const char *dir, int depth)
 {
-	(void)st;
-	if (type == FTW_F && streq(p + ftw->base, "dkms.conf")) {
-		const char *prev = getenv("REKMOD_FTW_HIT");
-		/* the shallowest one */
-		if (!prev || strlen(p) < strlen(prev))
-			setenv("REKMOD_FTW_HIT", p, 1);
+	if (depth == 0) {
+		char *p = xasprintf("%s/dkms.conf", dir);
+		if (path_exists(p) && !is_dir(p))
+			return p;
+		free(p);
+		return NULL;
 	}
-	return 0;
+	_cleanup_strv_free_ char **e = list_dir(dir);
+	for (size_t i = 0; e && e[i]; i++) {
+		_cleanup_free_ char *sub = xasprintf("%s/%s", dir, e[i]);
+		char *hit = is_dir(sub) && !is_symlink(sub) ? conf_at_depth(sub, depth - 1) : NULL;
+		if (hit)
+			return hit;
+	}
+	return NULL;
+}
+
+/* The shallowest dkms.conf under dir (a plain source tarball), or NULL. */
+static char *shallowest_conf(const char *dir)
+{
+	for (int depth = 0; depth < 8; depth++) {
+		char *hit = conf_at_depth(dir, depth);
+		if (hit)
+			return hit;
+	}
+	return NULL;
 }
 
 _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool force)
@@ -361,7 +345,7 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 		ctx->force = saved_force;
 		return r;
 	}
-	_cleanup_free_ char *tmp = make_tmpdir();
+	_cleanup_free_ char *tmp = make_tmpdir("rekmod");
 	_cleanup_free_ char *m = NULL, *v = NULL, *srcdir = NULL, *mt = NULL;
 	const char *loc = NULL;
 	if (!tmp) {
@@ -370,7 +354,7 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 		goto out;
 	}
 	const char *argv[] = { "tar", "--no-same-owner", "-xaf", path, "-C", tmp, NULL };
-	if (run_tar(ctx, argv) < 0) {
+	if (run_tool(ctx, argv, NULL)) {
 		dk_error(ctx, "%s could not be unpacked with tar: is it a tarball?", path);
 		r = REKMOD_E_EXISTS;
 		goto out;
@@ -395,11 +379,7 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 	mt = xasprintf("%s/dkms_main_tree", tmp);
 	if (!loc && !is_dir(mt)) {
 		/* not made by mktarball: a plain source tarball with a dkms.conf */
-		unsetenv("REKMOD_FTW_HIT");
-		nftw(tmp, find_conf_cb, 16, FTW_PHYS);
-		const char *hit = getenv("REKMOD_FTW_HIT");
-		_cleanup_free_ char *conf = hit ? xstrdup(hit) : NULL;
-		unsetenv("REKMOD_FTW_HIT");
+		_cleanup_free_ char *conf = shallowest_conf(tmp);
 		if (!conf) {
 			dk_error(ctx, "Tarball does not appear to be a correctly formed DKMS archive. No dkms.conf found "
 				 "within it.");

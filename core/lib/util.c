@@ -704,3 +704,14 @@ int rk_run_capture(const struct rk_spawn *s, char **ret_out, size_t *ret_len, in
 	*ret_out = sb_steal(&b);
 	return 0;
 }
+
+char *make_tmpdir(const char *prefix)
+{
+	const char *t = getenv("TMPDIR");
+	char *d = xasprintf("%s/%s.XXXXXX", t && *t ? t : "/tmp", prefix);
+	if (!mkdtemp(d)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}

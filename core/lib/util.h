@@ -79,6 +79,8 @@ int copy_file_atomic(const char *src, const char *dst, mode_t mode);
 /* replace (or create) a symlink atomically */
 int symlink_atomic(const char *target, const char *linkpath);
 int mkdir_p(const char *path, mode_t mode);
+/* a new directory $TMPDIR/<prefix>.XXXXXX (mode 0700), or NULL with errno */
+char *make_tmpdir(const char *prefix);
 int rm_rf(const char *path);
 /* copy a directory tree (files, dirs, symlinks), like cp -a without owners */
 int copy_tree(const char *src, const char *dst);

@@ -307,10 +307,7 @@ _public_ int rekmod_kernels_with_headers(struct rekmod_ctx *ctx, char ***ret)
 	_cleanup_strv_free_ char **e = list_dir(ctx->install_tree_path);
 	char **out = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; e && e[i]; i++) {
-		if (!kernel_dir_name_ok(e[i]) || !name_is_valid(e[i]))
-			continue;
-		_cleanup_free_ char *b = kernel_build_dir(ctx, e[i]);
-		if (kernel_headers_in(b))
+		if (kernel_dir_name_ok(e[i]) && name_is_valid(e[i]) && kernel_has_headers(ctx, e[i]))
 			strv_push(&out, xstrdup(e[i]));
 	}
 	qsort(out, strv_len(out), sizeof(char *), kcmp);

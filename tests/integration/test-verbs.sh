@@ -95,6 +95,18 @@ binaries_only() {
 }
 check "a --binaries-only tarball installs its module where there is no source, and cannot build others" binaries_only
 
+plain_source_tarball() {
+	# not made by mktarball: a tarball of a source tree with its dkms.conf a few levels down
+	local x=$W/plain R8=$W/r8
+	mkdir -p "$x/pkg/src" && cp -a "$SRCDIR/examples/hello" "$x/pkg/src/hello-0.1" &&
+		tar -C "$x" -czf "$W/plain.tar.gz" pkg || return 1
+	new_root "$R8"
+	"$REKMOD" --root "$R8" ldtarball "$W/plain.tar.gz" >"$W/out" 2>&1 || { cat "$W/out"; return 1; }
+	[[ -f $R8/usr/src/hello-0.1/hello.c ]] && "$REKMOD" --root "$R8" status | grep -qx "hello/0.1: added" ||
+		{ cat "$W/out"; return 1; }
+}
+check "ldtarball of a plain source tarball registers the source found inside" plain_source_tarball
+
 wrong_kernel_refused() {
 	# a tarball whose K1 directory holds the module built for K2
 	local x=$W/x R4=$W/r4
