@@ -40,36 +40,27 @@
 
 static const char *prog = "rekmod-rpm-trigger";
 
-struct trig {
-	struct hookcall h;
-};
-
-static char *in_root(const struct trig *t, const char *path)
-{
-	return hook_in_root(&t->h, path);
-}
-
 static bool present(const char *path, void *ud)
 {
-	_cleanup_free_ char *p = in_root(ud, path);
+	_cleanup_free_ char *p = hook_in_root(ud, path);
 	struct stat st;
 	return lstat(p, &st) == 0;
 }
 
 /* The package to install, from librekmod-rpm.so when it loads. */
-static char *headers_package(const struct trig *t, const char *k)
+static char *headers_package(const struct hookcall *t, const char *k)
 {
 	const char *env = getenv("REKMOD_PKGDB_BACKEND");
 	_cleanup_free_ char *lib = env && *env ? xstrdup(env) : xstrdup(REKMOD_BACKEND_DIR "/" REKMOD_RPM_BACKEND);
 	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	rekmod_pkgdb_headers_fn fn = h ? (rekmod_pkgdb_headers_fn)dlsym(h, REKMOD_PKGDB_SYMBOL) : NULL;
 	char *name = NULL;
-	if (fn && fn(t->h.root, k, &name) == 0)
+	if (fn && fn(t->root, k, &name) == 0)
 		return name;
 	return xasprintf("'kernel-devel-uname-r = %s'", k);
 }
 
-static void say_missing_headers(const struct trig *t, const char *k)
+static void say_missing_headers(const struct hookcall *t, const char *k)
 {
 	_cleanup_free_ char *pkg = headers_package(t, k);
 	fprintf(stderr, "rekmod: kernel %s has no headers (/lib/modules/%s/build): install %s (dnf install %s)\n", k,
@@ -106,21 +97,16 @@ static char **kernels_of(char *const *paths)
 	return ks;
 }
 
-static void exec_sync(const struct trig *t, char *const *kernels, char *const *removed, char *const *mods)
-{
-	hook_exec_sync(&t->h, kernels, removed, mods);
-}
-
 /* The kernels noted by kernels-un whose image is now gone (the note is
  * consumed). */
-static char **noted_kernels_gone(const struct trig *t)
+static char **noted_kernels_gone(const struct hookcall *t)
 {
 	char **gone = xcalloc(1, sizeof(char *));
-	_cleanup_free_ char *file = in_root(t, NOTED_FILE);
+	_cleanup_free_ char *file = hook_in_root(t, NOTED_FILE);
 	_cleanup_free_ char *text = NULL;
 	if (read_file(file, &text, NULL) < 0)
 		return gone;
-	if (!t->h.print)
+	if (!t->print)
 		unlink(file);
 	char *const none[] = { NULL };
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
@@ -130,41 +116,41 @@ static char **noted_kernels_gone(const struct trig *t)
 	return gone;
 }
 
-static void kernels_in(const struct trig *t, char *const *paths)
+static void kernels_in(const struct hookcall *t, char *const *paths)
 {
 	_cleanup_strv_free_ char **ks = kernels_of(paths);
 	_cleanup_strv_free_ char **gone = noted_kernels_gone(t);
 	if (!ks[0] && !gone[0])
 		return;
-	bool modules = hook_any_registered(&t->h);
+	bool modules = hook_any_registered(t);
 	for (size_t i = 0; modules && ks[i]; i++)
-		if (!hook_has_headers(&t->h, "/lib/modules", ks[i]))
+		if (!hook_has_headers(t, "/lib/modules", ks[i]))
 			say_missing_headers(t, ks[i]);
-	exec_sync(t, ks, gone, NULL);
+	hook_exec_sync(t, ks, gone, NULL);
 }
 
 /* Is rekmod itself being installed or upgraded in this transaction? Its
  * %pretrans leaves a mark: then rpm lists every kernel file to
  * %transfiletriggerun although no kernel is going away. */
-static bool self_update(const struct trig *t)
+static bool self_update(const struct hookcall *t)
 {
-	_cleanup_free_ char *p = in_root(t, SELF_MARK);
+	_cleanup_free_ char *p = hook_in_root(t, SELF_MARK);
 	struct stat st;
 	return stat(p, &st) == 0 && st.st_mtime > time(NULL) - 86400;
 }
 
 /* Notes kernels for kernels-in / kernels-postun, which check after the
  * transaction whether their image is gone. */
-static void note_kernels(const struct trig *t, char *const *ks)
+static void note_kernels(const struct hookcall *t, char *const *ks)
 {
-	_cleanup_free_ char *file = in_root(t, NOTED_FILE);
+	_cleanup_free_ char *file = hook_in_root(t, NOTED_FILE);
 	_cleanup_free_ char *old = NULL;
 	struct strbuf b = { 0 };
 	if (read_file(file, &old, NULL) == 0)
 		sb_puts(&b, old);
 	for (size_t i = 0; ks[i]; i++)
 		sb_printf(&b, "%s\n", ks[i]);
-	_cleanup_free_ char *dir = in_root(t, STATE_DIR);
+	_cleanup_free_ char *dir = hook_in_root(t, STATE_DIR);
 	if (mkdir_p(dir, 0755) < 0 || write_file_atomic(file, b.s, b.len, 0644) < 0)
 		fprintf(stderr, "%s: cannot write %s: %s; run `rekmod sync` after the transaction\n", prog, file,
 			strerror(errno));
@@ -174,13 +160,13 @@ static void note_kernels(const struct trig *t, char *const *ks)
 /* Before the transaction, while the files still exist: kernels whose image
  * is among the erased files (or that have none) lose what rekmod installed.
  * During an update of rekmod itself, only note them. */
-static void kernels_un(const struct trig *t, char *const *paths)
+static void kernels_un(const struct hookcall *t, char *const *paths)
 {
 	_cleanup_strv_free_ char **ks = kernels_of(paths);
 	if (!ks[0])
 		return;
 	if (self_update(t)) {
-		if (!t->h.print)
+		if (!t->print)
 			note_kernels(t, ks);
 		return;
 	}
@@ -192,16 +178,16 @@ static void kernels_un(const struct trig *t, char *const *paths)
 		if (!rpmhook_kernel_stays(ks[i], erased, present, (void *)t))
 			strv_push(&gone, xstrdup(ks[i]));
 	if (gone[0])
-		exec_sync(t, NULL, gone, NULL);
+		hook_exec_sync(t, NULL, gone, NULL);
 }
 
 /* After the transaction (rpm gives no file list here): noted kernels whose
  * image is gone. */
-static void kernels_postun(const struct trig *t)
+static void kernels_postun(const struct hookcall *t)
 {
 	_cleanup_strv_free_ char **gone = noted_kernels_gone(t);
 	if (gone[0])
-		exec_sync(t, NULL, gone, NULL);
+		hook_exec_sync(t, NULL, gone, NULL);
 }
 
 static bool registered(const char *m, const char *v, void *ud)
@@ -210,7 +196,7 @@ static bool registered(const char *m, const char *v, void *ud)
 	return present(p, ud);
 }
 
-static void sources_in(const struct trig *t, char *const *paths)
+static void sources_in(const struct hookcall *t, char *const *paths)
 {
 	_cleanup_strv_free_ char **mods = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; paths[i]; i++) {
@@ -224,23 +210,23 @@ static void sources_in(const struct trig *t, char *const *paths)
 			continue;
 		_cleanup_free_ char *src = xasprintf("/usr/src/%s", d);
 		/* "already added" is fine: the tree says what is registered */
-		hook_run(&t->h, (const char *const[]){ "add", src, NULL });
+		hook_run(t, (const char *const[]){ "add", src, NULL });
 		_cleanup_free_ char *mv = rpmhook_split_source(d, registered, (void *)t);
 		if (mv)
 			hook_push_unique(&mods, mv);
-		else if (!t->h.print)
+		else if (!t->print)
 			fprintf(stderr, "%s: /usr/src/%s/dkms.conf: not registered; run `rekmod add /usr/src/%s`\n",
 				prog, d, d);
 	}
 	if (mods[0])
-		exec_sync(t, NULL, NULL, mods);
+		hook_exec_sync(t, NULL, NULL, mods);
 }
 
 int main(int argc, char **argv)
 {
-	struct trig t = { .h = { .prog = prog } };
+	struct hookcall t = { .prog = prog };
 	const char *mode;
-	hook_parse_args(&t.h, argc, argv, &mode);
+	hook_parse_args(&t, argc, argv, &mode);
 	_cleanup_strv_free_ char **paths = read_paths();
 	if (mode && streq(mode, "kernels-in"))
 		kernels_in(&t, paths);
