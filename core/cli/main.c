@@ -595,11 +595,7 @@ static int do_pack(struct rekmod_ctx *ctx, struct args *a)
 	int r = need_module(a, a->action);
 	if (r)
 		return r;
-	if (!rekmod_is_added(ctx, a->module, a->version)) {
-		fprintf(stderr, "Error! The module/version combo: %s-%s is not located in the DKMS tree.\n",
-			a->module, a->version);
-		return 3;
-	}
+	/* the library says when m/v is not in the tree (exit 3) */
 	bool tarball = !strcmp(a->action, "mktarball");
 	if (tarball && (r = default_kernel(a)))
 		return r;
