@@ -74,11 +74,44 @@ const char *rekmod_source_tree(const struct rekmod_ctx *ctx);
 const char *rekmod_install_tree(const struct rekmod_ctx *ctx);
 const char *rekmod_default_arch(const struct rekmod_ctx *ctx);
 
-/* Verbs, one (module, version, kernel, arch) at a time, as dkms does them.
- * arch NULL means the default arch. */
+/* add: registers m/v, whose source is <source_tree>/<m>-<v>. */
 int rekmod_add(struct rekmod_ctx *ctx, const char *module, const char *version);
 /* add from a directory holding a dkms.conf (copied to the source tree) */
 int rekmod_add_path(struct rekmod_ctx *ctx, const char *dir, char **ret_module, char **ret_version);
+
+/* ---- the verbs that change builds and installs: one entry point ----
+ * Each request becomes one plan of jobs run by one executor: builds under
+ * one make jobserver, installs in BUILD_DEPENDS order, one depmod per
+ * kernel touched, post_transaction once (autoinstall). */
+enum rekmod_verb {
+	REKMOD_VERB_BUILD,
+	REKMOD_VERB_INSTALL,
+	REKMOD_VERB_UNINSTALL,
+	REKMOD_VERB_UNBUILD,
+	REKMOD_VERB_REMOVE,
+	REKMOD_VERB_AUTOINSTALL,     /* every AUTOINSTALL module, newest version, for the one kernel */
+	REKMOD_VERB_KERNEL_POSTINST, /* autoinstall, as dkms 3.x does it */
+	REKMOD_VERB_KERNEL_PREINST,  /* unbuild the AUTOINSTALL modules built for the one kernel */
+	REKMOD_VERB_KERNEL_PRERM,    /* unbuild every module built for the one kernel */
+	REKMOD_VERB_MATCH,           /* install on the one kernel what is installed on template_kernel */
+};
+
+struct rekmod_request {
+	enum rekmod_verb verb;
+	const char *module, *version; /* m/v; match: module optional; autoinstall and kernel_*: unused */
+	const char *const *kernels;   /* NULL-terminated; autoinstall, match, kernel_*: exactly one */
+	const char *const *arches;    /* parallel to kernels, or NULL: the default arch */
+	bool all; /* build, install: every kernel with headers; uninstall, unbuild, remove: every
+		   * kernel m/v is built for (kernels is then ignored) */
+	const char *template_kernel; /* match */
+};
+
+/* Returns 0 or a dkms exit code: the failed step's (build, install, match),
+ * REKMOD_E_AUTOINSTALL (autoinstall, kernel_postinst), 14 (kernel_preinst/prerm). */
+int rekmod_run(struct rekmod_ctx *ctx, const struct rekmod_request *req);
+
+/* One (module, version, kernel, arch) at a time: rekmod_run with one kernel.
+ * arch NULL means the default arch. */
 int rekmod_build(struct rekmod_ctx *ctx, const char *module, const char *version, const char *kernel,
 		 const char *arch);
 int rekmod_install(struct rekmod_ctx *ctx, const char *module, const char *version, const char *kernel,
@@ -93,6 +126,12 @@ int rekmod_remove(struct rekmod_ctx *ctx, const char *module, const char *versio
 		  const char *const *arches);
 /* Every AUTOINSTALL module, newest version, BUILD_DEPENDS order. */
 int rekmod_autoinstall(struct rekmod_ctx *ctx, const char *kernel, const char *arch);
+/* match --templatekernel T -k K [module]: installs on K what is installed on T. */
+int rekmod_match(struct rekmod_ctx *ctx, const char *template_kernel, const char *kernel, const char *arch,
+		 const char *module);
+/* kernel_preinst (only_autoinstall) / kernel_prerm: unbuilds what is built for
+ * kernel, one depmod. Returns 0, or 14 when a module could not be removed. */
+int rekmod_kernel_unbuild_all(struct rekmod_ctx *ctx, const char *kernel, bool only_autoinstall);
 
 /* Is m/v registered? */
 bool rekmod_is_added(struct rekmod_ctx *ctx, const char *module, const char *version);
@@ -175,14 +214,6 @@ int rekmod_generate_mok(struct rekmod_ctx *ctx);
 /* Every kernel of the install tree whose build link holds headers, sorted by
  * version (a NULL-terminated strv the caller frees). */
 int rekmod_kernels_with_headers(struct rekmod_ctx *ctx, char ***ret);
-
-/* match --templatekernel T -k K [module]: installs on K what is installed on T. */
-int rekmod_match(struct rekmod_ctx *ctx, const char *template_kernel, const char *kernel, const char *arch,
-		 const char *module);
-
-/* kernel_preinst (only_autoinstall) / kernel_prerm: unbuilds what is built for
- * kernel, one depmod. Returns 0, or 14 when a module could not be removed. */
-int rekmod_kernel_unbuild_all(struct rekmod_ctx *ctx, const char *kernel, bool only_autoinstall);
 
 /* Packaging (dkms's mktarball/ldtarball layout; mkdeb/mkrpm). */
 struct rekmod_pack_options {

@@ -295,15 +295,14 @@ char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const cha
 /* BUILD_DEPENDS_REBUILD: <base>/.dep_<d> names the build of each dependency
  * this one was built against (dkms 3.x); installing another build of d
  * rebuilds this one (install.c). */
-static void record_dependencies(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *base, const char *k,
-				const char *a)
+static void record_dependencies(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
+				const char *k, const char *a)
 {
 	for (size_t i = 0; c->build_depends && c->build_depends[i]; i++) {
 		_cleanup_free_ char *id = dependency_identity(ctx, c->build_depends[i], k, a);
-		_cleanup_free_ char *p = xasprintf("%s/.dep_%s", base, c->build_depends[i]);
-		if (id && write_file_atomic(p, id, strlen(id), 0644) < 0)
-			dk_warn(ctx, "could not write %s: %s; a rebuild of %s will not rebuild this module", p,
-				strerror(errno), c->build_depends[i]);
+		if (id && tree_write_dep(ctx, m, v, k, a, c->build_depends[i], id) < 0)
+			dk_warn(ctx, "could not record the build of %s in %s: %s; a rebuild of %s will not rebuild "
+				"this module", c->build_depends[i], m, strerror(errno), c->build_depends[i]);
 	}
 }
 
@@ -367,7 +366,7 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 		goto out;
 	fsync_dir_of(base);
 	if (c->build_depends_rebuild)
-		record_dependencies(ctx, c, base, k, a);
+		record_dependencies(ctx, c, m, v, k, a);
 	run_script(ctx, m, "post_build", c->post_build, build_dir);
 	rm_rf(build_dir);
 out:

@@ -3,41 +3,6 @@
  * the variables it defines, then defaults and validation. */
 #include "internal.h"
 
-bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *kernel)
-{
-	_cleanup_free_ char *dir = kernel_build_dir(ctx, kernel);
-	return kernel_headers_in(dir);
-}
-
-char *kernel_build_dir(const struct rekmod_ctx *ctx, const char *kernel)
-{
-	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, kernel);
-	if (!is_symlink(link))
-		return TAKE_PTR(link);
-	return resolve_link(ctx, link, true);
-}
-
-bool kernel_headers_in(const char *dir)
-{
-	_cleanup_free_ char *inc = xasprintf("%s/include", dir);
-	return is_dir(inc);
-}
-
-char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel)
-{
-	if (ctx->kernel_source_dir)
-		return xstrdup(ctx->kernel_source_dir);
-	return kernel_build_dir(ctx, kernel);
-}
-
-char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel)
-{
-	if (ctx->kernel_config)
-		return xstrdup(ctx->kernel_config);
-	_cleanup_free_ char *ksd = kernel_source_dir(ctx, kernel);
-	return xasprintf("%s/.config", ksd);
-}
-
 static char **override_files(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
 			     const char *a)
 {

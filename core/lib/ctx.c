@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The context: root, configuration (framework.conf, os-release), log sink, lock. */
+/* The context: root, configuration (framework.conf, os-release), log sink. */
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -329,63 +329,4 @@ _public_ const char *rekmod_install_tree(const struct rekmod_ctx *ctx)
 _public_ const char *rekmod_default_arch(const struct rekmod_ctx *ctx)
 {
 	return ctx->arch;
-}
-
-/* ---- lock: one flock on <dkms_tree>/.rekmod.lock, bounded wait naming the holder ---- */
-
-#define LOCK_WAIT_SECONDS 1800
-
-int tree_lock(struct rekmod_ctx *ctx)
-{
-	if (ctx->lock_depth++ > 0)
-		return 0;
-	int r = mkdir_p(ctx->dkms_tree_path, 0755);
-	if (r < 0) {
-		dk_error(ctx, "No write access to DKMS tree at %s (%s)", ctx->dkms_tree_path, strerror(-r));
-		ctx->lock_depth = 0;
-		return REKMOD_E_GENERIC;
-	}
-	_cleanup_free_ char *p = xasprintf("%s/.rekmod.lock", ctx->dkms_tree_path);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		dk_error(ctx, "No write access to DKMS tree at %s (%s)", ctx->dkms_tree_path, strerror(errno));
-		ctx->lock_depth = 0;
-		return REKMOD_E_GENERIC;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		char holder[32] = "";
-		ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
-		holder[n > 0 ? n : 0] = '\0';
-		holder[strcspn(holder, "\n")] = '\0';
-		rk_notice(log_of(ctx), "Waiting for the DKMS tree lock %s held by pid %s...", p,
-			  holder[0] ? holder : "?");
-		time_t end = time(NULL) + LOCK_WAIT_SECONDS;
-		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			if (time(NULL) >= end) {
-				dk_error(ctx, "Timed out after %ds waiting for %s held by pid %s",
-				       LOCK_WAIT_SECONDS, p, holder[0] ? holder : "?");
-				close(fd);
-				ctx->lock_depth = 0;
-				return REKMOD_E_GENERIC;
-			}
-			struct timespec ts = { 0, 50 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
-	}
-	char pid[32];
-	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) < 0) {
-	}
-	ctx->lock_fd = fd;
-	return 0;
-}
-
-void tree_unlock(struct rekmod_ctx *ctx)
-{
-	if (ctx->lock_depth == 0 || --ctx->lock_depth > 0)
-		return;
-	if (ctx->lock_fd >= 0) {
-		close(ctx->lock_fd);
-		ctx->lock_fd = -1;
-	}
 }

@@ -6,13 +6,6 @@
 
 #include "internal.h"
 
-/* The install record: "<file in module/>\t<installed path inside the root>" lines. */
-static char *record_path(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
-{
-	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
-	return xasprintf("%s/.rekmod-installed", base);
-}
-
 /* dkms 3.0.10's OBSOLETE_BY test: "<upstream>[-<abi>]" against the kernel's
  * own split at the first '-': the module is obsolete on the same upstream
  * version when the ABI is absent from OBSOLETE_BY or not newer than the
@@ -35,22 +28,22 @@ static bool obsoleted(const char *obsolete_by, const char *k)
 }
 
 /* 0: go ahead; 1: refuse this module (message already given) */
-static int version_sanity(struct rekmod_ctx *ctx, const char *lib, const char *k, const char *built,
+static int version_sanity(struct step *st, const char *lib, const char *k, const char *built,
 			  const char *dest_name, const char *obsolete_by)
 {
-	if (!ctx->force && obsoleted(obsolete_by, k)) {
-		rk_warn(log_of(ctx), "%s", "");
-		rk_warn(log_of(ctx),
+	if (!st->force && obsoleted(obsolete_by, k)) {
+		rk_warn(&st->log, "%s", "");
+		rk_warn(&st->log,
 			"Module has been obsoleted due to being included\nin kernel %s.  We will avoid installing\nfor "
 			"future kernels above %s.\nYou may override by specifying --force.",
 			obsolete_by, obsolete_by);
 		return 1;
 	}
 	_cleanup_strv_free_ char **found = find_module_files(lib, dest_name);
-	if (!found[0] || ctx->force_version_override)
+	if (!found[0] || st->force_version_override)
 		return 0;
 	if (found[1]) {
-		dk_warn(ctx, "Warning! Cannot do version sanity checking because multiple %s.ko modules were "
+		rk_warn(&st->log, "Warning: Warning! Cannot do version sanity checking because multiple %s.ko modules were "
 			"found in kernel %s.",
 			dest_name, k);
 		return 0;
@@ -58,18 +51,18 @@ static int version_sanity(struct rekmod_ctx *ctx, const char *lib, const char *k
 	_cleanup_free_ char *v1 = NULL, *s1 = NULL, *v2 = NULL, *s2 = NULL;
 	if (module_verinfo(found[0], &v1, &s1) < 0 || module_verinfo(built, &v2, &s2) < 0)
 		return 0;
-	if (ctx->force)
+	if (st->force)
 		return 0;
 	if (streq(v1, v2)) {
 		if (!streq(s1, s2) || !*s1)
 			return 0;
-		say(ctx, "Module %s already installed at version %s, override by specifying --force", found[0],
+		rk_notice(&st->log, "Module %s already installed at version %s, override by specifying --force", found[0],
 		    *v1 ? v1 : "(unversioned module)");
 		return 1;
 	}
 	if (!*v1 || !*v2 || version_compare(v1, v2) < 0)
 		return 0;
-	dk_error(ctx, "Module version %s for %s.ko\nis not newer than what is already found in kernel %s (%s).\nYou "
+	rk_err(&st->log, "Error! Module version %s for %s.ko\nis not newer than what is already found in kernel %s (%s).\nYou "
 		 "may override by specifying --force.",
 		 v2, dest_name, k, v1);
 	return 1;
@@ -87,9 +80,10 @@ static int move_file(const char *from, const char *to)
 
 /* Moves a same-named module out of the way into original_module/K/A with an
  * .origin file naming where it came from. */
-static void archive_original(struct rekmod_ctx *ctx, const char *m, const char *k, const char *a,
+static void archive_original(struct step *st, const char *m, const char *k, const char *a,
 			     const char *lib, const struct dkms_module *mod)
 {
+	struct rekmod_ctx *ctx = st->ctx;
 	const char *const dirs[] = { "/extra", "/updates", mod->dest_location };
 	_cleanup_free_ char *orig = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(dirs) && !orig; i++) {
@@ -114,15 +108,16 @@ static void archive_original(struct rekmod_ctx *ctx, const char *m, const char *
 	const char *inside = orig + strlen(ctx->root);
 	if (mkdir_p(store, 0755) < 0 || write_file_atomic(origin, inside, strlen(inside), 0644) < 0 ||
 	    move_file(orig, dst) < 0) {
-		dk_warn(ctx, "could not archive %s into %s: %s", orig, store, strerror(errno));
+		rk_warn(&st->log, "Warning: could not archive %s into %s: %s", orig, store, strerror(errno));
 		return;
 	}
-	say(ctx, "Found pre-existing %s, archiving for uninstallation", orig);
+	rk_notice(&st->log, "Found pre-existing %s, archiving for uninstallation", orig);
 }
 
-static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
+static int install_modules(struct step *st, const struct dkms_conf *c, const char *m, const char *v,
 			   const char *k, const char *a, bool was_active, struct strbuf *record)
 {
+	struct rekmod_ctx *ctx = st->ctx;
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
@@ -134,30 +129,30 @@ static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, co
 		_cleanup_free_ char *moddir = xasprintf("%s/module", base);
 		_cleanup_free_ char *built = module_file_in(moddir, mod->dest_name);
 		if (!built) {
-			dk_error(ctx, "The built module %s.ko is missing from %s; rebuild with --force.", mod->dest_name,
+			rk_err(&st->log, "Error! The built module %s.ko is missing from %s; rebuild with --force.", mod->dest_name,
 				 moddir);
 			return REKMOD_E_INSTALL;
 		}
-		say(ctx, "%s", "");
-		say(ctx, "%s:", strrchr(built, '/') + 1);
+		rk_notice(&st->log, "%s", "");
+		rk_notice(&st->log, "%s:", strrchr(built, '/') + 1);
 		bool first_done = seen_first;
 		seen_first = true;
-		if (version_sanity(ctx, lib, k, built, mod->dest_name, c->obsolete_by)) {
+		if (version_sanity(st, lib, k, built, mod->dest_name, c->obsolete_by)) {
 			/* dkms counts it as installed: the kernel's own newer module stays
 			 * in place (the "builtin and dkms package" case), not a failure */
 			any = true;
 			continue;
 		}
 		if (!first_done) { /* dkms: only with the first module, and not when its check refused it */
-			int st = run_script(ctx, m, "pre_install", c->pre_install, srcdir);
-			if (st && !ctx->force) {
-				dk_error(ctx, "pre_install failed, aborting install.\nYou may override by specifying "
+			int status = run_script(ctx, m, "pre_install", c->pre_install, srcdir);
+			if (status && !st->force) {
+				rk_err(&st->log, "Error! pre_install failed, aborting install.\nYou may override by specifying "
 					 "--force.");
 				return REKMOD_E_PREINSTALL;
 			}
 		}
 		if (!was_active)
-			archive_original(ctx, m, k, a, lib, mod);
+			archive_original(st, m, k, a, lib, mod);
 		_cleanup_free_ char *dir = xasprintf("%s%s", lib, mod->dest_location);
 		const char *bn = strrchr(built, '/') + 1;
 		_cleanup_free_ char *dst = xasprintf("%s/%s", dir, bn);
@@ -165,15 +160,15 @@ static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, co
 		if (r == 0)
 			r = copy_file_atomic(built, dst, 0644);
 		if (r < 0) {
-			dk_error(ctx, "could not install %s to %s: %s", built, dst, strerror(-r));
+			rk_err(&st->log, "Error! could not install %s to %s: %s", built, dst, strerror(-r));
 			return REKMOD_E_INSTALL;
 		}
-		say(ctx, "Installing %s", dst);
+		rk_notice(&st->log, "Installing %s", dst);
 		sb_printf(record, "%s\t%s\n", bn, dst + strlen(ctx->root));
 		any = true;
 	}
 	if (!any) {
-		dk_error(ctx, "Installation aborted.");
+		rk_err(&st->log, "Error! Installation aborted.");
 		return REKMOD_E_INSTALL;
 	}
 	return 0;
@@ -182,8 +177,9 @@ static int install_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, co
 /* /usr/share/dkms/modules_to_force_install/: files a distribution ships that
  * name modules ("m": install as with --force; "m_version-override": as with
  * --force-version-override), e.g. Ubuntu's for its own builds of in-tree drivers. */
-static void forced_by_distro(struct rekmod_ctx *ctx, const char *m)
+static void forced_by_distro(struct step *st, const char *m)
 {
+	struct rekmod_ctx *ctx = st->ctx;
 	_cleanup_free_ char *dir = root_path(ctx, "/usr/share/dkms/modules_to_force_install");
 	_cleanup_strv_free_ char **files = list_dir(dir);
 	_cleanup_free_ char *override = xasprintf("%s_version-override", m);
@@ -193,13 +189,13 @@ static void forced_by_distro(struct rekmod_ctx *ctx, const char *m)
 			continue;
 		for (char *save = NULL, *w = strtok_r(text, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
 			if (streq(w, m)) {
-				ctx->force = true;
-				say(ctx, "Forcing installation of %s", m);
+				st->force = true;
+				rk_notice(&st->log, "Forcing installation of %s", m);
 				return;
 			}
 			if (streq(w, override)) {
-				ctx->force_version_override = true;
-				say(ctx, "Forcing version override of %s", m);
+				st->force_version_override = true;
+				rk_notice(&st->log, "Forcing version override of %s", m);
 				return;
 			}
 		}
@@ -209,33 +205,33 @@ static void forced_by_distro(struct rekmod_ctx *ctx, const char *m)
 /* BUILD_DEPENDS_REBUILD: modules built for k/a against another build of m
  * (their .dep_<m> record differs) are rebuilt, and reinstalled if they were
  * installed. */
-static void rebuild_dependents(struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+static void rebuild_dependents(struct step *st, const char *m, const char *k, const char *a)
 {
+	struct rekmod_ctx *ctx = st->ctx;
 	_cleanup_free_ char *now = dependency_identity(ctx, m, k, a);
 	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
 	for (size_t i = 0; now && added[i]; i++) {
 		char *slash = strchr(added[i], '/');
 		*slash = '\0';
 		const char *y = added[i], *vy = slash + 1;
-		_cleanup_free_ char *base = build_base(ctx, y, vy, k, a);
-		_cleanup_free_ char *rec = xasprintf("%s/.dep_%s", base, m);
-		_cleanup_free_ char *was = NULL;
-		if (streq(y, m) || read_file(rec, &was, NULL) < 0 || streq(was, now))
+		_cleanup_free_ char *was = streq(y, m) ? NULL : tree_read_dep(ctx, y, vy, k, a, m);
+		if (!was || streq(was, now))
 			continue;
-		say(ctx, "Rebuilding module %s/%s due to updated dependencies", y, vy);
+		rk_notice(&st->log, "Rebuilding module %s/%s due to updated dependencies", y, vy);
 		bool installed = tree_is_installed(ctx, y, vy, k, a);
 		if (installed)
-			do_uninstall(ctx, y, vy, k, a, false);
+			do_uninstall(st, y, vy, k, a);
 		do_unbuild(ctx, y, vy, k, a);
-		int r = installed ? do_install(ctx, y, vy, k, a, false) : do_build(ctx, y, vy, k, a);
+		int r = installed ? do_install(st, y, vy, k, a) : do_build(ctx, y, vy, k, a);
 		if (r)
-			dk_error(ctx, "%s/%s could not be rebuilt against the new %s for %s (%s): exit %d", y, vy, m, k,
+			rk_err(&st->log, "Error! %s/%s could not be rebuilt against the new %s for %s (%s): exit %d", y, vy, m, k,
 				 a, r);
 	}
 }
 
-int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a, bool depmod)
+int do_install(struct step *st, const char *m, const char *v, const char *k, const char *a)
 {
+	struct rekmod_ctx *ctx = st->ctx;
 	int r;
 	if (!tree_is_built(ctx, m, v, k, a)) {
 		r = do_build(ctx, m, v, k, a);
@@ -244,7 +240,7 @@ int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 	}
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	if (!path_exists(lib)) {
-		dk_error(ctx, "The directory %s doesn't exist.\nYou cannot install a module onto a non-existent kernel.",
+		rk_err(&st->log, "Error! The directory %s doesn't exist.\nYou cannot install a module onto a non-existent kernel.",
 			 lib);
 		return REKMOD_E_INSTALL;
 	}
@@ -255,38 +251,25 @@ int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 		return r;
 	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
 	struct strbuf record = { 0 };
-	bool saved_force = ctx->force, saved_override = ctx->force_version_override;
-	forced_by_distro(ctx, m);
-	r = install_modules(ctx, c, m, v, k, a, active != NULL, &record);
-	ctx->force = saved_force;
-	ctx->force_version_override = saved_override;
-	_cleanup_free_ char *rec = record_path(ctx, m, v, k, a);
+	struct step own = *st; /* a distribution's force list applies to this module only */
+	forced_by_distro(&own, m);
+	r = install_modules(&own, c, m, v, k, a, active != NULL, &record);
+	_cleanup_free_ char *rec = tree_install_record(ctx, m, v, k, a);
 	_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
 	_cleanup_free_ char *target = xasprintf("%s/%s/%s", v, k, a);
 	if (r == 0 && (write_file_atomic(rec, record.s ? record.s : "", record.len, 0644) < 0 ||
 		       symlink_atomic(target, link) < 0)) {
-		dk_error(ctx, "could not record the installation in %s: %s", link, strerror(errno));
+		rk_err(&st->log, "Error! could not record the installation in %s: %s", link, strerror(errno));
 		r = REKMOD_E_INSTALL;
 	}
 	sb_free(&record);
 	if (r == 0) {
 		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
 		run_script(ctx, m, "post_install", c->post_install, srcdir);
-		rebuild_dependents(ctx, m, k, a);
+		rebuild_dependents(st, m, k, a);
 	}
 	dkms_conf_free(c);
-	if (r || !depmod)
-		return r;
-	r = run_depmod(ctx, k);
-	if (r < 0) {
-		dk_error(ctx, "Problems with depmod detected. Automatically uninstalling this module.\nInstall Failed "
-			 "(depmod problems). Module rolled back to built state.");
-		do_uninstall(ctx, m, v, k, a, false);
-		return REKMOD_E_INSTALL;
-	}
-	if (r == 0)
-		say(ctx, "Running depmod... done.");
-	return 0;
+	return r;
 }
 
 /* The installed copies of this build: from the record, else (a tree made by
@@ -294,7 +277,7 @@ int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 static char **installed_files(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
 	char **out = xcalloc(1, sizeof(char *));
-	_cleanup_free_ char *rec = record_path(ctx, m, v, k, a);
+	_cleanup_free_ char *rec = tree_install_record(ctx, m, v, k, a);
 	_cleanup_free_ char *text = NULL;
 	if (read_file(rec, &text, NULL) == 0) {
 		for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -330,8 +313,9 @@ static char **installed_files(struct rekmod_ctx *ctx, const char *m, const char 
 	return out;
 }
 
-static void restore_originals(struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+static void restore_originals(struct step *st, const char *m, const char *k, const char *a)
 {
+	struct rekmod_ctx *ctx = st->ctx;
 	_cleanup_free_ char *kdir = xasprintf("%s/%s/original_module/%s", ctx->dkms_tree_path, m, k);
 	_cleanup_free_ char *store = xasprintf("%s/%s", kdir, a);
 	_cleanup_strv_free_ char **files = list_dir(store);
@@ -342,7 +326,7 @@ static void restore_originals(struct rekmod_ctx *ctx, const char *m, const char 
 		_cleanup_free_ char *of = xasprintf("%s.origin", f);
 		_cleanup_free_ char *origin = NULL;
 		if (read_file(of, &origin, NULL) < 0 || origin[0] != '/') {
-			dk_warn(ctx, "%s has no readable .origin file; it stays archived in %s", f, store);
+			rk_warn(&st->log, "Warning: %s has no readable .origin file; it stays archived in %s", f, store);
 			continue;
 		}
 		origin[strcspn(origin, "\n")] = '\0';
@@ -350,11 +334,11 @@ static void restore_originals(struct rekmod_ctx *ctx, const char *m, const char 
 		_cleanup_free_ char *dir = xstrdup(to);
 		*strrchr(dir, '/') = '\0';
 		if (mkdir_p(dir, 0755) < 0 || move_file(f, to) < 0) {
-			dk_warn(ctx, "could not restore %s to %s: %s", f, to, strerror(errno));
+			rk_warn(&st->log, "Warning: could not restore %s to %s: %s", f, to, strerror(errno));
 			continue;
 		}
 		unlink(of);
-		say(ctx, "Restoring archived original module %s", to);
+		rk_notice(&st->log, "Restoring archived original module %s", to);
 	}
 	_cleanup_strv_free_ char **left = list_dir(store);
 	if (left && !left[0]) {
@@ -365,32 +349,33 @@ static void restore_originals(struct rekmod_ctx *ctx, const char *m, const char 
 	}
 }
 
-int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a, bool depmod)
+int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a)
 {
-	say(ctx, "Module %s/%s for kernel %s (%s).", m, v, k, a);
+	struct rekmod_ctx *ctx = st->ctx;
+	rk_notice(&st->log, "Module %s/%s for kernel %s (%s).", m, v, k, a);
 	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	if (active && streq(active, v)) {
-		say(ctx, "Before uninstall, this module version was ACTIVE on this kernel.");
+		rk_notice(&st->log, "Before uninstall, this module version was ACTIVE on this kernel.");
 		_cleanup_strv_free_ char **files = installed_files(ctx, m, v, k, a);
 		for (size_t i = 0; files[i]; i++) {
 			if (unlink(files[i]) < 0 && errno != ENOENT) {
-				dk_warn(ctx, "could not delete %s: %s", files[i], strerror(errno));
+				rk_warn(&st->log, "Warning: could not delete %s: %s", files[i], strerror(errno));
 				continue;
 			}
-			say(ctx, "Deleting %s", files[i]);
+			rk_notice(&st->log, "Deleting %s", files[i]);
 			_cleanup_free_ char *dir = xstrdup(files[i]);
 			*strrchr(dir, '/') = '\0';
 			rmdir_parents(dir, lib);
 		}
-		restore_originals(ctx, m, k, a);
+		restore_originals(st, m, k, a);
 		_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
-		_cleanup_free_ char *rec = record_path(ctx, m, v, k, a);
+		_cleanup_free_ char *rec = tree_install_record(ctx, m, v, k, a);
 		unlink(link);
 		unlink(rec);
 		fsync_dir_of(link);
 	} else {
-		say(ctx, "This module version was INACTIVE for this kernel.");
+		rk_notice(&st->log, "This module version was INACTIVE for this kernel.");
 	}
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a };
@@ -398,13 +383,6 @@ int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const cha
 		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
 		run_script(ctx, m, "post_remove", c->post_remove, srcdir);
 		dkms_conf_free(c);
-	}
-	if (depmod && path_exists(lib)) {
-		int d = run_depmod(ctx, k);
-		if (d < 0)
-			dk_warn(ctx, "depmod failed for kernel %s", k);
-		else if (d == 0)
-			say(ctx, "Running depmod... done.");
 	}
 	return 0;
 }

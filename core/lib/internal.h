@@ -43,11 +43,10 @@ char *root_path(const struct rekmod_ctx *ctx, const char *path);
  * host: only for kernel `build` links (headers of a scratch root). */
 char *resolve_link(const struct rekmod_ctx *ctx, const char *link, bool host_fallback);
 
+/* tree.c: the dkms tree, and every record rekmod keeps in it */
 /* Exclusive lock of the dkms tree (reentrant within the process). */
 int tree_lock(struct rekmod_ctx *ctx);
 void tree_unlock(struct rekmod_ctx *ctx);
-
-/* tree.c: the dkms tree */
 char *mv_dir(const struct rekmod_ctx *ctx, const char *m, const char *v);
 char *build_base(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 char *kernel_link(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
@@ -60,15 +59,29 @@ bool tree_is_installed(const struct rekmod_ctx *ctx, const char *m, const char *
 char *tree_installed_version(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
 /* registered versions of m, sorted; all modules when m is NULL ("m/v" strings) */
 char **tree_list_added(const struct rekmod_ctx *ctx, const char *m);
-bool kernel_dir_name_ok(const char *name);
+/* <base>/.rekmod-installed: what an install put where */
+char *tree_install_record(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* <base>/.dep_<d>: the build of dependency d this build was made against */
+int tree_write_dep(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		   const char *d, const char *identity);
+char *tree_read_dep(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		    const char *d);
+/* failure and skip records, with a hash of the inputs (source, /etc/dkms, headers) */
+enum record_kind { RECORD_FAILED, RECORD_SKIPPED };
+/* is there a record of this kind whose inputs are still the current ones? */
+bool tree_record_matches(const struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
+			 const char *k, const char *a);
+/* writes the record (a failure keeps the build's make.log beside it); returns
+ * that log's path or NULL */
+char *tree_record_write(struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
+			const char *k, const char *a, int code);
+void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 
-/* conf.c: dkms.conf of a registered module for one kernel */
-struct conf_req {
-	const char *module, *version, *kernel, *arch;
-	const char *path; /* NULL: the registered source's dkms.conf (or -c) */
-	bool strict;
-};
-int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret);
+/* kernel.c: kernel discovery */
+bool kernel_dir_name_ok(const char *name);
+/* the kernels of the install tree (valid names), sorted by version; with_headers: only those with headers */
+char **kernels_in_tree(const struct rekmod_ctx *ctx, bool with_headers);
+bool kernel_has_image(const struct rekmod_ctx *ctx, const char *kernel);
 /* <install_tree>/<kernel>/build, resolved (headers of a scratch root may be the host's) */
 char *kernel_build_dir(const struct rekmod_ctx *ctx, const char *kernel);
 /* does dir hold kernel headers (an include/ directory)? */
@@ -78,6 +91,14 @@ bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *kernel);
 /* --kernelsourcedir, else kernel_build_dir() */
 char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel);
 char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel);
+
+/* conf.c: dkms.conf of a registered module for one kernel */
+struct conf_req {
+	const char *module, *version, *kernel, *arch;
+	const char *path; /* NULL: the registered source's dkms.conf (or -c) */
+	bool strict;
+};
+int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret);
 
 /* exec.c: logging children and scripts */
 int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd, int *ret_status);
@@ -140,14 +161,27 @@ int mok_generate(const char *key_path, const char *cert_path, char **ret_error);
  * given, or every kernel the module is built for */
 void pack_kernels(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, char ***ret_k, char ***ret_a);
 
-/* build.c / install.c internals shared by verbs */
+/* build.c / install.c: the steps a job runs. A step's messages go to its own
+ * copy of the context's log sink (the executor may lower its limit) and its
+ * force flags come from the verb's policy, so no step changes the context. */
+struct step {
+	struct rekmod_ctx *ctx;
+	struct rk_log log;
+	bool force, force_version_override;
+};
 char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const char *k, const char *a);
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
-int do_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-	       bool depmod);
-int do_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-		 bool depmod);
+/* builds first when not built; depmod is the executor's */
+int do_install(struct step *st, const char *m, const char *v, const char *k, const char *a);
+int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a);
 int do_unbuild(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+
+/* tarball.c: mktarball with its progress lines at most at log_max */
+int mktarball_logged(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, int log_max);
+/* add <dir>: copies a source tree into the source tree (force: replace it) */
+int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_module, char **ret_version);
+/* registers m/v (the tree lock held) */
+int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 
 /* Messages carry dkms's own prefixes, so a sink can print them as they are. */
 #define say(ctx, ...) rk_notice(log_of(ctx), __VA_ARGS__)

@@ -61,10 +61,7 @@ static int put_tarball(struct rekmod_ctx *ctx, const struct rekmod_pack_options 
 		.archive = path,
 	};
 	/* mktarball's progress names the staging directory: one line instead */
-	int prio = ctx->log.max_priority;
-	ctx->log.max_priority = LOG_WARNING < prio ? LOG_WARNING : prio;
-	r = rekmod_mktarball(ctx, &t);
-	ctx->log.max_priority = prio;
+	r = mktarball_logged(ctx, &t, LOG_WARNING);
 	if (r == 0) {
 		struct strbuf b = { 0 };
 		for (size_t i = 0; ks[i]; i++)

@@ -35,8 +35,8 @@ void pack_kernels(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, c
 }
 
 
-static int add_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-		     const char *tmp, struct strbuf *names)
+static int add_build(struct rekmod_ctx *ctx, const struct rk_log *log, const char *m, const char *v, const char *k,
+		     const char *a, const char *tmp, struct strbuf *names)
 {
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	if (!is_dir(base)) {
@@ -45,7 +45,7 @@ static int add_build(struct rekmod_ctx *ctx, const char *m, const char *v, const
 			 k, a);
 		return REKMOD_E_INSTALL;
 	}
-	say(ctx, "Marking modules for %s (%s) for archiving...", k, a);
+	rk_notice(log, "Marking modules for %s (%s) for archiving...", k, a);
 	sb_printf(names, "%skernel%s-%s", names->len ? "-" : "", k, a);
 	_cleanup_free_ char *kd = xasprintf("%s/dkms_main_tree/%s", tmp, k);
 	_cleanup_free_ char *dst = xasprintf("%s/%s", kd, a);
@@ -59,13 +59,14 @@ static int add_build(struct rekmod_ctx *ctx, const char *m, const char *v, const
 	return 0;
 }
 
-static int add_source(struct rekmod_ctx *ctx, const char *m, const char *v, bool binaries_only, const char *tmp)
+static int add_source(struct rekmod_ctx *ctx, const struct rk_log *log, const char *m, const char *v,
+		      bool binaries_only, const char *tmp)
 {
 	_cleanup_free_ char *src = source_dir(ctx, m, v);
 	int r;
-	say(ctx, "%s", "");
+	rk_notice(log, "%s", "");
 	if (binaries_only) {
-		say(ctx, "Creating tarball structure to specifically accomodate binaries.");
+		rk_notice(log, "Creating tarball structure to specifically accomodate binaries.");
 		_cleanup_free_ char *d = xasprintf("%s/dkms_binaries_only", tmp);
 		_cleanup_free_ char *pn = xasprintf("%s/PACKAGE_NAME", d);
 		_cleanup_free_ char *pv = xasprintf("%s/PACKAGE_VERSION", d);
@@ -80,7 +81,7 @@ static int add_source(struct rekmod_ctx *ctx, const char *m, const char *v, bool
 		if (r == 0 && path_exists(conf))
 			r = copy_file_atomic(conf, cdst, 0644);
 	} else {
-		say(ctx, "Marking %s for archiving...", src);
+		rk_notice(log, "Marking %s for archiving...", src);
 		_cleanup_free_ char *d = xasprintf("%s/dkms_source_tree", tmp);
 		r = is_dir(src) ? copy_tree(src, d) : -ENOENT;
 	}
@@ -91,7 +92,8 @@ static int add_source(struct rekmod_ctx *ctx, const char *m, const char *v, bool
 	return 0;
 }
 
-_public_ int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o)
+static int mktarball_check(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, char ***ret_k,
+			   char ***ret_a)
 {
 	const char *m = o->module, *v = o->version;
 	if (!m || !v || !name_is_valid(m) || !name_is_valid(v)) {
@@ -104,74 +106,50 @@ _public_ int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_o
 		dk_error(ctx, "The module/version combo: %s-%s is not located in the DKMS tree.", m, v);
 		return REKMOD_E_EXISTS;
 	}
-	_cleanup_strv_free_ char **ks = NULL, **as = NULL;
-	pack_kernels(ctx, o, &ks, &as);
-	for (size_t i = 0; ks && ks[i]; i++)
-		if (!name_is_valid(ks[i]) || !name_is_valid(as[i])) {
-			dk_error(ctx, "invalid kernel \"%s\" or arch \"%s\": each must be one path component", ks[i],
-				 as[i]);
+	pack_kernels(ctx, o, ret_k, ret_a);
+	for (size_t i = 0; *ret_k && (*ret_k)[i]; i++)
+		if (!name_is_valid((*ret_k)[i]) || !name_is_valid((*ret_a)[i])) {
+			dk_error(ctx, "invalid kernel \"%s\" or arch \"%s\": each must be one path component",
+				 (*ret_k)[i], (*ret_a)[i]);
 			return REKMOD_E_GENERIC;
 		}
-	int r = tree_lock(ctx);
-	if (r)
-		return r;
-	_cleanup_free_ char *tmp = make_tmpdir("rekmod");
+	return 0;
+}
+
+/* The builds and the source in tmp; *ret_list names the kernels for the file name. */
+static int stage_tarball(struct rekmod_ctx *ctx, const struct rk_log *log, const struct rekmod_pack_options *o,
+			 char *const *ks, char *const *as, const char *tmp, char **ret_list)
+{
 	struct strbuf names = { 0 };
-	_cleanup_free_ char *dest = NULL, *name = NULL, *path = NULL, *part = NULL, *main_tree = NULL, *list = NULL, *mvd = NULL;
-	if (!tmp) {
-		dk_error(ctx, "could not create a temporary directory: %s (set TMPDIR)", strerror(errno));
-		r = REKMOD_E_GENERIC;
-		goto out;
-	}
-	main_tree = xasprintf("%s/dkms_main_tree", tmp);
+	int r = 0;
+	_cleanup_free_ char *main_tree = xasprintf("%s/dkms_main_tree", tmp);
 	mkdir_p(main_tree, 0755);
 	if (o->source_only) {
 		sb_puts(&names, "source-only");
 	} else {
-		for (size_t i = 0; ks && ks[i]; i++)
-			if ((r = add_build(ctx, m, v, ks[i], as[i], tmp, &names)))
-				goto out;
-		if (!names.len) {
+		for (size_t i = 0; !r && ks && ks[i]; i++)
+			r = add_build(ctx, log, o->module, o->version, ks[i], as[i], tmp, &names);
+		if (!r && !names.len) {
 			dk_error(ctx, "No modules built for %s/%s.\nModules must already be in the built state before "
 				 "using mktarball.",
-				 m, v);
+				 o->module, o->version);
 			r = REKMOD_E_INSTALL;
-			goto out;
 		}
 	}
-	if ((r = add_source(ctx, m, v, o->binaries_only, tmp)))
-		goto out;
+	if (!r)
+		r = add_source(ctx, log, o->module, o->version, o->binaries_only, tmp);
+	*ret_list = sb_steal(&names);
+	return r;
+}
 
-	list = sb_steal(&names);
-	if (strlen(list) + 1 > 200) {
-		free(list);
-		list = xstrdup("manykernels");
-	}
-	name = xasprintf("%s-%s-%s.dkms.tar.gz", m, v, list);
-	mvd = mv_dir(ctx, m, v);
-	dest = xasprintf("%s/tarball/", mvd);
-	if (o->archive) {
-		const char *slash = strrchr(o->archive, '/');
-		free(name);
-		name = xstrdup(slash ? slash + 1 : o->archive);
-		if (slash) {
-			free(dest);
-			dest = slash == o->archive ? xstrdup("/") : xstrndup(o->archive, (size_t)(slash - o->archive));
-		}
-	}
-	say(ctx, "%s", "");
-	say(ctx, "Tarball location: %s/%s", dest, name);
-	if (mkdir_p(dest, 0755) < 0 || access(dest, W_OK) < 0) {
-		dk_error(ctx, "Missing write permissions for %s.", dest);
-		r = 9;
-		goto out;
-	}
-	/* written under a temporary name with the same suffix (tar -a picks the
-	 * compression from it), fsync'd, then renamed */
-	path = xasprintf("%s/%s", dest, name);
-	part = xasprintf("%s/.rekmod-tmp-%d-%s", dest, (int)getpid(), name);
+/* tar's output under a temporary name with the same suffix (tar -a picks
+ * the compression from it), fsync'd, then renamed */
+static int write_tarball(struct rekmod_ctx *ctx, const char *tmp, const char *dest, const char *name)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dest, name);
+	_cleanup_free_ char *part = xasprintf("%s/.rekmod-tmp-%d-%s", dest, (int)getpid(), name);
 	const char *argv[] = { "tar", "-C", tmp, "-caf", part, ".", NULL };
-	r = run_tool(ctx, argv, NULL) ? -EIO : 0;
+	int r = run_tool(ctx, argv, NULL) ? -EIO : 0;
 	if (r == 0) {
 		int fd = open(part, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || fsync(fd) < 0 || rename(part, path) < 0)
@@ -184,14 +162,63 @@ _public_ int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_o
 	if (r < 0) {
 		unlink(part);
 		dk_error(ctx, "Failed to make tarball.");
-		r = REKMOD_E_INSTALL;
+		return REKMOD_E_INSTALL;
 	}
-out:
-	sb_free(&names);
+	return 0;
+}
+
+/* Where the tarball goes: --archive, else <m>/<v>/tarball/ with dkms's name. */
+static void tarball_place(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, const char *list,
+			  char **ret_dest, char **ret_name)
+{
+	_cleanup_free_ char *mvd = mv_dir(ctx, o->module, o->version);
+	*ret_name = xasprintf("%s-%s-%s.dkms.tar.gz", o->module, o->version, strlen(list) + 1 > 200 ? "manykernels" : list);
+	*ret_dest = xasprintf("%s/tarball/", mvd);
+	const char *slash = o->archive ? strrchr(o->archive, '/') : NULL;
+	if (o->archive) {
+		free(*ret_name);
+		*ret_name = xstrdup(slash ? slash + 1 : o->archive);
+	}
+	if (slash) {
+		free(*ret_dest);
+		*ret_dest = slash == o->archive ? xstrdup("/") : xstrndup(o->archive, (size_t)(slash - o->archive));
+	}
+}
+
+int mktarball_logged(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, int log_max)
+{
+	struct rk_log log = ctx->log;
+	if (log_max < log.max_priority)
+		log.max_priority = log_max;
+	_cleanup_strv_free_ char **ks = NULL, **as = NULL;
+	int r = mktarball_check(ctx, o, &ks, &as);
+	if (r || (r = tree_lock(ctx)))
+		return r;
+	_cleanup_free_ char *tmp = make_tmpdir("rekmod");
+	_cleanup_free_ char *list = NULL, *dest = NULL, *name = NULL;
+	if (!tmp) {
+		dk_error(ctx, "could not create a temporary directory: %s (set TMPDIR)", strerror(errno));
+		r = REKMOD_E_GENERIC;
+	} else if (!(r = stage_tarball(ctx, &log, o, ks, as, tmp, &list))) {
+		tarball_place(ctx, o, list, &dest, &name);
+		rk_notice(&log, "%s", "");
+		rk_notice(&log, "Tarball location: %s/%s", dest, name);
+		if (mkdir_p(dest, 0755) < 0 || access(dest, W_OK) < 0) {
+			dk_error(ctx, "Missing write permissions for %s.", dest);
+			r = 9;
+		} else {
+			r = write_tarball(ctx, tmp, dest, name);
+		}
+	}
 	if (tmp)
 		rm_rf(tmp);
 	tree_unlock(ctx);
 	return r;
+}
+
+_public_ int rekmod_mktarball(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o)
+{
+	return mktarball_logged(ctx, o, LOG_DEBUG);
 }
 
 /* ---- ldtarball ---- */
@@ -337,14 +364,10 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 		dk_error(ctx, "%s does not exist.", path ? path : "(no tarball given)");
 		return 2;
 	}
-	bool saved_force = ctx->force;
-	ctx->force = force || ctx->force;
-	force = ctx->force;
+	force = force || ctx->force;
 	int r = tree_lock(ctx);
-	if (r) {
-		ctx->force = saved_force;
+	if (r)
 		return r;
-	}
 	_cleanup_free_ char *tmp = make_tmpdir("rekmod");
 	_cleanup_free_ char *m = NULL, *v = NULL, *srcdir = NULL, *mt = NULL;
 	const char *loc = NULL;
@@ -387,9 +410,9 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 			goto out;
 		}
 		conf[strlen(conf) - strlen("/dkms.conf")] = '\0';
-		r = rekmod_add_path(ctx, conf, &m, &v);
+		r = add_path(ctx, conf, force, &m, &v);
 		if (r == 0)
-			r = tree_is_added(ctx, m, v) ? 0 : rekmod_add(ctx, m, v);
+			r = tree_is_added(ctx, m, v) ? 0 : add_locked(ctx, m, v, ctx->current_kernel, ctx->arch);
 		goto out;
 	}
 	if (!loc) {
@@ -409,7 +432,7 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 			rk_err(log_of(ctx), "%s", "");
 			say(ctx, "Forcing install of %s-%s", m, v);
 		}
-		r = rekmod_add_path(ctx, from, &gm, &gv);
+		r = add_path(ctx, from, force, &gm, &gv);
 		if (r)
 			goto out;
 	} else if (!is_dir(srcdir)) {
@@ -435,11 +458,10 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 	/* dkms then adds the module (its add fails, exit 3, when --force reloaded
 	 * an added one; rekmod keeps the registration) */
 	if ((streq(loc, "dkms_source_tree") || is_dir(srcdir)) && !tree_is_added(ctx, m, v))
-		r = rekmod_add(ctx, m, v);
+		r = add_locked(ctx, m, v, ctx->current_kernel, ctx->arch);
 out:
 	if (tmp)
 		rm_rf(tmp);
 	tree_unlock(ctx);
-	ctx->force = saved_force;
 	return r;
 }

@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The dkms tree on disk: what is added, built, installed; status. */
+/* The dkms tree on disk: what is added, built, installed; status; and the
+ * only reader and writer of every record rekmod keeps in it: the install
+ * lists (.rekmod-installed), failure and skip records (.rekmod-failed-K-A,
+ * .rekmod-skipped-K-A), the .dep_<d> records of BUILD_DEPENDS_REBUILD and
+ * the tree lock (.rekmod.lock). */
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -70,15 +78,6 @@ bool tree_is_installed(const struct rekmod_ctx *ctx, const char *m, const char *
 		return false;
 	_cleanup_free_ char *iv = tree_installed_version(ctx, m, k, a);
 	return iv && streq(iv, v);
-}
-
-/* dkms globs kernel dirs as +([0-9]).* */
-bool kernel_dir_name_ok(const char *name)
-{
-	const char *p = name;
-	while (isdigit((unsigned char)*p))
-		p++;
-	return p > name && *p == '.';
 }
 
 char **tree_list_added(const struct rekmod_ctx *ctx, const char *m)
@@ -350,4 +349,202 @@ _public_ char *rekmod_status_format(const struct rekmod_status *s)
 		break;
 	}
 	return sb_steal(&b);
+}
+
+/* ---- lock: one flock on <dkms_tree>/.rekmod.lock, bounded wait naming the holder ---- */
+
+#define LOCK_WAIT_SECONDS 1800
+
+int tree_lock(struct rekmod_ctx *ctx)
+{
+	if (ctx->lock_depth++ > 0)
+		return 0;
+	int r = mkdir_p(ctx->dkms_tree_path, 0755);
+	if (r < 0) {
+		dk_error(ctx, "No write access to DKMS tree at %s (%s)", ctx->dkms_tree_path, strerror(-r));
+		ctx->lock_depth = 0;
+		return REKMOD_E_GENERIC;
+	}
+	_cleanup_free_ char *p = xasprintf("%s/.rekmod.lock", ctx->dkms_tree_path);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		dk_error(ctx, "No write access to DKMS tree at %s (%s)", ctx->dkms_tree_path, strerror(errno));
+		ctx->lock_depth = 0;
+		return REKMOD_E_GENERIC;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char holder[32] = "";
+		ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+		holder[n > 0 ? n : 0] = '\0';
+		holder[strcspn(holder, "\n")] = '\0';
+		rk_notice(log_of(ctx), "Waiting for the DKMS tree lock %s held by pid %s...", p,
+			  holder[0] ? holder : "?");
+		time_t end = time(NULL) + LOCK_WAIT_SECONDS;
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (time(NULL) >= end) {
+				dk_error(ctx, "Timed out after %ds waiting for %s held by pid %s",
+				       LOCK_WAIT_SECONDS, p, holder[0] ? holder : "?");
+				close(fd);
+				ctx->lock_depth = 0;
+				return REKMOD_E_GENERIC;
+			}
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) < 0) {
+	}
+	ctx->lock_fd = fd;
+	return 0;
+}
+
+void tree_unlock(struct rekmod_ctx *ctx)
+{
+	if (ctx->lock_depth == 0 || --ctx->lock_depth > 0)
+		return;
+	if (ctx->lock_fd >= 0) {
+		close(ctx->lock_fd);
+		ctx->lock_fd = -1;
+	}
+}
+
+/* ---- the install record: "<file in module/>\t<installed path inside the root>" lines ---- */
+
+char *tree_install_record(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	return xasprintf("%s/.rekmod-installed", base);
+}
+
+/* ---- BUILD_DEPENDS_REBUILD: <base>/.dep_<d> names the build of d this one was built against ---- */
+
+int tree_write_dep(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		   const char *d, const char *identity)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *p = xasprintf("%s/.dep_%s", base, d);
+	return write_file_atomic(p, identity, strlen(identity), 0644);
+}
+
+char *tree_read_dep(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		    const char *d)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *p = xasprintf("%s/.dep_%s", base, d);
+	char *text = NULL;
+	return read_file(p, &text, NULL) < 0 ? NULL : text;
+}
+
+/* ---- records of failed and skipped builds, with the inputs that produced them ---- */
+
+static const char *const record_kinds[] = { [RECORD_FAILED] = "failed", [RECORD_SKIPPED] = "skipped" };
+
+static char *record_file(const struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
+			 const char *k, const char *a)
+{
+	return xasprintf("%s/%s/%s/.rekmod-%s-%s-%s", ctx->dkms_tree_path, m, v, record_kinds[kind], k, a);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= c[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static uint64_t hash_stat(uint64_t h, const char *path)
+{
+	struct stat st;
+	h = fnv(h, path, strlen(path));
+	if (stat(path, &st) == 0) {
+		h = fnv(h, &st.st_size, sizeof(st.st_size));
+		h = fnv(h, &st.st_mtim, sizeof(st.st_mtim));
+		h = fnv(h, &st.st_ino, sizeof(st.st_ino));
+	}
+	return h;
+}
+
+static uint64_t hash_tree(uint64_t h, const char *dir, int depth)
+{
+	_cleanup_strv_free_ char **e = list_dir(dir);
+	for (size_t i = 0; e && e[i] && depth < 8; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, e[i]);
+		h = hash_stat(h, p);
+		struct stat st;
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			h = hash_tree(h, p, depth + 1);
+	}
+	return h;
+}
+
+/* What a build depends on: the source, the /etc/dkms overrides, the headers. */
+static char *build_inputs(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
+			  const char *a)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const char *ids[] = { m, v, k, a };
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+		h = fnv(h, ids[i], strlen(ids[i]) + 1);
+	_cleanup_free_ char *src = source_dir(ctx, m, v);
+	h = hash_tree(h, src, 0);
+	_cleanup_free_ char *etc = root_path(ctx, "/etc/dkms");
+	h = hash_tree(h, etc, 6);
+	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
+	static const char *const hdr[] = { ".config", "Module.symvers", "Makefile", "include/config/kernel.release" };
+	for (size_t i = 0; i < ARRAY_SIZE(hdr); i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", ksd, hdr[i]);
+		h = hash_stat(h, p);
+	}
+	return xasprintf("%016llx", (unsigned long long)h);
+}
+
+bool tree_record_matches(const struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
+			 const char *k, const char *a)
+{
+	_cleanup_free_ char *p = record_file(ctx, kind, m, v, k, a);
+	_cleanup_free_ char *text = NULL;
+	if (read_file(p, &text, NULL) < 0)
+		return false;
+	_cleanup_free_ char *had = text_value(text, "inputs");
+	_cleanup_free_ char *now = build_inputs(ctx, m, v, k, a);
+	return had && streq(had, now);
+}
+
+char *tree_record_write(struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
+			const char *k, const char *a, int code)
+{
+	_cleanup_free_ char *p = record_file(ctx, kind, m, v, k, a);
+	_cleanup_free_ char *log = NULL;
+	if (kind == RECORD_FAILED) {
+		/* the next build of this module reuses <m>/<v>/build: keep its log beside the record */
+		_cleanup_free_ char *made = xasprintf("%s/%s/%s/build/make.log", ctx->dkms_tree_path, m, v);
+		log = xasprintf("%s.make.log", p);
+		if (rename(made, log) < 0)
+			unlink(log);
+		if (!path_exists(log)) {
+			free(log);
+			log = NULL;
+		}
+	}
+	_cleanup_free_ char *in = build_inputs(ctx, m, v, k, a);
+	_cleanup_free_ char *text = xasprintf("kernel=%s\narch=%s\ninputs=%s\nexit=%d\nlog=%s\n", k, a, in, code,
+					      log ? log : "");
+	if (write_file_atomic(p, text, strlen(text), 0644) < 0)
+		dk_warn(ctx, "could not record the %s build in %s: %s", record_kinds[kind], p, strerror(errno));
+	return TAKE_PTR(log);
+}
+
+void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(record_kinds); i++) {
+		_cleanup_free_ char *p = record_file(ctx, (enum record_kind)i, m, v, k, a);
+		_cleanup_free_ char *log = xasprintf("%s.make.log", p);
+		unlink(p);
+		unlink(log);
+	}
 }

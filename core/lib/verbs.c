@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The dkms verbs: argument checks, the tree lock, then the steps. */
-#include <sys/stat.h>
-
-#include "internal.h"
+/* The dkms verbs: argument checks, the tree lock, a plan, the one executor. */
+#include "plan.h"
 
 static int check_names(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
@@ -30,7 +28,7 @@ static const char *arch_or_default(const struct rekmod_ctx *ctx, const char *a)
 	return a && *a ? a : ctx->arch;
 }
 
-static int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
 	if (tree_is_added(ctx, m, v)) {
 		dk_error(ctx, "DKMS tree already contains: %s-%s\nYou cannot add the same module/version combo more than "
@@ -82,7 +80,7 @@ _public_ int rekmod_add(struct rekmod_ctx *ctx, const char *m, const char *v)
 }
 
 /* `dkms add <dir>`: read PACKAGE_NAME/VERSION, copy the tree to <source_tree>/<m>-<v>. */
-_public_ int rekmod_add_path(struct rekmod_ctx *ctx, const char *dir, char **ret_module, char **ret_version)
+int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_module, char **ret_version)
 {
 	_cleanup_free_ char *from = realpath(dir, NULL);
 	_cleanup_free_ char *conf = from ? xasprintf("%s/dkms.conf", from) : NULL;
@@ -104,7 +102,7 @@ _public_ int rekmod_add_path(struct rekmod_ctx *ctx, const char *dir, char **ret
 	_cleanup_free_ char *dst = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
 	_cleanup_free_ char *realdst = realpath(dst, NULL);
 	if (!realdst || !streq(realdst, from)) {
-		if (ctx->force)
+		if (force)
 			rm_rf(dst);
 		if (!is_dir(dst)) {
 			_cleanup_free_ char *tmp = xasprintf("%s.rekmod-tmp", dst);
@@ -126,68 +124,12 @@ _public_ int rekmod_add_path(struct rekmod_ctx *ctx, const char *dir, char **ret
 	return 0;
 }
 
-static int build_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+_public_ int rekmod_add_path(struct rekmod_ctx *ctx, const char *dir, char **ret_module, char **ret_version)
 {
-	if (!tree_is_added(ctx, m, v)) {
-		int r = add_locked(ctx, m, v, k, a);
-		if (r)
-			return r;
-	}
-	if (tree_is_built(ctx, m, v, k, a)) {
-		if (!ctx->force) {
-			say(ctx, "Module %s/%s already built for kernel %s (%s), skip. You may override by specifying "
-				 "--force.",
-			    m, v, k, a);
-			return 0;
-		}
-		if (tree_is_installed(ctx, m, v, k, a))
-			do_uninstall(ctx, m, v, k, a, true);
-		do_unbuild(ctx, m, v, k, a);
-	}
-	return do_build(ctx, m, v, k, a);
+	return add_path(ctx, dir, ctx->force, ret_module, ret_version);
 }
 
-_public_ int rekmod_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
-{
-	a = arch_or_default(ctx, a);
-	int r = check_names(ctx, m, v, k, a);
-	if (r || (r = tree_lock(ctx)))
-		return r;
-	r = build_locked(ctx, m, v, k, a);
-	tree_unlock(ctx);
-	return r;
-}
-
-static int install_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-			  bool depmod)
-{
-	if (tree_is_installed(ctx, m, v, k, a)) {
-		if (!ctx->force) {
-			say(ctx, "Module %s/%s already installed on kernel %s (%s), skip. You may override by "
-				 "specifying --force.",
-			    m, v, k, a);
-			return 0;
-		}
-		do_uninstall(ctx, m, v, k, a, false);
-	}
-	if (!tree_is_built(ctx, m, v, k, a)) {
-		int r = build_locked(ctx, m, v, k, a);
-		if (r)
-			return r;
-	}
-	return do_install(ctx, m, v, k, a, depmod);
-}
-
-_public_ int rekmod_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
-{
-	a = arch_or_default(ctx, a);
-	int r = check_names(ctx, m, v, k, a);
-	if (r || (r = tree_lock(ctx)))
-		return r;
-	r = install_locked(ctx, m, v, k, a, true);
-	tree_unlock(ctx);
-	return r;
-}
+/* ---- one entry point: each verb is a planner, a policy and a result ---- */
 
 static int not_in_tree(struct rekmod_ctx *ctx, const char *m, const char *v)
 {
@@ -195,227 +137,399 @@ static int not_in_tree(struct rekmod_ctx *ctx, const char *m, const char *v)
 	return REKMOD_E_EXISTS;
 }
 
-static void uninstall_or_skip(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+/* The request's kernels and arches as two parallel strv. */
+static int request_kernels(struct rekmod_ctx *ctx, const struct rekmod_request *req, char ***ret_k, char ***ret_a)
 {
-	if (tree_is_installed(ctx, m, v, k, a))
-		do_uninstall(ctx, m, v, k, a, true);
-	else
-		say(ctx, "Module %s/%s is not installed for kernel %s (%s). Skipping...", m, v, k, a);
+	char **ks = NULL, **as = NULL;
+	if (req->all && (req->verb == REKMOD_VERB_BUILD || req->verb == REKMOD_VERB_INSTALL)) {
+		/* rekmod: every kernel with headers (dkms 3.0.10 refuses --all here, exit 5) */
+		ks = kernels_in_tree(ctx, true);
+		if (!ks[0])
+			dk_warn(ctx, "no kernel in %s has headers: nothing to %s.", ctx->install_tree_path,
+				req->verb == REKMOD_VERB_BUILD ? "build" : "install");
+	} else if (req->all) {
+		rekmod_built_kernels(ctx, req->module, req->version, &ks, &as);
+	} else {
+		for (size_t i = 0; req->kernels && req->kernels[i]; i++)
+			strv_push(&ks, xstrdup(req->kernels[i]));
+	}
+	if (!as)
+		for (size_t i = 0; ks && ks[i]; i++)
+			strv_push(&as, xstrdup(arch_or_default(ctx, req->arches ? req->arches[i] : NULL)));
+	for (size_t i = 0; ks && ks[i]; i++) {
+		int r = check_names(ctx, req->module ? req->module : "m", req->version ? req->version : "v", ks[i],
+				    as[i]);
+		if (r) {
+			strv_free(ks);
+			strv_free(as);
+			return r;
+		}
+	}
+	*ret_k = ks ? ks : xcalloc(1, sizeof(char *));
+	*ret_a = as ? as : xcalloc(1, sizeof(char *));
+	return 0;
 }
 
-static void unbuild_or_skip(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+struct verb {
+	int (*plan)(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as, struct plan *p);
+	int (*result)(const struct plan *p);
+	struct policy pol;
+	enum job_kind kind; /* the job of each kernel, for plan_targets */
+	bool needs_mv, must_be_added, one_kernel;
+};
+
+/* one job of the verb's kind per kernel (remove: and the unregistering last) */
+static const struct verb *verb_of(enum rekmod_verb v);
+
+static int plan_targets(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
+			struct plan *p)
 {
-	if (tree_is_built(ctx, m, v, k, a))
-		do_unbuild(ctx, m, v, k, a);
-	else
-		say(ctx, "Module %s/%s is not built for kernel %s (%s). Skipping...", m, v, k, a);
+	enum job_kind kind = verb_of(req->verb)->kind;
+	for (size_t i = 0; ks[i]; i++)
+		plan_add(p, kind, req->module, req->version, ks[i], as[i]);
+	if (req->verb == REKMOD_VERB_REMOVE)
+		plan_add(p, JOB_UNREGISTER, req->module, req->version, NULL, NULL);
+	return 0;
+}
+
+/* ---- autoinstall, kernel_postinst ---- */
+
+static void autoinstall_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	say(ctx, "Autoinstall of module %s/%s for kernel %s (%s)", j->m, j->v, j->k, j->a);
+	(void)p;
+}
+
+enum { SUM_SUCCEEDED, SUM_SKIPPED, SUM_FAILED };
+
+static bool unrun(const struct job *j)
+{
+	return j->result == REKMOD_E_DEPENDS && !j->start.tv_sec && !j->start.tv_nsec;
+}
+
+static void summary(struct rekmod_ctx *ctx, const struct plan *p, int which, const char *what)
+{
+	struct strbuf b = { 0 };
+	for (size_t i = 0; i < p->n; i++) {
+		const struct job *j = &p->jobs[i];
+		int r = j->result;
+		if ((which == SUM_SUCCEEDED && r == 0) || (which == SUM_SKIPPED && r == REKMOD_E_SKIPPED))
+			sb_printf(&b, " %s", j->m);
+		else if (which == SUM_FAILED && r && r != REKMOD_E_SKIPPED && !unrun(j))
+			sb_printf(&b, " %s(%d)", j->m, r);
+	}
+	if (b.len)
+		say(ctx, "Autoinstall on %s %s for module(s)%s.", p->ks[0].k, what, b.s);
+	sb_free(&b);
+}
+
+/* dkms's words for a job that never ran: its dependencies that are not installed */
+static void missing_line(struct rekmod_ctx *ctx, const struct plan *p, const struct job *j)
+{
+	struct strbuf b = { 0 };
+	for (size_t d = 0; j->missing && j->missing[d]; d++)
+		sb_printf(&b, "%s%s", b.len ? " " : "", j->missing[d]);
+	for (size_t d = 0; j->deps && j->deps[d]; d++) {
+		_cleanup_free_ char *iv = tree_installed_version(ctx, j->deps[d], j->k, j->a);
+		if (!iv)
+			sb_printf(&b, "%s%s", b.len ? " " : "", j->deps[d]);
+	}
+	say(ctx, "%s/%s autoinstall failed due to missing dependencies: %s", j->m, j->v, b.len ? b.s : "");
+	sb_free(&b);
+	(void)p;
+}
+
+static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
+{
+	if (!p->nk)
+		return;
+	summary(ctx, p, SUM_SUCCEEDED, "succeeded");
+	summary(ctx, p, SUM_SKIPPED, "was skipped");
+	summary(ctx, p, SUM_FAILED, "failed");
+	for (size_t i = 0; p->broken && p->broken[i]; i++)
+		dk_error(ctx, "%s: its dkms.conf could not be read; it was not autoinstalled", p->broken[i]);
+	for (size_t i = 0; i < p->n; i++)
+		if (unrun(&p->jobs[i]))
+			missing_line(ctx, p, &p->jobs[i]);
+	if (plan_failed(p))
+		dk_error(ctx, "One or more modules failed to install during autoinstall.\nRefer to previous errors for "
+			 "more information.");
+}
+
+static const struct job_report autoinstall_report = { .started = autoinstall_started, .done = autoinstall_done };
+
+static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
+				 struct plan *p)
+{
+	_cleanup_free_ char *noauto = root_path(ctx, "/etc/dkms/no-autoinstall");
+	if (path_exists(noauto)) {
+		say(ctx, "Automatic installation of modules has been disabled.");
+		return 0;
+	}
+	if (!kernel_has_headers(ctx, ks[0]) && !ctx->kernel_source_dir) {
+		dk_error(ctx, "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
+			 "Please install the linux-headers-%s package or use the --kernelsourcedir option to tell "
+			 "DKMS where it's located.",
+			 ks[0], ctx->install_tree_path, ks[0], ctx->install_tree_path, ks[0], ks[0]);
+		return REKMOD_E_NOHEADERS;
+	}
+	struct kern *kn = plan_kernel(p, ctx, ks[0]);
+	kn->headers = true;
+	(void)req;
+	(void)as;
+	plan_autoinstall(ctx, p, NULL);
+	return 0;
+}
+
+static int autoinstall_result(const struct plan *p)
+{
+	return plan_failed(p) ? REKMOD_E_AUTOINSTALL : 0;
+}
+
+/* ---- kernel_preinst, kernel_prerm ---- */
+
+static void prerm_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	rk_err(log_of(ctx), "dkms: removing module %s/%s for kernel %s (%s)", j->m, j->v, j->k, j->a);
+	(void)p;
+}
+
+/* empty directories left under the kernel's tree (updates/dkms, ...) */
+static void prerm_done(struct rekmod_ctx *ctx, struct plan *p)
+{
+	if (!p->n)
+		return;
+	static const char *const sub[] = { "updates/dkms", "updates", "extra" };
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		_cleanup_free_ char *d = xasprintf("%s/%s/%s", ctx->install_tree_path, p->ks[0].k, sub[i]);
+		rmdir(d);
+	}
+}
+
+static const struct job_report prerm_report = { .started = prerm_started, .done = prerm_done };
+
+static bool is_autoinstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a };
+	bool yes = conf_read(ctx, &req, &c) == 0 && c->autoinstall;
+	dkms_conf_free(c);
+	return yes;
+}
+
+static int plan_kernel_unbuild(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
+			       struct plan *p)
+{
+	const char *k = ks[0];
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
+	plan_kernel(p, ctx, k);
+	for (size_t i = 0; added[i]; i++) {
+		char *slash = strchr(added[i], '/');
+		*slash = '\0';
+		const char *m = added[i], *v = slash + 1;
+		_cleanup_free_ char *kd = xasprintf("%s/%s/%s/%s", ctx->dkms_tree_path, m, v, k);
+		_cleanup_strv_free_ char **arches = is_dir(kd) ? list_dir(kd) : NULL;
+		for (size_t j = 0; arches && arches[j]; j++) {
+			if (!tree_is_built(ctx, m, v, k, arches[j]))
+				continue;
+			if (req->verb == REKMOD_VERB_KERNEL_PREINST && !is_autoinstall(ctx, m, v, k, arches[j]))
+				continue;
+			plan_add(p, JOB_UNBUILD, m, v, k, arches[j]);
+		}
+	}
+	(void)as;
+	return 0;
+}
+
+static int unbuild_all_result(const struct plan *p)
+{
+	return plan_failed(p) ? 14 : 0;
+}
+
+/* ---- match ---- */
+
+static void match_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	say(ctx, "Module:  %s", j->m);
+	say(ctx, "Version: %s", j->v);
+	(void)p;
+}
+
+static const struct job_report match_report = { .started = match_started };
+
+static int plan_match(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
+		      struct plan *p)
+{
+	const char *t = req->template_kernel, *k = ks[0], *a = as[0];
+	if (!t) {
+		dk_error(ctx, "Invalid number of parameters passed.\nUsage: match --templatekernel=<kernel-version> -k "
+			 "<kernel-version>\n   or: match --templatekernel=<kernel-version> -k <kernel-version> <module>");
+		return REKMOD_E_GENERIC;
+	}
+	int r = check_names(ctx, "m", "v", t, a);
+	if (r)
+		return r;
+	if (streq(t, k)) {
+		dk_error(ctx, "The templatekernel and the specified kernel version are the same.");
+		return REKMOD_E_NOSOURCE;
+	}
+	if (req->module) {
+		_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, req->module);
+		if (!name_is_valid(req->module) || !is_dir(md)) {
+			dk_error(ctx, "The module: %s is not located in the DKMS tree.", req->module);
+			return REKMOD_E_EXISTS;
+		}
+	}
+	say(ctx, "%s", "");
+	say(ctx, "Matching modules in kernel: %s (%s)", k, a);
+	say(ctx, "to the configuration of kernel: %s (%s)", t, a);
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, req->module);
+	for (size_t i = 0; added[i]; i++) {
+		char *slash = strchr(added[i], '/');
+		*slash = '\0';
+		if (tree_is_installed(ctx, added[i], slash + 1, t, a))
+			plan_add(p, JOB_INSTALL, added[i], slash + 1, k, a);
+	}
+	if (!p->n) {
+		say(ctx, "%s", "");
+		say(ctx, "There is nothing to be done for this match.");
+	}
+	return 0;
+}
+
+static int zero_result(const struct plan *p)
+{
+	(void)p;
+	return 0;
+}
+
+static const struct verb verbs[] = {
+	[REKMOD_VERB_BUILD] = { plan_targets, plan_last_failure, { .say_depmod = true }, JOB_BUILD, true, false,
+				false },
+	[REKMOD_VERB_INSTALL] = { plan_targets, plan_last_failure,
+				  { .say_depmod = true, .depmod_rollback = true }, JOB_INSTALL, true, false, false },
+	[REKMOD_VERB_UNINSTALL] = { plan_targets, zero_result, { .say_skips = true, .say_depmod = true },
+				    JOB_UNINSTALL, true, true, false },
+	[REKMOD_VERB_UNBUILD] = { plan_targets, zero_result, { .say_skips = true, .say_depmod = true }, JOB_UNBUILD,
+				  true, true, false },
+	[REKMOD_VERB_REMOVE] = { plan_targets, plan_last_failure, { .say_skips = true, .say_depmod = true },
+				 JOB_UNBUILD, true, true, false },
+	[REKMOD_VERB_AUTOINSTALL] = { plan_autoinstall_verb, autoinstall_result,
+				      { .any_version = true, .keep_records = true, .say_depmod = true,
+					.post_transaction = true, .report = &autoinstall_report },
+				      JOB_AUTO, false, false, true },
+	[REKMOD_VERB_KERNEL_POSTINST] = { plan_autoinstall_verb, autoinstall_result,
+					  { .any_version = true, .keep_records = true, .say_depmod = true,
+					    .post_transaction = true, .report = &autoinstall_report },
+					  JOB_AUTO, false, false, true },
+	[REKMOD_VERB_KERNEL_PREINST] = { plan_kernel_unbuild, unbuild_all_result, { .report = &prerm_report },
+					 JOB_UNBUILD, false, false, true },
+	[REKMOD_VERB_KERNEL_PRERM] = { plan_kernel_unbuild, unbuild_all_result, { .report = &prerm_report },
+				       JOB_UNBUILD, false, false, true },
+	[REKMOD_VERB_MATCH] = { plan_match, plan_last_failure,
+				{ .say_depmod = true, .depmod_rollback = true, .report = &match_report }, JOB_INSTALL,
+				false, false, true },
+};
+
+static const struct verb *verb_of(enum rekmod_verb v)
+{
+	return (size_t)v < ARRAY_SIZE(verbs) ? &verbs[v] : NULL;
+}
+
+static int check_request(struct rekmod_ctx *ctx, const struct verb *vb, const struct rekmod_request *req)
+{
+	int r = 0;
+	if (vb->needs_mv && (r = check_names(ctx, req->module, req->version, NULL, NULL)))
+		return r;
+	if (vb->must_be_added && !tree_is_added(ctx, req->module, req->version))
+		return not_in_tree(ctx, req->module, req->version);
+	size_t n = 0;
+	while (req->kernels && req->kernels[n])
+		n++;
+	if (vb->one_kernel && n != 1) {
+		dk_error(ctx, "invalid kernel version \"\": one -k kernel is needed; pass -k <kernel release>");
+		return REKMOD_E_GENERIC;
+	}
+	return 0;
+}
+
+_public_ int rekmod_run(struct rekmod_ctx *ctx, const struct rekmod_request *req)
+{
+	const struct verb *vb = verb_of(req->verb);
+	if (!vb)
+		return REKMOD_E_GENERIC;
+	_cleanup_strv_free_ char **ks = NULL, **as = NULL;
+	int r = check_request(ctx, vb, req);
+	if (r || (r = request_kernels(ctx, req, &ks, &as)) || (r = tree_lock(ctx)))
+		return r;
+	struct policy pol = vb->pol;
+	pol.force = ctx->force;
+	struct plan p = { .pol = &pol };
+	r = vb->plan(ctx, req, ks, as, &p);
+	if (r == 0)
+		r = plan_execute(ctx, &p);
+	if (r == 0)
+		r = vb->result(&p);
+	plan_free(&p);
+	tree_unlock(ctx);
+	return r;
+}
+
+/* ---- one kernel at a time ---- */
+
+static int run_one(struct rekmod_ctx *ctx, enum rekmod_verb verb, const char *m, const char *v, const char *k,
+		   const char *a)
+{
+	const char *ks[] = { k, NULL }, *as[] = { a, NULL };
+	struct rekmod_request req = { .verb = verb, .module = m, .version = v, .kernels = k ? ks : NULL,
+				      .arches = as };
+	return rekmod_run(ctx, &req);
+}
+
+_public_ int rekmod_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	return run_one(ctx, REKMOD_VERB_BUILD, m, v, k, a);
+}
+
+_public_ int rekmod_install(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	return run_one(ctx, REKMOD_VERB_INSTALL, m, v, k, a);
 }
 
 _public_ int rekmod_uninstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
-	a = arch_or_default(ctx, a);
-	int r = check_names(ctx, m, v, k, a);
-	if (r)
-		return r;
-	if (!tree_is_added(ctx, m, v))
-		return not_in_tree(ctx, m, v);
-	if ((r = tree_lock(ctx)))
-		return r;
-	uninstall_or_skip(ctx, m, v, k, a);
-	tree_unlock(ctx);
-	return 0;
+	return run_one(ctx, REKMOD_VERB_UNINSTALL, m, v, k, a);
 }
 
 _public_ int rekmod_unbuild(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
-	a = arch_or_default(ctx, a);
-	int r = check_names(ctx, m, v, k, a);
-	if (r)
-		return r;
-	if (!tree_is_added(ctx, m, v))
-		return not_in_tree(ctx, m, v);
-	if ((r = tree_lock(ctx)))
-		return r;
-	uninstall_or_skip(ctx, m, v, k, a);
-	unbuild_or_skip(ctx, m, v, k, a);
-	tree_unlock(ctx);
-	return 0;
-}
-
-/* Does <m>/<v> still hold a kernel directory (anything but dkms's own subdirs)? */
-static bool has_kernel_dirs(const struct rekmod_ctx *ctx, const char *m, const char *v)
-{
-	static const char *const own[] = { "build", "tarball", "driver_disk", "rpm", "deb", "source", NULL };
-	_cleanup_free_ char *d = mv_dir(ctx, m, v);
-	_cleanup_strv_free_ char **e = list_dir(d);
-	for (size_t i = 0; e && e[i]; i++) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", d, e[i]);
-		struct stat st;
-		if (e[i][0] != '.' && !strv_contains((char *const *)own, e[i]) && lstat(p, &st) == 0 &&
-		    S_ISDIR(st.st_mode))
-			return true;
-	}
-	return false;
+	return run_one(ctx, REKMOD_VERB_UNBUILD, m, v, k, a);
 }
 
 _public_ int rekmod_remove(struct rekmod_ctx *ctx, const char *m, const char *v, const char *const *kernels,
 			   const char *const *arches)
 {
-	int r = check_names(ctx, m, v, NULL, NULL);
-	if (r)
-		return r;
-	for (size_t i = 0; kernels && kernels[i]; i++)
-		if ((r = check_names(ctx, m, v, kernels[i], arch_or_default(ctx, arches ? arches[i] : NULL))))
-			return r;
-	if (!tree_is_added(ctx, m, v))
-		return not_in_tree(ctx, m, v);
-	if ((r = tree_lock(ctx)))
-		return r;
-	for (size_t i = 0; kernels && kernels[i]; i++) {
-		const char *a = arch_or_default(ctx, arches ? arches[i] : NULL);
-		uninstall_or_skip(ctx, m, v, kernels[i], a);
-		unbuild_or_skip(ctx, m, v, kernels[i], a);
-	}
-	if (!has_kernel_dirs(ctx, m, v)) {
-		say(ctx, "Deleting module %s/%s completely from the DKMS tree.", m, v);
-		_cleanup_free_ char *d = mv_dir(ctx, m, v);
-		_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, m);
-		/* the source link goes first: a crash leaves the module "broken", never half-added */
-		_cleanup_free_ char *src = xasprintf("%s/source", d);
-		unlink(src);
-		r = rm_rf(d);
-		rmdir(md);
-		fsync_dir_of(d);
-		if (r < 0) {
-			dk_error(ctx, "could not delete %s: %s", d, strerror(-r));
-			r = REKMOD_E_GENERIC;
-		}
-	}
-	tree_unlock(ctx);
-	return r;
+	struct rekmod_request req = { .verb = REKMOD_VERB_REMOVE, .module = m, .version = v, .kernels = kernels,
+				      .arches = arches };
+	return rekmod_run(ctx, &req);
 }
 
-/* ---- kernels with headers, match, kernel_preinst / kernel_prerm ---- */
-
-static int kcmp(const void *x, const void *y)
+_public_ int rekmod_autoinstall(struct rekmod_ctx *ctx, const char *k, const char *a)
 {
-	return version_compare(*(char *const *)x, *(char *const *)y);
-}
-
-_public_ int rekmod_kernels_with_headers(struct rekmod_ctx *ctx, char ***ret)
-{
-	_cleanup_strv_free_ char **e = list_dir(ctx->install_tree_path);
-	char **out = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; e && e[i]; i++) {
-		if (kernel_dir_name_ok(e[i]) && name_is_valid(e[i]) && kernel_has_headers(ctx, e[i]))
-			strv_push(&out, xstrdup(e[i]));
-	}
-	qsort(out, strv_len(out), sizeof(char *), kcmp);
-	*ret = out;
-	return 0;
+	return run_one(ctx, REKMOD_VERB_AUTOINSTALL, NULL, NULL, k, a);
 }
 
 _public_ int rekmod_match(struct rekmod_ctx *ctx, const char *template, const char *k, const char *a,
 			  const char *module)
 {
-	a = arch_or_default(ctx, a);
-	if (!template) {
-		dk_error(ctx, "Invalid number of parameters passed.\nUsage: match --templatekernel=<kernel-version> -k "
-			 "<kernel-version>\n   or: match --templatekernel=<kernel-version> -k <kernel-version> <module>");
-		return REKMOD_E_GENERIC;
-	}
-	int r = check_names(ctx, "m", "v", k, a);
-	if (r || (r = check_names(ctx, "m", "v", template, a)))
-		return r;
-	if (streq(template, k)) {
-		dk_error(ctx, "The templatekernel and the specified kernel version are the same.");
-		return REKMOD_E_NOSOURCE;
-	}
-	if (module) {
-		_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, module);
-		if (!name_is_valid(module) || !is_dir(md)) {
-			dk_error(ctx, "The module: %s is not located in the DKMS tree.", module);
-			return REKMOD_E_EXISTS;
-		}
-	}
-	if ((r = tree_lock(ctx)))
-		return r;
-	_cleanup_strv_free_ char **added = tree_list_added(ctx, module);
-	_cleanup_strv_free_ char **todo = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; added[i]; i++) {
-		char *slash = strchr(added[i], '/');
-		*slash = '\0';
-		if (tree_is_installed(ctx, added[i], slash + 1, template, a))
-			strv_push(&todo, xasprintf("%s/%s", added[i], slash + 1));
-		*slash = '/';
-	}
-	say(ctx, "%s", "");
-	say(ctx, "Matching modules in kernel: %s (%s)", k, a);
-	say(ctx, "to the configuration of kernel: %s (%s)", template, a);
-	if (!todo[0]) {
-		say(ctx, "%s", "");
-		say(ctx, "There is nothing to be done for this match.");
-		tree_unlock(ctx);
-		return 0;
-	}
-	for (size_t i = 0; todo[i]; i++) {
-		char *slash = strchr(todo[i], '/');
-		*slash = '\0';
-		say(ctx, "Module:  %s", todo[i]);
-		say(ctx, "Version: %s", slash + 1);
-		int q = install_locked(ctx, todo[i], slash + 1, k, a, true);
-		if (q)
-			r = q;
-	}
-	tree_unlock(ctx);
-	return r;
+	const char *ks[] = { k, NULL }, *as[] = { a, NULL };
+	struct rekmod_request req = { .verb = REKMOD_VERB_MATCH, .module = module, .kernels = k ? ks : NULL,
+				      .arches = as, .template_kernel = template };
+	return rekmod_run(ctx, &req);
 }
 
-/* Debian's linux-image preinst (kernel_preinst: AUTOINSTALL modules) and prerm
- * (kernel_prerm: all modules): what is built for k is unbuilt, depmod once. */
 _public_ int rekmod_kernel_unbuild_all(struct rekmod_ctx *ctx, const char *k, bool only_autoinstall)
 {
-	int r = check_names(ctx, "m", "v", k, NULL);
-	if (r || (r = tree_lock(ctx)))
-		return r;
-	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
-	bool failed = false, any = false;
-	for (size_t i = 0; added[i]; i++) {
-		char *slash = strchr(added[i], '/');
-		*slash = '\0';
-		const char *m = added[i], *v = slash + 1;
-		_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
-		_cleanup_free_ char *kd = xasprintf("%s/%s", mvd, k);
-		_cleanup_strv_free_ char **as = is_dir(kd) ? list_dir(kd) : NULL;
-		for (size_t j = 0; as && as[j]; j++) {
-			if (!tree_is_built(ctx, m, v, k, as[j]))
-				continue;
-			if (only_autoinstall) {
-				struct dkms_conf *c = NULL;
-				struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = as[j] };
-				bool autoinstall = conf_read(ctx, &req, &c) == 0 && c->autoinstall;
-				dkms_conf_free(c);
-				if (!autoinstall)
-					continue;
-			}
-			rk_err(log_of(ctx), "dkms: removing module %s/%s for kernel %s (%s)", m, v, k, as[j]);
-			if (tree_is_installed(ctx, m, v, k, as[j]) && do_uninstall(ctx, m, v, k, as[j], false))
-				failed = true;
-			if (do_unbuild(ctx, m, v, k, as[j]))
-				failed = true;
-			any = true;
-		}
-	}
-	if (any) {
-		run_depmod(ctx, k);
-		_cleanup_free_ char *kdir = xasprintf("%s/%s", ctx->install_tree_path, k);
-		/* empty directories left under the kernel's tree (updates/dkms, ...) */
-		const char *sub[] = { "updates/dkms", "updates", "extra" };
-		for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
-			_cleanup_free_ char *p = xasprintf("%s/%s", kdir, sub[i]);
-			rmdir(p);
-		}
-	}
-	tree_unlock(ctx);
-	return failed ? 14 : 0;
+	return run_one(ctx, only_autoinstall ? REKMOD_VERB_KERNEL_PREINST : REKMOD_VERB_KERNEL_PRERM, NULL, NULL, k,
+		       NULL);
 }

@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The executor: runs any plan. Jobs start when the jobs they depend on are
+ * done; a JOB_AUTO build of a parallel plan runs in a silent worker process
+ * holding a token of the one make jobserver, everything else runs here, one
+ * job at a time; each kernel gets one depmod once its last job is done;
+ * post_transaction runs once at the end. */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+
+#include "plan.h"
+
+/* ---- jobserver ---- */
+
+struct jobserver {
+	int rfd, wfd; /* the pipe every make sees */
+	int token_fd; /* our own non-blocking description of the read end */
+	bool own;     /* we created it (else inherited from a parent make) */
+	int implicit; /* tokens we hold without reading (1 when inherited) */
+};
+
+static int inherited_jobserver(struct jobserver *js)
+{
+	const char *mf = getenv("MAKEFLAGS");
+	const char *p = mf ? strstr(mf, "--jobserver-auth=") : NULL;
+	int r, w;
+	if (!p || sscanf(p + strlen("--jobserver-auth="), "%d,%d", &r, &w) != 2)
+		return -ENOENT;
+	if (fcntl(r, F_GETFD) < 0 || fcntl(w, F_GETFD) < 0)
+		return -EBADF;
+	*js = (struct jobserver){ .rfd = r, .wfd = w, .token_fd = -1, .own = false, .implicit = 1 };
+	return 0;
+}
+
+static int jobserver_open(struct rekmod_ctx *ctx, struct jobserver *js)
+{
+	if (inherited_jobserver(js) < 0) {
+		int fds[2];
+		if (pipe2(fds, O_CLOEXEC) < 0)
+			return -errno;
+		*js = (struct jobserver){ .rfd = fds[0], .wfd = fds[1], .token_fd = -1, .own = true };
+		for (int i = 0; i < ctx->jobs; i++)
+			if (write(js->wfd, "+", 1) != 1)
+				return -errno;
+	}
+	rk_debug(log_of(ctx), "make jobserver: %s (fds %d,%d)",
+		 js->own ? "rekmod's own" : "inherited from the parent make", js->rfd, js->wfd);
+	_cleanup_free_ char *self = xasprintf("/proc/self/fd/%d", js->rfd);
+	js->token_fd = open(self, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (js->token_fd < 0)
+		return -errno;
+	ctx->jobserver = xasprintf("%d,%d", js->rfd, js->wfd);
+	return 0;
+}
+
+static void jobserver_close(struct rekmod_ctx *ctx, struct jobserver *js)
+{
+	if (js->token_fd >= 0)
+		close(js->token_fd);
+	if (js->own) {
+		close(js->rfd);
+		close(js->wfd);
+	}
+	free(ctx->jobserver);
+	ctx->jobserver = NULL;
+}
+
+/* 0: got a token; -EAGAIN: none free now */
+static int token_get(struct jobserver *js, char *tok)
+{
+	if (js->implicit > 0) {
+		js->implicit--;
+		*tok = 0;
+		return 0;
+	}
+	return read(js->token_fd, tok, 1) == 1 ? 0 : -EAGAIN;
+}
+
+static void token_put(struct jobserver *js, char tok)
+{
+	if (tok == 0)
+		js->implicit++;
+	else if (write(js->wfd, &tok, 1) != 1)
+		abort(); /* a lost token would shrink every build's parallelism for the rest of the run */
+}
+
+/* ---- one job's steps ---- */
+
+static struct step step_of(struct rekmod_ctx *ctx, const struct plan *p, int log_max)
+{
+	struct step st = { .ctx = ctx, .log = ctx->log, .force = p->pol->force,
+			   .force_version_override = ctx->force_version_override };
+	if (log_max < st.log.max_priority)
+		st.log.max_priority = log_max;
+	return st;
+}
+
+static void touch(struct plan *p, const struct rekmod_ctx *ctx, const char *k)
+{
+	plan_kernel(p, ctx, k)->touched = true;
+}
+
+static void uninstall_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
+{
+	if (tree_is_installed(ctx, j->m, j->v, j->k, j->a)) {
+		do_uninstall(st, j->m, j->v, j->k, j->a);
+		j->uninstalled = true;
+		p->res.removed++;
+		touch(p, ctx, j->k);
+	} else if (p->pol->say_skips) {
+		say(ctx, "Module %s/%s is not installed for kernel %s (%s). Skipping...", j->m, j->v, j->k, j->a);
+	}
+}
+
+static int unbuild_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
+{
+	int r = 0;
+	uninstall_job(ctx, p, j, st);
+	if (tree_is_built(ctx, j->m, j->v, j->k, j->a))
+		r = do_unbuild(ctx, j->m, j->v, j->k, j->a);
+	else if (p->pol->say_skips)
+		say(ctx, "Module %s/%s is not built for kernel %s (%s). Skipping...", j->m, j->v, j->k, j->a);
+	tree_record_clear(ctx, j->m, j->v, j->k, j->a);
+	return r;
+}
+
+/* dkms build: an existing build is kept, or (forced) replaced */
+static int build_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
+{
+	if (!tree_is_added(ctx, j->m, j->v)) {
+		int r = add_locked(ctx, j->m, j->v, j->k, j->a);
+		if (r)
+			return r;
+	}
+	if (tree_is_built(ctx, j->m, j->v, j->k, j->a)) {
+		if (!p->pol->force) {
+			say(ctx, "Module %s/%s already built for kernel %s (%s), skip. You may override by specifying "
+				 "--force.",
+			    j->m, j->v, j->k, j->a);
+			return 0;
+		}
+		uninstall_job(ctx, p, j, st);
+		do_unbuild(ctx, j->m, j->v, j->k, j->a);
+	}
+	return do_build(ctx, j->m, j->v, j->k, j->a);
+}
+
+static int install_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
+{
+	if (tree_is_installed(ctx, j->m, j->v, j->k, j->a)) {
+		if (!p->pol->force) {
+			say(ctx, "Module %s/%s already installed on kernel %s (%s), skip. You may override by "
+				 "specifying --force.",
+			    j->m, j->v, j->k, j->a);
+			return 0;
+		}
+		do_uninstall(st, j->m, j->v, j->k, j->a);
+	}
+	if (!tree_is_built(ctx, j->m, j->v, j->k, j->a)) {
+		int r = build_job(ctx, p, j, st);
+		if (r)
+			return r;
+	}
+	int r = do_install(st, j->m, j->v, j->k, j->a);
+	j->installed = r == 0;
+	return r;
+}
+
+/* JOB_AUTO after its build (or with the build already there) */
+static int auto_install(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int built)
+{
+	if (built)
+		return built;
+	struct step st = step_of(ctx, p, p->pol->parallel ? LOG_WARNING : LOG_DEBUG);
+	int r = do_install(&st, j->m, j->v, j->k, j->a);
+	j->installed = r == 0;
+	return r;
+}
+
+static int unregister_job(struct rekmod_ctx *ctx, struct job *j);
+
+/* Runs a job here, to its end. */
+static int run_here(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	struct step st = step_of(ctx, p, LOG_DEBUG);
+	switch (j->kind) {
+	case JOB_BUILD:
+		return build_job(ctx, p, j, &st);
+	case JOB_INSTALL:
+		return install_job(ctx, p, j, &st);
+	case JOB_AUTO:
+		return auto_install(ctx, p, j, j->built_already ? 0 : do_build(ctx, j->m, j->v, j->k, j->a));
+	case JOB_UNINSTALL:
+		uninstall_job(ctx, p, j, &st);
+		return 0;
+	case JOB_UNBUILD:
+		return unbuild_job(ctx, p, j, &st);
+	case JOB_UNREGISTER:
+		return unregister_job(ctx, j);
+	}
+	return REKMOD_E_GENERIC;
+}
+
+/* Does <m>/<v> still hold a kernel directory (anything but dkms's own subdirs)? */
+static bool has_kernel_dirs(const struct rekmod_ctx *ctx, const char *m, const char *v)
+{
+	static const char *const own[] = { "build", "tarball", "driver_disk", "rpm", "deb", "source", NULL };
+	_cleanup_free_ char *d = mv_dir(ctx, m, v);
+	_cleanup_strv_free_ char **e = list_dir(d);
+	for (size_t i = 0; e && e[i]; i++) {
+		_cleanup_free_ char *path = xasprintf("%s/%s", d, e[i]);
+		if (e[i][0] != '.' && !strv_contains((char *const *)own, e[i]) && is_dir(path) && !is_symlink(path))
+			return true;
+	}
+	return false;
+}
+
+static int unregister_job(struct rekmod_ctx *ctx, struct job *j)
+{
+	if (has_kernel_dirs(ctx, j->m, j->v))
+		return 0;
+	say(ctx, "Deleting module %s/%s completely from the DKMS tree.", j->m, j->v);
+	_cleanup_free_ char *d = mv_dir(ctx, j->m, j->v);
+	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, j->m);
+	/* the source link goes first: a crash leaves the module "broken", never half-added */
+	_cleanup_free_ char *src = xasprintf("%s/source", d);
+	unlink(src);
+	int r = rm_rf(d);
+	rmdir(md);
+	fsync_dir_of(d);
+	if (r < 0) {
+		dk_error(ctx, "could not delete %s: %s", d, strerror(-r));
+		return REKMOD_E_GENERIC;
+	}
+	return 0;
+}
+
+/* ---- progress, results ---- */
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void progress(const struct plan *p, enum rekmod_job_event ev, const struct job *j)
+{
+	if (!p->progress)
+		return;
+	if (!j) {
+		p->progress(p->progress_userdata, ev, NULL);
+		return;
+	}
+	struct rekmod_job_info info = { .module = j->m, .version = j->v, .kernel = j->k, .arch = j->a,
+					.result = j->result, .seconds = elapsed(&j->start) };
+	p->progress(p->progress_userdata, ev, &info);
+}
+
+static void depmod_kernel(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn);
+
+static bool kernel_jobs_done(const struct plan *p, const char *k)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->jobs[i].k && streq(p->jobs[i].k, k) && p->jobs[i].state != J_DONE)
+			return false;
+	return true;
+}
+
+/* The bookkeeping of a finished job: counts, records, the kernel's depmod. */
+static void job_done(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int result)
+{
+	j->state = J_DONE;
+	j->result = result;
+	if (j->kind == JOB_AUTO) {
+		if (result == 0) {
+			p->res.built += !j->built_already;
+			p->res.installed++;
+			tree_record_clear(ctx, j->m, j->v, j->k, j->a);
+		} else if (result == REKMOD_E_SKIPPED) {
+			p->res.skipped++;
+			if (p->pol->keep_records)
+				free(tree_record_write(ctx, RECORD_SKIPPED, j->m, j->v, j->k, j->a, result));
+		} else {
+			p->res.failed++;
+			/* a dependency's failure is not this module's: nothing to record */
+			if (p->pol->keep_records && result != REKMOD_E_DEPENDS)
+				j->log = tree_record_write(ctx, RECORD_FAILED, j->m, j->v, j->k, j->a, result);
+		}
+	} else if (result && result != REKMOD_E_SKIPPED) {
+		p->res.failed++;
+	}
+	if (j->installed)
+		touch(p, ctx, j->k);
+	if (p->pol->report && p->pol->report->finished)
+		p->pol->report->finished(ctx, p, j);
+	struct kern *kn = j->k ? plan_kernel(p, ctx, j->k) : NULL;
+	if (kn && kn->touched && !kn->depmod_done && kernel_jobs_done(p, j->k))
+		depmod_kernel(ctx, p, kn);
+}
+
+/* A dependency that failed, or was never planned, fails the job unrun. */
+static bool deps_failed(const struct plan *p, const struct job *j)
+{
+	if (j->missing && j->missing[0])
+		return true;
+	for (size_t d = 0; j->deps && j->deps[d]; d++)
+		for (size_t x = 0; x < p->n; x++)
+			if (p->jobs[x].k && streq(p->jobs[x].k, j->k) && streq(p->jobs[x].m, j->deps[d]) &&
+			    p->jobs[x].result)
+				return true;
+	return false;
+}
+
+static bool ready(const struct plan *p, const struct job *j)
+{
+	for (size_t x = 0; x < p->n; x++) {
+		const struct job *o = &p->jobs[x];
+		if (o == j || o->state == J_DONE)
+			continue;
+		if (j->kind == JOB_UNREGISTER)
+			return false; /* last */
+		for (size_t d = 0; j->deps && j->deps[d]; d++)
+			if (o->k && streq(o->k, j->k) && streq(o->m, j->deps[d]))
+				return false;
+		/* builds of one m/v take turns in $dkms_tree/<m>/<v>/build, which MAKE lines name */
+		if (o->state == J_RUN && streq(o->m, j->m) && streq(o->v, j->v))
+			return false;
+	}
+	return true;
+}
+
+/* ---- depmod, post_transaction ---- */
+
+static void depmod_kernel(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn)
+{
+	kn->depmod_done = true;
+	int d = run_depmod(ctx, kn->k);
+	if (d > 0)
+		return;
+	if (d == 0) {
+		if (p->pol->say_depmod)
+			say(ctx, "Running depmod... done.");
+		return;
+	}
+	if (!p->pol->depmod_rollback) {
+		dk_warn(ctx, "depmod failed for kernel %s", kn->k);
+		return;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		struct job *j = &p->jobs[i];
+		if (!j->installed || !streq(j->k, kn->k))
+			continue;
+		dk_error(ctx, "Problems with depmod detected. Automatically uninstalling this module.\nInstall Failed "
+			 "(depmod problems). Module rolled back to built state.");
+		struct step st = step_of(ctx, p, LOG_DEBUG);
+		do_uninstall(&st, j->m, j->v, j->k, j->a);
+		j->installed = false;
+		j->result = REKMOD_E_INSTALL;
+	}
+}
+
+static void post_transaction(struct rekmod_ctx *ctx)
+{
+	if (!ctx->post_transaction || !*ctx->post_transaction)
+		return;
+	_cleanup_free_ char *log = xasprintf("%s/post_transaction.log", ctx->dkms_tree_path);
+	_cleanup_close_ int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	const char *argv[] = { "bash", "-c", ctx->post_transaction, NULL };
+	struct rk_spawn s = { .argv = argv, .stdout_fd = fd, .stderr_fd = -1, .stdin_fd = -1 };
+	int st = 0;
+	if (rk_run(&s, &st) < 0 || st != 0)
+		dk_warn(ctx, "post_transaction command failed (exit %d), see %s", st, log);
+	else
+		say(ctx, "Executing post-transaction command... done.");
+}
+
+/* ---- the loop ---- */
+
+struct exec {
+	struct rekmod_ctx *ctx;
+	struct plan *p;
+	struct jobserver js;
+	bool js_open;
+	size_t done;
+};
+
+/* The worker: one build, silent; the parent reports its outcome. */
+static _noreturn_ void worker(struct exec *e, const struct job *j)
+{
+	fcntl(e->js.rfd, F_SETFD, 0);
+	fcntl(e->js.wfd, F_SETFD, 0);
+	e->ctx->log.max_priority = -1; /* this process's own copy of the context */
+	int r = do_build(e->ctx, j->m, j->v, j->k, j->a);
+	fflush(NULL);
+	_exit(r);
+}
+
+static void finish(struct exec *e, struct job *j, int result)
+{
+	j->seconds = elapsed(&j->start);
+	job_done(e->ctx, e->p, j, result);
+	progress(e->p, REKMOD_JOB_FINISHED, j);
+	e->done++;
+}
+
+/* Starts a job: 1 started (or finished), 0 waiting for a jobserver token. */
+static int start(struct exec *e, struct job *j)
+{
+	struct plan *p = e->p;
+	j->built_already = j->kind == JOB_AUTO && tree_is_built(e->ctx, j->m, j->v, j->k, j->a);
+	bool fork_it = j->kind == JOB_AUTO && p->pol->parallel && !j->built_already;
+	if (fork_it && token_get(&e->js, &j->token) < 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &j->start);
+	if (deps_failed(p, j)) {
+		if (fork_it)
+			token_put(&e->js, j->token);
+		finish(e, j, REKMOD_E_DEPENDS);
+		return 1;
+	}
+	if (p->pol->report && p->pol->report->started)
+		p->pol->report->started(e->ctx, p, j);
+	fflush(NULL);
+	pid_t pid = fork_it ? fork() : 0;
+	if (fork_it && pid == 0)
+		worker(e, j);
+	if (!fork_it) {
+		finish(e, j, run_here(e->ctx, p, j));
+		return 1;
+	}
+	if (pid < 0) {
+		token_put(&e->js, j->token);
+		finish(e, j, REKMOD_E_BUILD);
+		return 1;
+	}
+	j->pid = pid;
+	j->state = J_RUN;
+	progress(p, REKMOD_JOB_STARTED, j);
+	return 1;
+}
+
+static void reap(struct exec *e, pid_t pid, int status)
+{
+	for (size_t i = 0; i < e->p->n; i++) {
+		struct job *j = &e->p->jobs[i];
+		if (j->state != J_RUN || j->pid != pid)
+			continue;
+		token_put(&e->js, j->token);
+		int built = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		finish(e, j, auto_install(e->ctx, e->p, j, built));
+	}
+}
+
+/* One pass: start what can start, then reap or wait a little. */
+static void step_loop(struct exec *e, struct timespec *last_tick)
+{
+	bool started = false, want_token = false;
+	for (size_t i = 0; i < e->p->n; i++) {
+		struct job *j = &e->p->jobs[i];
+		if (j->state != J_WAIT || !ready(e->p, j))
+			continue;
+		if (!start(e, j)) {
+			want_token = true;
+			break;
+		}
+		started = true;
+	}
+	int st;
+	pid_t pid = waitpid(-1, &st, WNOHANG);
+	if (pid > 0) {
+		reap(e, pid, st);
+		return;
+	}
+	struct pollfd pf = { .fd = want_token ? e->js.token_fd : -1, .events = POLLIN };
+	poll(&pf, 1, started ? 0 : 20);
+	if (elapsed(last_tick) >= 0.2) {
+		progress(e->p, REKMOD_JOB_TICK, NULL);
+		clock_gettime(CLOCK_MONOTONIC, last_tick);
+	}
+}
+
+static bool needs_workers(const struct plan *p)
+{
+	for (size_t i = 0; p->pol->parallel && i < p->n; i++)
+		if (p->jobs[i].kind == JOB_AUTO && p->jobs[i].state == J_WAIT)
+			return true;
+	return false;
+}
+
+int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
+{
+	struct exec e = { .ctx = ctx, .p = p, .js = { .token_fd = -1 } };
+	plan_fail_cycles(ctx, p);
+	if (needs_workers(p)) {
+		int r = jobserver_open(ctx, &e.js);
+		if (r < 0) {
+			dk_error(ctx, "could not set up the make jobserver: %s", strerror(-r));
+			return REKMOD_E_GENERIC;
+		}
+		e.js_open = true;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		e.done += p->jobs[i].state == J_DONE; /* failed before they ran: BUILD_DEPENDS cycles */
+	struct timespec last_tick;
+	clock_gettime(CLOCK_MONOTONIC, &last_tick);
+	while (e.done < p->n)
+		step_loop(&e, &last_tick);
+	if (e.js_open)
+		jobserver_close(ctx, &e.js);
+	for (size_t i = 0; i < p->nk; i++)
+		if (p->ks[i].touched && !p->ks[i].depmod_done)
+			depmod_kernel(ctx, p, &p->ks[i]);
+	if (p->pol->post_transaction && (p->res.installed || p->res.removed))
+		post_transaction(ctx);
+	if (p->pol->report && p->pol->report->done)
+		p->pol->report->done(ctx, p);
+	return 0;
+}
+
+bool plan_failed(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->jobs[i].result && p->jobs[i].result != REKMOD_E_SKIPPED)
+			return true;
+	return p->broken && p->broken[0];
+}
+
+int plan_last_failure(const struct plan *p)
+{
+	int r = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->jobs[i].result)
+			r = p->jobs[i].result;
+	return r;
+}
