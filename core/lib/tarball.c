@@ -358,6 +358,111 @@ static char *shallowest_conf(const char *dir)
 	return NULL;
 }
 
+/* The dkms.conf a mktarball tarball carries: dkms_source_tree/ or
+ * dkms_binaries_only/; *ret_loc NULL when neither has a valid one. */
+static int tarball_conf(struct rekmod_ctx *ctx, const char *tmp, bool force, char **m, char **v,
+			const char **ret_loc)
+{
+	static const char *const locs[] = { "dkms_source_tree", "dkms_binaries_only" };
+	*ret_loc = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(locs) && !*ret_loc; i++) {
+		_cleanup_free_ char *conf = xasprintf("%s/%s/dkms.conf", tmp, locs[i]);
+		if (!path_exists(conf))
+			continue;
+		if (conf_names(ctx, conf, m, v) < 0) {
+			rk_err(log_of(ctx), "%s", "");
+			rk_err(log_of(ctx), "Malformed dkms.conf, refusing to load.");
+			continue;
+		}
+		if (tree_is_added(ctx, *m, *v) && !force) {
+			dk_error(ctx, "%s-%s is already added!\nAborting.", *m, *v);
+			return REKMOD_E_BADCONF;
+		}
+		*ret_loc = locs[i];
+	}
+	return 0;
+}
+
+/* not made by mktarball: a plain source tarball with a dkms.conf */
+static int load_plain(struct rekmod_ctx *ctx, const char *tmp, bool force)
+{
+	_cleanup_free_ char *conf = shallowest_conf(tmp);
+	_cleanup_free_ char *m = NULL, *v = NULL;
+	if (!conf) {
+		dk_error(ctx, "Tarball does not appear to be a correctly formed DKMS archive. No dkms.conf found "
+			 "within it.");
+		return REKMOD_E_EXISTS;
+	}
+	conf[strlen(conf) - strlen("/dkms.conf")] = '\0';
+	int r = add_path(ctx, conf, force, &m, &v);
+	if (r == 0 && !tree_is_added(ctx, m, v))
+		r = add_locked(ctx, m, v, ctx->current_kernel, ctx->arch);
+	return r;
+}
+
+/* The source: copied to the source tree, or (binaries only, no source
+ * there) the dkms.conf alone as <m>/<v>/source. */
+static int load_source(struct rekmod_ctx *ctx, const char *tmp, const char *loc, const char *m, const char *v,
+		       bool force)
+{
+	_cleanup_free_ char *srcdir = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
+	if (streq(loc, "dkms_source_tree")) {
+		_cleanup_free_ char *from = xasprintf("%s/dkms_source_tree", tmp);
+		_cleanup_free_ char *gm = NULL, *gv = NULL;
+		if (force && is_dir(srcdir)) {
+			rk_err(log_of(ctx), "%s", "");
+			say(ctx, "Forcing install of %s-%s", m, v);
+		}
+		return add_path(ctx, from, force, &gm, &gv);
+	}
+	if (is_dir(srcdir))
+		return 0;
+	_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
+	_cleanup_free_ char *sd = xasprintf("%s/source", mvd);
+	_cleanup_free_ char *from = xasprintf("%s/dkms_binaries_only/dkms.conf", tmp);
+	_cleanup_free_ char *to = xasprintf("%s/dkms.conf", sd);
+	say(ctx, "Creating %s", sd);
+	say(ctx, "Copying dkms.conf to %s ...", sd);
+	if (is_symlink(sd))
+		unlink(sd);
+	int r = mkdir_p(sd, 0755);
+	if (r == 0)
+		r = copy_file_atomic(from, to, 0644);
+	if (r < 0) {
+		dk_error(ctx, "could not create %s: %s", sd, strerror(-r));
+		return REKMOD_E_GENERIC;
+	}
+	return 0;
+}
+
+static int load_unpacked(struct rekmod_ctx *ctx, const char *path, const char *tmp, bool force)
+{
+	_cleanup_free_ char *m = NULL, *v = NULL;
+	const char *loc = NULL;
+	int r = tarball_conf(ctx, tmp, force, &m, &v, &loc);
+	if (r)
+		return r;
+	_cleanup_free_ char *mt = xasprintf("%s/dkms_main_tree", tmp);
+	if (!loc && !is_dir(mt))
+		return load_plain(ctx, tmp, force);
+	if (!loc) {
+		dk_error(ctx, "No valid dkms.conf in dkms_source_tree or dkms_binaries_only.\n%s is not a valid DKMS "
+			 "tarball.",
+			 path);
+		return 7; /* dkms: not a valid DKMS tarball */
+	}
+	say(ctx, "%s", "");
+	say(ctx, "Loading tarball for %s-%s", m, v);
+	if ((r = load_source(ctx, tmp, loc, m, v, force)) || (r = load_builds(ctx, m, v, tmp, force)))
+		return r;
+	/* dkms then adds the module (its add fails, exit 3, when --force reloaded
+	 * an added one; rekmod keeps the registration) */
+	_cleanup_free_ char *srcdir = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
+	if ((streq(loc, "dkms_source_tree") || is_dir(srcdir)) && !tree_is_added(ctx, m, v))
+		r = add_locked(ctx, m, v, ctx->current_kernel, ctx->arch);
+	return r;
+}
+
 _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool force)
 {
 	if (!path || !path_exists(path)) {
@@ -369,97 +474,16 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 	if (r)
 		return r;
 	_cleanup_free_ char *tmp = make_tmpdir("rekmod");
-	_cleanup_free_ char *m = NULL, *v = NULL, *srcdir = NULL, *mt = NULL;
-	const char *loc = NULL;
+	const char *argv[] = { "tar", "--no-same-owner", "-xaf", path, "-C", tmp, NULL };
 	if (!tmp) {
 		dk_error(ctx, "could not create a temporary directory: %s (set TMPDIR)", strerror(errno));
 		r = REKMOD_E_GENERIC;
-		goto out;
-	}
-	const char *argv[] = { "tar", "--no-same-owner", "-xaf", path, "-C", tmp, NULL };
-	if (run_tool(ctx, argv, NULL)) {
+	} else if (run_tool(ctx, argv, NULL)) {
 		dk_error(ctx, "%s could not be unpacked with tar: is it a tarball?", path);
 		r = REKMOD_E_EXISTS;
-		goto out;
+	} else {
+		r = load_unpacked(ctx, path, tmp, force);
 	}
-	static const char *const locs[] = { "dkms_source_tree", "dkms_binaries_only" };
-	for (size_t i = 0; i < ARRAY_SIZE(locs) && !loc; i++) {
-		_cleanup_free_ char *conf = xasprintf("%s/%s/dkms.conf", tmp, locs[i]);
-		if (!path_exists(conf))
-			continue;
-		if (conf_names(ctx, conf, &m, &v) < 0) {
-			rk_err(log_of(ctx), "%s", "");
-			rk_err(log_of(ctx), "Malformed dkms.conf, refusing to load.");
-			continue;
-		}
-		if (tree_is_added(ctx, m, v) && !force) {
-			dk_error(ctx, "%s-%s is already added!\nAborting.", m, v);
-			r = REKMOD_E_BADCONF;
-			goto out;
-		}
-		loc = locs[i];
-	}
-	mt = xasprintf("%s/dkms_main_tree", tmp);
-	if (!loc && !is_dir(mt)) {
-		/* not made by mktarball: a plain source tarball with a dkms.conf */
-		_cleanup_free_ char *conf = shallowest_conf(tmp);
-		if (!conf) {
-			dk_error(ctx, "Tarball does not appear to be a correctly formed DKMS archive. No dkms.conf found "
-				 "within it.");
-			r = REKMOD_E_EXISTS;
-			goto out;
-		}
-		conf[strlen(conf) - strlen("/dkms.conf")] = '\0';
-		r = add_path(ctx, conf, force, &m, &v);
-		if (r == 0)
-			r = tree_is_added(ctx, m, v) ? 0 : add_locked(ctx, m, v, ctx->current_kernel, ctx->arch);
-		goto out;
-	}
-	if (!loc) {
-		dk_error(ctx, "No valid dkms.conf in dkms_source_tree or dkms_binaries_only.\n%s is not a valid DKMS "
-			 "tarball.",
-			 path);
-		r = 7; /* dkms: not a valid DKMS tarball */
-		goto out;
-	}
-	say(ctx, "%s", "");
-	say(ctx, "Loading tarball for %s-%s", m, v);
-	srcdir = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
-	if (streq(loc, "dkms_source_tree")) {
-		_cleanup_free_ char *from = xasprintf("%s/dkms_source_tree", tmp);
-		_cleanup_free_ char *gm = NULL, *gv = NULL;
-		if (force && is_dir(srcdir)) {
-			rk_err(log_of(ctx), "%s", "");
-			say(ctx, "Forcing install of %s-%s", m, v);
-		}
-		r = add_path(ctx, from, force, &gm, &gv);
-		if (r)
-			goto out;
-	} else if (!is_dir(srcdir)) {
-		_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
-		_cleanup_free_ char *sd = xasprintf("%s/source", mvd);
-		_cleanup_free_ char *from = xasprintf("%s/dkms_binaries_only/dkms.conf", tmp);
-		_cleanup_free_ char *to = xasprintf("%s/dkms.conf", sd);
-		say(ctx, "Creating %s", sd);
-		say(ctx, "Copying dkms.conf to %s ...", sd);
-		if (is_symlink(sd))
-			unlink(sd);
-		r = mkdir_p(sd, 0755);
-		if (r == 0)
-			r = copy_file_atomic(from, to, 0644);
-		if (r < 0) {
-			dk_error(ctx, "could not create %s: %s", sd, strerror(-r));
-			r = REKMOD_E_GENERIC;
-			goto out;
-		}
-	}
-	if ((r = load_builds(ctx, m, v, tmp, force)))
-		goto out;
-	/* dkms then adds the module (its add fails, exit 3, when --force reloaded
-	 * an added one; rekmod keeps the registration) */
-	if ((streq(loc, "dkms_source_tree") || is_dir(srcdir)) && !tree_is_added(ctx, m, v))
-		r = add_locked(ctx, m, v, ctx->current_kernel, ctx->arch);
-out:
 	if (tmp)
 		rm_rf(tmp);
 	tree_unlock(ctx);
