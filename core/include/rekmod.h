@@ -29,11 +29,15 @@ enum rekmod_exit {
 	REKMOD_E_NOCONF = 4,       /* no dkms.conf; more than one action */
 	REKMOD_E_INSTALLED = 5,    /* --all banned; patch missing */
 	REKMOD_E_INSTALL = 6,      /* install aborted, no kernel dir, depmod failed */
+	REKMOD_E_PATCH = 6,        /* a patch did not apply */
 	REKMOD_E_NOKO = 7,         /* make succeeded but a .ko is missing */
+	REKMOD_E_BADTARBALL = 7,   /* ldtarball: no valid dkms.conf in the tarball */
 	REKMOD_E_BADCONF = 8,      /* invalid dkms.conf, empty source */
+	REKMOD_E_NOPERM = 9,       /* no write permission; add <dir> without a dkms.conf */
 	REKMOD_E_BUILD = 10,       /* make failed */
 	REKMOD_E_AUTOINSTALL = 11, /* autoinstall: a module failed */
 	REKMOD_E_DEPENDS = 13,     /* BUILD_DEPENDS not installed */
+	REKMOD_E_UNBUILD = 14,     /* kernel_preinst/prerm: a module could not be removed */
 	REKMOD_E_NOHEADERS = 21,   /* kernel headers not found */
 	REKMOD_E_SKIPPED = 77,     /* BUILD_EXCLUSIVE does not match */
 	REKMOD_E_PREINSTALL = 101, /* PRE_INSTALL script failed */
@@ -107,7 +111,7 @@ struct rekmod_request {
 };
 
 /* Returns 0 or a dkms exit code: the failed step's (build, install, match),
- * REKMOD_E_AUTOINSTALL (autoinstall, kernel_postinst), 14 (kernel_preinst/prerm). */
+ * REKMOD_E_AUTOINSTALL (autoinstall, kernel_postinst), REKMOD_E_UNBUILD (kernel_preinst/prerm). */
 int rekmod_run(struct rekmod_ctx *ctx, const struct rekmod_request *req);
 
 /* One (module, version, kernel, arch) at a time: rekmod_run with one kernel.
@@ -130,7 +134,7 @@ int rekmod_autoinstall(struct rekmod_ctx *ctx, const char *kernel, const char *a
 int rekmod_match(struct rekmod_ctx *ctx, const char *template_kernel, const char *kernel, const char *arch,
 		 const char *module);
 /* kernel_preinst (only_autoinstall) / kernel_prerm: unbuilds what is built for
- * kernel, one depmod. Returns 0, or 14 when a module could not be removed. */
+ * kernel, one depmod. Returns 0, or REKMOD_E_UNBUILD. */
 int rekmod_kernel_unbuild_all(struct rekmod_ctx *ctx, const char *kernel, bool only_autoinstall);
 
 /* Is m/v registered? */

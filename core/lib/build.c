@@ -107,7 +107,7 @@ static int apply_patches(struct rekmod_ctx *ctx, const struct dkms_conf *c, cons
 		say(ctx, "Applying patch %s", p);
 		if (in < 0 || rk_run(&s, &st) < 0 || st != 0) {
 			dk_error(ctx, "Application of patch %s failed.\nCheck %s for more information.", p, build_dir);
-			return 6;
+			return REKMOD_E_PATCH;
 		}
 	}
 	return 0;
@@ -178,11 +178,10 @@ static int stage_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, cons
 		return -errno;
 	struct sign_plan plan;
 	int r = sign_prepare(ctx, k, &plan);
-	if (r != 0 && r != 1)
+	if (r)
 		return r;
-	bool sign = r == 1;
+	bool sign = plan.sign;
 	enum rk_compress comp = compress_choose(ctx, k);
-	r = 0;
 	for (size_t i = 0; i < c->n_modules && r == 0; i++)
 		if (!c->modules[i].excluded)
 			r = stage_one(ctx, &c->modules[i], build_dir, moddir, sign ? &plan : NULL, comp);

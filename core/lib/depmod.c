@@ -5,18 +5,19 @@
 
 #include "internal.h"
 
-/* Returns 0 when depmod ran, 1 when it was skipped (--no-depmod, or no
- * modules.dep: the kernel image is not installed), -errno on failure.
+/* Returns 0 (*ret_ran false when it was skipped: --no-depmod, or no
+ * modules.dep, the kernel image is not installed) or -errno.
  * depmod (kmod 30) only knows <base>/lib/modules: for any other install tree,
  * point a temporary base's lib/modules at it. */
-int run_depmod(struct rekmod_ctx *ctx, const char *kernel)
+int run_depmod(struct rekmod_ctx *ctx, const char *kernel, bool *ret_ran)
 {
+	*ret_ran = false;
 	_cleanup_free_ char *dep = xasprintf("%s/%s/modules.dep", ctx->install_tree_path, kernel);
 	if (ctx->no_depmod)
-		return 1;
+		return 0;
 	if (!path_exists(dep)) {
 		rk_info(log_of(ctx), "%s does not exist: no kernel image for %s, depmod skipped", dep, kernel);
-		return 1;
+		return 0;
 	}
 	_cleanup_free_ char *base = NULL, *tmpbase = NULL;
 	if (endswith(ctx->install_tree_path, "/lib/modules")) {
@@ -46,5 +47,6 @@ int run_depmod(struct rekmod_ctx *ctx, const char *kernel)
 		rm_rf(tmpbase);
 	if (r < 0)
 		return r;
+	*ret_ran = true;
 	return st == 0 ? 0 : -EIO;
 }

@@ -27,9 +27,9 @@ static bool obsoleted(const char *obsolete_by, const char *k)
 	return c < 0;
 }
 
-/* 0: go ahead; 1: refuse this module (message already given) */
-static int version_sanity(struct step *st, const char *lib, const char *k, const char *built,
-			  const char *dest_name, const char *obsolete_by)
+/* Is this module refused (the message given)? */
+static bool version_refused(struct step *st, const char *lib, const char *k, const char *built,
+			    const char *dest_name, const char *obsolete_by)
 {
 	if (!st->force && obsoleted(obsolete_by, k)) {
 		rk_warn(&st->log, "%s", "");
@@ -37,35 +37,35 @@ static int version_sanity(struct step *st, const char *lib, const char *k, const
 			"Module has been obsoleted due to being included\nin kernel %s.  We will avoid installing\nfor "
 			"future kernels above %s.\nYou may override by specifying --force.",
 			obsolete_by, obsolete_by);
-		return 1;
+		return true;
 	}
 	_cleanup_strv_free_ char **found = find_module_files(lib, dest_name);
 	if (!found[0] || st->force_version_override)
-		return 0;
+		return false;
 	if (found[1]) {
 		rk_warn(&st->log, "Warning: Warning! Cannot do version sanity checking because multiple %s.ko modules were "
 			"found in kernel %s.",
 			dest_name, k);
-		return 0;
+		return false;
 	}
 	_cleanup_free_ char *v1 = NULL, *s1 = NULL, *v2 = NULL, *s2 = NULL;
 	if (module_verinfo(found[0], &v1, &s1) < 0 || module_verinfo(built, &v2, &s2) < 0)
-		return 0;
+		return false;
 	if (st->force)
-		return 0;
+		return false;
 	if (streq(v1, v2)) {
 		if (!streq(s1, s2) || !*s1)
-			return 0;
+			return false;
 		rk_notice(&st->log, "Module %s already installed at version %s, override by specifying --force", found[0],
 		    *v1 ? v1 : "(unversioned module)");
-		return 1;
+		return true;
 	}
 	if (!*v1 || !*v2 || version_compare(v1, v2) < 0)
-		return 0;
+		return false;
 	rk_err(&st->log, "Error! Module version %s for %s.ko\nis not newer than what is already found in kernel %s (%s).\nYou "
 		 "may override by specifying --force.",
 		 v2, dest_name, k, v1);
-	return 1;
+	return true;
 }
 
 static int move_file(const char *from, const char *to)
@@ -137,7 +137,7 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 		rk_notice(&st->log, "%s:", strrchr(built, '/') + 1);
 		bool first_done = seen_first;
 		seen_first = true;
-		if (version_sanity(st, lib, k, built, mod->dest_name, c->obsolete_by)) {
+		if (version_refused(st, lib, k, built, mod->dest_name, c->obsolete_by)) {
 			/* dkms counts it as installed: the kernel's own newer module stays
 			 * in place (the "builtin and dkms package" case), not a failure */
 			any = true;

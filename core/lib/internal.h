@@ -115,7 +115,7 @@ int run_tool(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd);
 char *headers_package_hint(const struct rekmod_ctx *ctx, const char *kernel);
 
 /* depmod.c */
-int run_depmod(struct rekmod_ctx *ctx, const char *kernel);
+int run_depmod(struct rekmod_ctx *ctx, const char *kernel, bool *ret_ran);
 
 /* kmodinfo.c: version and srcversion of a module file, with libkmod */
 int module_verinfo(const char *path, char **ret_version, char **ret_srcversion);
@@ -144,9 +144,10 @@ int compress_file(enum rk_compress c, const char *src, const char *dst, mode_t m
 struct sign_plan {
 	char *sign_file, *hash, *key, *cert;
 	bool enforce; /* CONFIG_MODULE_SIG_FORCE=y: a failure is an error */
+	bool sign;    /* modules are to be signed for the kernel */
 };
-/* 1 and a plan when modules are to be signed for kernel, 0 when not, or a
- * dkms exit code (enforcing kernel and no usable key) */
+/* 0 and a plan (sign set when modules are to be signed), or a dkms exit
+ * code (enforcing kernel and no usable key) */
 int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan);
 /* 0, or REKMOD_E_BUILD when the plan enforces signatures and signing failed */
 int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *name);

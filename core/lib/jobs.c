@@ -335,11 +335,9 @@ static bool ready(const struct plan *p, const struct job *j)
 static void depmod_kernel(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn)
 {
 	kn->depmod_done = true;
-	int d = run_depmod(ctx, kn->k);
-	if (d > 0)
-		return;
-	if (d == 0) {
-		if (p->pol->say_depmod)
+	bool ran = false;
+	if (run_depmod(ctx, kn->k, &ran) == 0) {
+		if (ran && p->pol->say_depmod)
 			say(ctx, "Running depmod... done.");
 		return;
 	}

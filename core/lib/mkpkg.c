@@ -605,7 +605,7 @@ static int pack(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o, con
 	if (tmp)
 		chmod(tmp, 0755); /* it becomes the package's "./" */
 	if (!outdir) {
-		r = 9; /* dkms: missing write permissions */
+		r = REKMOD_E_NOPERM;
 	} else if (!tmp) {
 		dk_error(ctx, "could not create a temporary directory: %s (set TMPDIR)", strerror(errno));
 		r = REKMOD_E_GENERIC;

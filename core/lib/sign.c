@@ -173,7 +173,8 @@ static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char
 	if (ensure_mok(ctx, plan, plan->enforce) < 0)
 		return plan->enforce ? REKMOD_E_BUILD : 0;
 	mok_hint(ctx, plan->cert);
-	return 1;
+	plan->sign = true;
+	return 0;
 }
 
 int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
@@ -190,7 +191,7 @@ int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *p
 		return 0;
 	}
 	int r = sign_plan_fill(ctx, kernel, cfg, plan);
-	if (r != 1)
+	if (!plan->sign)
 		sign_plan_done(plan);
 	return r;
 }

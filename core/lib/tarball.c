@@ -205,7 +205,7 @@ int mktarball_logged(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o
 		rk_notice(&log, "Tarball location: %s/%s", dest, name);
 		if (mkdir_p(dest, 0755) < 0 || access(dest, W_OK) < 0) {
 			dk_error(ctx, "Missing write permissions for %s.", dest);
-			r = 9;
+			r = REKMOD_E_NOPERM;
 		} else {
 			r = write_tarball(ctx, tmp, dest, name);
 		}
@@ -449,7 +449,7 @@ static int load_unpacked(struct rekmod_ctx *ctx, const char *path, const char *t
 		dk_error(ctx, "No valid dkms.conf in dkms_source_tree or dkms_binaries_only.\n%s is not a valid DKMS "
 			 "tarball.",
 			 path);
-		return 7; /* dkms: not a valid DKMS tarball */
+		return REKMOD_E_BADTARBALL;
 	}
 	say(ctx, "%s", "");
 	say(ctx, "Loading tarball for %s-%s", m, v);
@@ -467,7 +467,7 @@ _public_ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool for
 {
 	if (!path || !path_exists(path)) {
 		dk_error(ctx, "%s does not exist.", path ? path : "(no tarball given)");
-		return 2;
+		return REKMOD_E_NOSOURCE;
 	}
 	force = force || ctx->force;
 	int r = tree_lock(ctx);

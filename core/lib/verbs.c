@@ -86,7 +86,7 @@ int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_mod
 	_cleanup_free_ char *conf = from ? xasprintf("%s/dkms.conf", from) : NULL;
 	if (!conf || !path_exists(conf)) {
 		dk_error(ctx, "%s must contain a dkms.conf file!", dir);
-		return 9;
+		return REKMOD_E_NOPERM;
 	}
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .kernel = ctx->current_kernel, .arch = ctx->arch, .path = conf };
@@ -343,7 +343,7 @@ static int plan_kernel_unbuild(struct rekmod_ctx *ctx, const struct rekmod_reque
 
 static int unbuild_all_result(const struct plan *p)
 {
-	return plan_failed(p) ? 14 : 0;
+	return plan_failed(p) ? REKMOD_E_UNBUILD : 0;
 }
 
 /* ---- match ---- */

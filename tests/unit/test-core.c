@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "plan.h"
 
 static void test_name_is_valid(void **state)
 {
@@ -277,6 +278,61 @@ static void test_bad_root(void **state)
 	assert_null(ctx);
 }
 
+
+static void test_module_filters(void **state)
+{
+	(void)state;
+	const char *const f[] = { "alpha", "beta/2.0", NULL };
+	assert_true(module_wanted(NULL, "x", "1"));
+	assert_true(module_wanted(f, "alpha", "1.0"));
+	assert_true(module_wanted(f, "beta", "2.0"));
+	assert_false(module_wanted(f, "beta", "1.0"));
+	assert_false(module_wanted(f, "alph", "1.0"));
+	assert_false(module_wanted(f, "alphax", "1.0"));
+}
+
+static char *captured;
+static void capture(void *ud, int prio, const char *msg)
+{
+	(void)ud;
+	(void)prio;
+	char *old = captured;
+	captured = xasprintf("%s%s\n", old ? old : "", msg);
+	free(old);
+}
+
+/* a -> b -> c -> a is a cycle on K1; d -> a waits for a; the same names on K2 are no cycle */
+static void test_plan_cycles(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *r = tmpdir_new();
+	struct rekmod_ctx *ctx = NULL;
+	struct rekmod_options o = { .root = r, .log_fn = capture };
+	assert_int_equal(rekmod_new(&o, &ctx), 0);
+	const struct policy pol = { 0 };
+	struct plan p = { .pol = &pol };
+	const char *deps[][2] = { { "a", "b" }, { "b", "c" }, { "c", "a" }, { "d", "a" } };
+	for (size_t i = 0; i < ARRAY_SIZE(deps); i++) {
+		strv_push(&plan_add(&p, JOB_AUTO, deps[i][0], "1", "K1", "x86_64")->deps, xstrdup(deps[i][1]));
+		plan_add(&p, JOB_AUTO, deps[i][0], "1", "K2", "x86_64");
+	}
+	strv_push(&p.jobs[7].deps, xstrdup("c")); /* d on K2 waits for c on K2: no cycle */
+	plan_fail_cycles(ctx, &p);
+	for (size_t i = 0; i < p.n; i++) {
+		bool on_cycle = streq(p.jobs[i].k, "K1") && !streq(p.jobs[i].m, "d");
+		assert_int_equal(p.jobs[i].state, on_cycle ? J_DONE : J_WAIT);
+		assert_int_equal(p.jobs[i].result, on_cycle ? REKMOD_E_DEPENDS : 0);
+	}
+	assert_int_equal(p.res.failed, 3);
+	assert_non_null(strstr(captured, "BUILD_DEPENDS cycle for kernel K1: a -> b -> c -> a"));
+	assert_null(strstr(captured, "K2"));
+	plan_free(&p);
+	free(captured);
+	captured = NULL;
+	rekmod_unref(ctx);
+	rm_rf(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,7 +340,8 @@ int main(void)
 		cmocka_unit_test(test_kernel_dir_name), cmocka_unit_test(test_text_value), cmocka_unit_test(test_status_format),
 		cmocka_unit_test(test_atomic_write), cmocka_unit_test(test_copy_tree),
 		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_unref_null),
-		cmocka_unit_test(test_bad_root),
+		cmocka_unit_test(test_bad_root), cmocka_unit_test(test_module_filters),
+		cmocka_unit_test(test_plan_cycles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
