@@ -460,12 +460,15 @@ _public_ int rekmod_run(struct rekmod_ctx *ctx, const struct rekmod_request *req
 		return REKMOD_E_GENERIC;
 	_cleanup_strv_free_ char **ks = NULL, **as = NULL;
 	int r = check_request(ctx, vb, req);
-	if (r || (r = request_kernels(ctx, req, &ks, &as)) || (r = tree_lock(ctx)))
+	if (r || (r = tree_lock(ctx)))
 		return r;
+	/* under the lock: a remove --all waiting for an install sees its build */
 	struct policy pol = vb->pol;
 	pol.force = ctx->force;
 	struct plan p = { .pol = &pol };
-	r = vb->plan(ctx, req, ks, as, &p);
+	r = request_kernels(ctx, req, &ks, &as);
+	if (r == 0)
+		r = vb->plan(ctx, req, ks, as, &p);
 	if (r == 0)
 		r = plan_execute(ctx, &p);
 	if (r == 0)
