@@ -94,9 +94,11 @@ dkms_names() {
 		-f $C/usr/share/man/man5/dkms.conf.5.gz &&
 		$(readlink "$C/usr/share/bash-completion/completions/dkms") == rekmod ]] ||
 		{ ls -l "$C/usr/sbin/dkms" "$C/usr/share/man/man8" "$C/usr/share/bash-completion/completions"; return 1; }
-	[[ -f $C/etc/dkms/framework.conf ]] && in_chroot dpkg-query -S /etc/dkms/framework.conf | grep -q '^rekmod:'
+	in_chroot dpkg-query -S /etc/dkms/framework.conf | grep -q '^rekmod:' &&
+		cmp "$SRCDIR/man/framework.conf" "$C/etc/dkms/framework.conf" ||
+		{ echo "/etc/dkms/framework.conf is not rekmod's template"; return 1; }
 }
-check "rekmod provides /usr/sbin/dkms, dkms(8), dkms.conf(5), the dkms completion and framework.conf" dkms_names
+check "rekmod provides /usr/sbin/dkms, dkms(8), dkms.conf(5), the dkms completion; framework.conf is its template" dkms_names
 
 rekmod_works() {
 	in_chroot rekmod unbuild "acpi-call/$ACPI_V" -k "$K1" >"$W/out" 2>&1 || { cat "$W/out"; return 1; }
