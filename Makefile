@@ -105,7 +105,9 @@ compat: $(O)/rekmod
 # Installs dependencies from Debian's archive (root): deps-build what `make`
 # and `make demo` need (compilers, libraries, qemu and the 6.12 kernel image
 # the demo boots), deps-test what `make check` needs on top. deps: both.
-deps: deps-build deps-test
+# one run of apt for both, so that `make -j deps` never runs two apt-get at once
+deps:
+	$(Q)bash tests/deps.sh
 deps-build:
 	$(Q)bash tests/deps.sh build
 deps-test:
