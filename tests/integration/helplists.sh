@@ -15,11 +15,18 @@ help_actions() {
 		inb { s = $0; end = sub(/\}.*/, "", s); n = split(s, w, /[ |,]+/)
 		      for (i = 1; i <= n; i++) if (w[i] ~ /^[a-z][a-z_]*$/) print w[i]
 		      if (end) inb = 0; next }
-		tolower($0) ~ /^[a-z].*(action|verb|command)s?[^a-z]*:?[[:space:]]*$/ { sect = 1; next }
+		/^[^ \t]/ && tolower($0) ~ /(action|verb|command)s?:?[ \t]*$/ { sect = 1; next }
 		sect && /^[^[:space:]]/ { sect = 0 }
 		sect && /^[[:space:]]*$/ { sect = 0 }
-		sect && match($0, /^[[:space:]]+[a-z][a-z_]*([[:space:],]|$)/) {
-			w1 = $1; sub(/,$/, "", w1); print w1 }
+		sect && match($0, /^[[:space:]]+[a-z][a-z_]*([[:space:],|]|$)/) {
+			# "  add ...", "  kernel_prerm, kernel_preinst ...", "  a | b ..."
+			for (i = 1; i <= NF; i++) {
+				t = $i; more = sub(/[,|]$/, "", t)
+				if (t == "|") { continue }
+				if (t !~ /^[a-z][a-z_]*$/) break
+				print t
+				if (!more && $(i + 1) != "|") break
+			} }
 	' | sort -u
 }
 
