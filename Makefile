@@ -5,7 +5,12 @@ SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 DESTDIR    ?=
+# DKMS=1: `make install` also provides the dkms names (command, man page,
+# completions), as links to rekmod's; never over another package's file.
+DKMS       ?=
 
 CC      ?= cc
 O       := build
@@ -38,7 +43,8 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(O)/%.o)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(O)/san/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all check unit integration compat install uninstall clean demo deps bench deb
+.PHONY: all check unit integration compat install install-data uninstall clean demo deps deps-build \
+	deps-test bench deb
 all: $(O)/rekmod $(O)/librekmod-apt.so
 
 # hooks/rpm and hooks/pacman: their programs, `make rpm`, `make pkg`
@@ -96,9 +102,16 @@ integration: $(O)/rekmod
 compat: $(O)/rekmod
 	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash tests/compat/dkms-diff.sh
 
-# Installs the build and test dependencies from Debian's archive (root).
+# Installs dependencies from Debian's archive (root): deps-build what `make`
+# and `make demo` need (compilers, libraries, qemu and the 6.12 kernel image
+# the demo boots), deps-test what `make check` needs on top. deps: both.
+# one run of apt for both, so that `make -j deps` never runs two apt-get at once
 deps:
 	$(Q)bash tests/deps.sh
+deps-build:
+	$(Q)bash tests/deps.sh build
+deps-test:
+	$(Q)bash tests/deps.sh test
 
 # Builds rekmod, registers examples/hello in a scratch root, builds and
 # installs it for every kernel with headers, prints status.
@@ -109,19 +122,52 @@ bench: $(O)/rekmod
 	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash bench/status.sh
 	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash bench/build.sh
 
-install: $(O)/rekmod $(O)/librekmod-apt.so
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf.d \
-		$(DESTDIR)/var/lib/dkms $(DESTDIR)$(MANDIR)/man8
+# `make install`: rekmod, its man pages, completions and hooks. The dkms
+# names only with DKMS=1, and only where no other file (another package's
+# dkms) is in the way. `make uninstall` removes what install put there: the
+# dkms names only while they are links to rekmod, framework.conf only while
+# it is the untouched template.
+MAN_PAGES   := man/rekmod.8 man/rekmod-hooks.7 man/dkms.conf.5 man/framework.conf.5
+# dkms name -> rekmod's file, relative to the same directory
+DKMS_LINKS  := $(SBINDIR)/dkms:rekmod $(MANDIR)/man8/dkms.8:rekmod.8 \
+               $(BASHCOMPDIR)/dkms:rekmod $(ZSHCOMPDIR)/_dkms:_rekmod
+
+install: $(O)/rekmod $(O)/librekmod-apt.so install-data
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)/var/lib/dkms
 	install -m 0755 $(O)/rekmod $(DESTDIR)$(SBINDIR)/rekmod
-	ln -sf rekmod $(DESTDIR)$(SBINDIR)/dkms
-	install -m 0644 core/rekmod.8 $(DESTDIR)$(MANDIR)/man8/rekmod.8
 	install -d $(DESTDIR)$(LIBDIR)/rekmod $(DESTDIR)$(LIBDIR)/kernel/install.d
 	install -m 0644 $(O)/librekmod-apt.so $(DESTDIR)$(LIBDIR)/rekmod/librekmod-apt.so
 	install -m 0755 hooks/kernel-install/40-rekmod.install $(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install
 
+# What every package ships beside the programs: man pages, completions, the
+# commented framework.conf template (kept when one exists), the dkms links.
+install-data:
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf.d
+	set -e; for m in $(MAN_PAGES); do \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
+	install -m 0644 completion/rekmod.bash $(DESTDIR)$(BASHCOMPDIR)/rekmod
+	install -m 0644 completion/_rekmod $(DESTDIR)$(ZSHCOMPDIR)/_rekmod
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf ]; then \
+		echo "make install: keeping $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf"; \
+	else install -m 0644 man/framework.conf $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf; fi
+ifneq ($(DKMS),)
+	@set -e; for l in $(DKMS_LINKS); do \
+		bash man/dkms-name.sh check "$(DESTDIR)" "$${l%%:*}" "$${l#*:}"; done
+	set -e; for l in $(DKMS_LINKS); do ln -sfn "$${l#*:}" "$(DESTDIR)$${l%%:*}"; done
+endif
+
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/rekmod $(DESTDIR)$(SBINDIR)/dkms $(DESTDIR)$(MANDIR)/man8/rekmod.8 \
-		$(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install $(DESTDIR)$(LIBDIR)/rekmod/librekmod-apt.so
+	rm -f $(DESTDIR)$(SBINDIR)/rekmod $(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install \
+		$(DESTDIR)$(LIBDIR)/rekmod/librekmod-apt.so \
+		$(DESTDIR)$(BASHCOMPDIR)/rekmod $(DESTDIR)$(ZSHCOMPDIR)/_rekmod \
+		$(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	@set -e; for l in $(DKMS_LINKS); do \
+		bash man/dkms-name.sh remove "$(DESTDIR)" "$${l%%:*}" "$${l#*:}"; done
+	@if cmp -s man/framework.conf $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf ]; then \
+		echo "make uninstall: keeping $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf (changed or not ours)"; fi
 
 clean:
 	rm -rf $(O)

@@ -1,12 +1,21 @@
 #!/bin/bash
-# Installs everything rekmod's build and tests need from Debian's archive, and
-# caches the third-party DKMS source packages used by tests/compat/dkms-diff.sh
-# in build/test-cache/debs/.
+# Installs what rekmod's build, demo and tests need from Debian's archive.
+#
+#   build  what `make` and `make demo` need: compilers and libraries (every
+#          hook: apt, rpm, alpm), the headers of the current 6.1 kernel, the
+#          6.12 headers with the 6.12 image and qemu, busybox and cpio (the
+#          demo boots the module in qemu);            (`make deps-build`)
+#   test   what `make check` needs on top: cmocka, Debian's dkms, a second
+#          6.1 ABI's headers, rpm, pacman, debootstrap, lintian, man-db,
+#          bash-completion, zsh..., and the third-party DKMS source packages
+#          of tests/compat/dkms-diff.sh cached in build/test-cache/debs/;
+#                                                     (`make deps-test`)
+#   (none) both                                       (`make deps`)
 #
 # Idempotent: when every package is installed and the .debs are cached it only
 # runs a few dpkg-query/apt-cache look-ups.  Must run as root (apt-get).
 #
-# Usage: bash tests/deps.sh
+# Usage: bash tests/deps.sh [build|test]
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,13 +23,15 @@ DEB_CACHE="$REPO_ROOT/build/test-cache/debs"
 LISTS_DIR=/var/lib/apt/lists
 export DEBIAN_FRONTEND=noninteractive
 
-BASE_PACKAGES=(
-	build-essential pkg-config libkmod-dev libcmocka-dev kmod make bc bash
-	coreutils diffutils findutils dkms hyperfine systemd procps linux-headers-amd64
-	liblzma-dev libzstd-dev zlib1g-dev libssl-dev xz-utils zstd openssl python3 jq
-	g++ libapt-pkg-dev debootstrap
-	rpm librpm-dev pacman-package-manager makepkg libalpm-dev libarchive-tools libarchive-dev fakeroot
-	lintian qemu-system-x86 busybox-static cpio
+BUILD_PACKAGES=(
+	build-essential pkg-config make bc bash coreutils kmod g++ libkmod-dev liblzma-dev
+	libzstd-dev zlib1g-dev libssl-dev libapt-pkg-dev librpm-dev libalpm-dev linux-headers-amd64
+	qemu-system-x86 busybox-static cpio
+)
+TEST_PACKAGES=(
+	libcmocka-dev diffutils findutils dkms hyperfine systemd procps xz-utils zstd openssl
+	python3 jq debootstrap rpm pacman-package-manager makepkg libarchive-tools libarchive-dev
+	fakeroot lintian man-db bash-completion zsh
 )
 # Kernel headers of the 6.12 series (bookworm's newer kernel), beside two 6.1 ABIs.
 HEADERS_612=linux-headers-6.12-amd64
@@ -133,20 +144,27 @@ fetch_debs() {
 }
 
 main() {
+	local mode=${1:-all}
+	[[ $mode == @(build|test|all) ]] || die "unknown argument '$mode'; use build, test or nothing (both)"
 	[[ $(id -u) -eq 0 ]] || die "must run as root (uses apt-get install)"
 	command -v apt-get >/dev/null || die "apt-get not found: this script needs Debian"
 
 	apt_update_if_stale
 
-	local target prev
-	target=$(meta_headers_target) ||:
-	[[ -n $target ]] || die "cannot find which linux-headers-*-amd64 package linux-headers-amd64 depends on (apt-cache depends linux-headers-amd64)"
-	prev=$(previous_headers "$target") ||
-		die "no linux-headers package older than $target found with apt-cache"
-	step "kernel headers: $target (from linux-headers-amd64) and $prev"
-
-	install_packages "${BASE_PACKAGES[@]}" "$target" "$prev" "$HEADERS_612"
-	fetch_debs "${CACHED_DEBS[@]}"
+	if [[ $mode != test ]]; then
+		step "build and demo: compilers, libraries, 6.1 and 6.12 headers, the 6.12 image, qemu"
+		install_packages "${BUILD_PACKAGES[@]}" "$HEADERS_612"
+	fi
+	if [[ $mode != build ]]; then
+		local target prev
+		target=$(meta_headers_target) ||:
+		[[ -n $target ]] || die "cannot find which linux-headers-*-amd64 package linux-headers-amd64 depends on (apt-cache depends linux-headers-amd64)"
+		prev=$(previous_headers "$target") ||
+			die "no linux-headers package older than $target found with apt-cache"
+		step "tests: kernel headers $target (from linux-headers-amd64) and $prev"
+		install_packages "${TEST_PACKAGES[@]}" "$target" "$prev"
+		fetch_debs "${CACHED_DEBS[@]}"
+	fi
 	step "done"
 }
 

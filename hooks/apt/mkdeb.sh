@@ -9,11 +9,34 @@ out=$2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
 arch=$(dpkg --print-architecture)
+# as dch does: DEBFULLNAME and DEBEMAIL (or EMAIL)
+maintainer="${DEBFULLNAME:-rekmod developers} <${DEBEMAIL:-${EMAIL:-rekmod@example.org}}>"
 stage=$(mktemp -d)
 chmod 0755 "$stage"
 trap 'rm -rf "$stage"' EXIT
 
-make -s -C "$top" install DESTDIR="$stage" PREFIX=/usr >/dev/null
+# DKMS=1: the package replaces dkms, so it carries the dkms names (command,
+# dkms(8), completions) as links to rekmod's
+make -s -C "$top" install DESTDIR="$stage" PREFIX=/usr DKMS=1 >/dev/null
+# Debian policy: stripped binaries, man pages compressed with their links
+# pointing at the compressed files, a copyright file and a changelog
+find "$stage/usr/sbin" "$stage/usr/lib/rekmod" -type f \( -name '*.so' -o -perm -u+x \) \
+	-exec sh -c 'file -b "$1" | grep -q ELF && strip --strip-unneeded --remove-section=.comment \
+		--remove-section=.note "$1"' sh {} \;
+find "$stage/usr/share/man" -type f -exec gzip -9n {} +
+find "$stage/usr/share/man" -type l | while read -r l; do
+	ln -sfn "$(readlink "$l").gz" "$l.gz" && rm -f "$l"
+done
+doc=$stage/usr/share/doc/rekmod
+install -d "$doc"
+install -m 0644 "$here/copyright" "$doc/copyright"
+{
+	printf 'rekmod (%s) unstable; urgency=medium\n\n' "$version"
+	printf '  * Release %s: see https://example.invalid/rekmod.\n\n' "$version"
+	printf ' -- %s  %s\n' "$maintainer" \
+		"$(LC_ALL=C date -R -u -d "@${SOURCE_DATE_EPOCH:-$(git -C "$top" log -1 --format=%ct 2>/dev/null || date +%s)}")"
+} | gzip -9n >"$doc/changelog.gz"
+install -D -m 0644 "$here/lintian-overrides" "$stage/usr/share/lintian/overrides/rekmod"
 for d in postinst.d header_postinst.d prerm.d postrm.d; do
 	install -D -m 0755 "$here/kernel-hook" "$stage/etc/kernel/$d/50rekmod"
 done
@@ -25,14 +48,16 @@ mkdir -p "$stage/DEBIAN"
 install -m 0755 "$here/postinst" "$stage/DEBIAN/postinst"
 install -m 0644 "$here/triggers" "$stage/DEBIAN/triggers"
 (cd "$stage" && find etc -type f | sed 's|^|/|' | sort) >"$stage/DEBIAN/conffiles"
+(cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) \
+	>"$stage/DEBIAN/md5sums"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<CONTROL
 Package: rekmod
 Version: $version
 Architecture: $arch
-Maintainer: rekmod developers <rekmod@localhost>
+Maintainer: $maintainer
 Installed-Size: $size
-Depends: libc6 (>= 2.34), libkmod2, libapt-pkg6.0, liblzma5, libzstd1, zlib1g, libssl3, bash, make, kmod, gcc | c-compiler
+Depends: libc6 (>= 2.34), libkmod2, libapt-pkg6.0, liblzma5, libzstd1, zlib1g, libssl3, make, kmod, gcc | c-compiler
 Provides: dkms (= 3.4.3+rekmod$version)
 Conflicts: dkms
 Replaces: dkms

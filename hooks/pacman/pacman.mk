@@ -22,14 +22,14 @@ $(O)/rekmod-alpm-hook: hooks/pacman/hook.c hooks/pacman/targets.c hooks/pacman/a
 		$(O)/core/lib/util.o $(ALPM_LIBS)
 
 # The core of `make install` without Debian's libapt-pkg shim, plus the
-# libalpm backend, the hook program and the hooks.
-install-pacman: $(O)/rekmod $(O)/librekmod-alpm.so $(O)/rekmod-alpm-hook
+# libalpm backend, the hook program and the hooks (man pages, completions,
+# framework.conf: install-data).
+install-pacman: $(O)/rekmod $(O)/librekmod-alpm.so $(O)/rekmod-alpm-hook install-data
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf.d \
 		$(DESTDIR)/var/lib/dkms $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(LIBDIR)/rekmod \
 		$(DESTDIR)$(LIBDIR)/kernel/install.d $(DESTDIR)$(PREFIX)/share/libalpm/hooks
 	install -m 0755 $(O)/rekmod $(DESTDIR)$(SBINDIR)/rekmod
 	ln -sf rekmod $(DESTDIR)$(SBINDIR)/dkms
-	install -m 0644 core/rekmod.8 $(DESTDIR)$(MANDIR)/man8/rekmod.8
 	install -m 0755 hooks/kernel-install/40-rekmod.install $(DESTDIR)$(LIBDIR)/kernel/install.d/40-rekmod.install
 	install -m 0755 $(O)/librekmod-alpm.so $(DESTDIR)$(LIBDIR)/rekmod/librekmod-alpm.so
 	install -m 0755 $(O)/rekmod-alpm-hook $(DESTDIR)$(LIBDIR)/rekmod/rekmod-alpm-hook

@@ -13,7 +13,9 @@ trap 'rm -rf "$work"' EXIT
 stage=$work/stage
 mkdir -p "$stage" "$work/top/SPECS" "$work/db"
 
-make -s -C "$top" install install-rpm-hooks DESTDIR="$stage" PREFIX=/usr >"$work/make.log" 2>&1 ||
+# DKMS=1: the package provides dkms, with its command, man page and completion names
+make -s -C "$top" install install-rpm-hooks DESTDIR="$stage" PREFIX=/usr DKMS=1 \
+	ZSHCOMPDIR=/usr/share/zsh/site-functions >"$work/make.log" 2>&1 ||
 	{ cat "$work/make.log"; exit 1; }
 rm -f "$stage/usr/lib/rekmod/librekmod-apt.so" # Debian's libapt-pkg: not for rpm systems
 sed -e "s|@VERSION@|$version|g" "$here/rekmod.spec.in" >"$work/top/SPECS/rekmod.spec"
