@@ -5,8 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "hookcall.h"
-#include "util.h"
+#include "process.h"
+#include "strutil.h"
 
 void hook_parse_args(struct hookcall *h, int argc, char **argv, const char **mode)
 {
@@ -65,12 +67,6 @@ bool hook_any_registered(const struct hookcall *h)
 	_cleanup_free_ char *tree = hook_in_root(h, HOOK_DKMS_TREE);
 	_cleanup_strv_free_ char **e = list_dir(tree);
 	return e && e[0];
-}
-
-void hook_push_unique(char ***v, const char *s)
-{
-	if (!strv_contains(*v, s))
-		strv_push(v, xstrdup(s));
 }
 
 char **hook_read_lines(void)

@@ -26,7 +26,6 @@ char *hook_in_root(const struct hookcall *h, const char *path);
 bool hook_has_headers(const struct hookcall *h, const char *modules_dir, const char *k);
 /* is any module registered in the dkms tree? */
 bool hook_any_registered(const struct hookcall *h);
-void hook_push_unique(char ***v, const char *s);
 /* the non-empty lines of stdin (what the package manager passes), without '\n' */
 char **hook_read_lines(void);
 /* rekmod [--root R] words..., run to completion, its stdout on stderr */

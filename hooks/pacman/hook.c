@@ -24,8 +24,9 @@
 #include <unistd.h>
 
 #include "hookcall.h"
+#include "pkgdb-backend.h"
 #include "rekmod-alpm.h"
-#include "util.h"
+#include "strutil.h"
 
 static const char *prog = "rekmod-alpm-hook";
 
@@ -50,9 +51,9 @@ static void read_targets(struct hook *t)
 			continue;
 		}
 		if (kind == ALPM_TARGET_SOURCE)
-			hook_push_unique(&t->sources, name);
+			strv_push_unique(&t->sources, name);
 		else if (kind != ALPM_TARGET_OTHER)
-			hook_push_unique(&t->kernels, name);
+			strv_push_unique(&t->kernels, name);
 	}
 }
 
@@ -98,7 +99,7 @@ static void on_install(struct hook *t)
 					       t->sources[i], strrchr(t->sources[i], '-') + 1);
 		}
 		if (mv)
-			hook_push_unique(&mods, mv);
+			strv_push_unique(&mods, mv);
 		else if (!t->h.print)
 			fprintf(stderr, "%s: /usr/src/%s/dkms.conf: not registered (see the error above); fix it, "
 				"then run `rekmod add /usr/src/%s`\n", prog, t->sources[i], t->sources[i]);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "rekmod-rpm.h"
-#include "util.h"
+#include "strutil.h"
 
 static const char *const kernel_prefixes[] = { "/usr/lib/modules", "/lib/modules", "/usr/src/kernels" };
 
@@ -29,10 +29,9 @@ static int component_after(const char *path, const char *prefix, const char **re
 
 static int valid_component(const char *c, size_t n, char **ret)
 {
-	_cleanup_free_ char *s = xstrndup(c, n);
-	if (!name_is_valid(s))
+	if (!name_is_valid_n(c, n))
 		return -EINVAL;
-	*ret = TAKE_PTR(s);
+	*ret = xstrndup(c, n);
 	return 0;
 }
 
