@@ -90,7 +90,7 @@ $(O)/librekmod.a: $(LIB_OBJ)
 $(O)/librekmod-san.a: $(SAN_LIB_OBJ)
 $(O)/libshared.a $(O)/libshared-san.a $(O)/librekmod.a $(O)/librekmod-san.a:
 	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(O)/rekmod: $(CLI_OBJ) $(O)/librekmod.a $(O)/libshared.a
 	$(call msg,LD,$@)
@@ -104,8 +104,8 @@ $(O)/librekmod-apt.so: $(O)/hooks/apt/aptshim.o $(O)/libshared.a
 $(O)/tests/%: tests/unit/%.c $(O)/librekmod-san.a $(O)/libshared-san.a
 	$(call msg,CC-TEST,$<)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(UNIT_CPPFLAGS) $(BASECFLAGS) -MF $@.d -O1 -g $(SAN) $(LDFLAGS) -o $@ $^ \
-		$(LIBS) -lcmocka
+	$(Q)$(CC) $(CPPFLAGS) $(UNIT_CPPFLAGS) $(BASECFLAGS) -MF $@.d -O1 -g $(SAN) $(LDFLAGS) -o $@ \
+		$< $(filter %.a,$^) $(LIBS) -lcmocka
 
 -include $(patsubst %.o,%.d,$(SHARED_OBJ) $(LIB_OBJ) $(CLI_OBJ) $(SAN_SHARED_OBJ) $(SAN_LIB_OBJ) \
 	$(HOOK_OBJ) $(O)/hooks/apt/aptshim.o) $(UNIT_BIN:%=%.d)

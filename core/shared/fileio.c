@@ -11,11 +11,8 @@
 #include "fileio.h"
 #include "strutil.h"
 
-int read_file(const char *path, char **ret, size_t *ret_len)
+int read_fd(int fd, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	struct strbuf b = { 0 };
 	char buf[65536];
 	for (;;) {
@@ -35,6 +32,14 @@ int read_file(const char *path, char **ret, size_t *ret_len)
 		*ret_len = b.len;
 	*ret = sb_steal(&b);
 	return 0;
+}
+
+int read_file(const char *path, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return read_fd(fd, ret, ret_len);
 }
 
 static int write_all(int fd, const void *buf, size_t len)

@@ -8,11 +8,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
+/* all of a file, or what fd gives until its end, NUL-terminated */
 int read_file(const char *path, char **ret, size_t *ret_len);
+int read_fd(int fd, char **ret, size_t *ret_len);
 /* temp file in the same directory, write, fsync, rename, fsync directory */
 int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode);
 int copy_file_atomic(const char *src, const char *dst, mode_t mode);
@@ -32,7 +30,3 @@ bool is_symlink(const char *path);
 void rmdir_parents(const char *path, const char *stop);
 /* sorted (C collation) entries of a directory, without . and ..; NULL if unreadable */
 char **list_dir(const char *path);
-
-#ifdef __cplusplus
-}
-#endif

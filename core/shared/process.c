@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "process.h"
 #include "strutil.h"
 
@@ -79,24 +80,15 @@ int rk_run_capture(const struct rk_spawn *s, char **ret_out, size_t *ret_len, in
 		close(p[0]);
 		return r;
 	}
-	struct strbuf b = { 0 };
-	char buf[65536];
-	for (;;) {
-		ssize_t n = read(p[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		sb_putn(&b, buf, (size_t)n);
-	}
+	_cleanup_free_ char *out = NULL;
+	size_t len = 0;
+	int k = read_fd(p[0], &out, &len);
 	close(p[0]);
 	r = wait_status(pid, ret_status);
-	if (r < 0) {
-		sb_free(&b);
-		return r;
-	}
+	if (r < 0 || k < 0)
+		return r < 0 ? r : k;
 	if (ret_len)
-		*ret_len = b.len;
-	*ret_out = sb_steal(&b);
+		*ret_len = len;
+	*ret_out = TAKE_PTR(out);
 	return 0;
 }

@@ -5,10 +5,6 @@
 
 #include <stddef.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 struct rk_spawn {
 	const char *const *argv;
 	const char *const *envp; /* NULL: inherit */
@@ -22,7 +18,3 @@ struct rk_spawn {
 int rk_run(const struct rk_spawn *s, int *ret_status);
 /* Runs and captures stdout into *ret_out (NUL-terminated). */
 int rk_run_capture(const struct rk_spawn *s, char **ret_out, size_t *ret_len, int *ret_status);
-
-#ifdef __cplusplus
-}
-#endif
