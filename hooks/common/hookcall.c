@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -67,6 +68,19 @@ bool hook_any_registered(const struct hookcall *h)
 	_cleanup_free_ char *tree = hook_in_root(h, HOOK_DKMS_TREE);
 	_cleanup_strv_free_ char **e = list_dir(tree);
 	return e && e[0];
+}
+
+char *hook_registered_as(const struct hookcall *h, const char *dir)
+{
+	for (const char *d = strrchr(dir, '-'); d && d > dir; d = memrchr(dir, '-', (size_t)(d - dir))) {
+		_cleanup_free_ char *m = xstrndup(dir, (size_t)(d - dir));
+		_cleanup_free_ char *src = xasprintf(HOOK_DKMS_TREE "/%s/%s/source", m, d + 1);
+		_cleanup_free_ char *p = hook_in_root(h, src);
+		struct stat st;
+		if (d[1] && lstat(p, &st) == 0)
+			return xasprintf("%s/%s", m, d + 1);
+	}
+	return NULL;
 }
 
 char **hook_read_lines(void)

@@ -24,11 +24,6 @@ char *rpmhook_canonical(const char *path);
  * 0 and NULL for any other path; -EINVAL when D is not a valid component. */
 int rpmhook_path_source(const char *path, char **ret_dir);
 
-/* Splits a source directory name "<module>-<version>" at the '-' for which
- * registered(module, version) holds, trying the rightmost first. Returns
- * malloc'd "module/version" or NULL. */
-char *rpmhook_split_source(const char *dir, bool (*registered)(const char *m, const char *v, void *ud), void *ud);
-
 /* Does kernel kver keep an image (vmlinuz, modules.order or modules.builtin
  * under /lib/modules/kver, /boot/vmlinuz-kver) or headers (/lib/modules/
  * kver/build, /usr/src/kernels/kver) once the files in erased[] (canonical

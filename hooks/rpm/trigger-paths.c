@@ -64,16 +64,6 @@ int rpmhook_path_source(const char *path, char **ret_dir)
 	return valid_component(c, n, ret_dir);
 }
 
-char *rpmhook_split_source(const char *dir, bool (*registered)(const char *m, const char *v, void *ud), void *ud)
-{
-	for (const char *d = strrchr(dir, '-'); d && d > dir; d = memrchr(dir, '-', (size_t)(d - dir))) {
-		_cleanup_free_ char *m = xstrndup(dir, (size_t)(d - dir));
-		if (d[1] && registered(m, d + 1, ud))
-			return xasprintf("%s/%s", m, d + 1);
-	}
-	return NULL;
-}
-
 bool rpmhook_kernel_stays(const char *kver, char *const *erased, bool (*present)(const char *path, void *ud),
 			  void *ud)
 {

@@ -186,12 +186,6 @@ static void kernels_postun(const struct hookcall *t)
 		hook_exec_sync(t, NULL, gone, NULL);
 }
 
-static bool registered(const char *m, const char *v, void *ud)
-{
-	_cleanup_free_ char *p = xasprintf(HOOK_DKMS_TREE "/%s/%s/source", m, v);
-	return present(p, ud);
-}
-
 static void sources_in(const struct hookcall *t, char *const *paths)
 {
 	_cleanup_strv_free_ char **mods = xcalloc(1, sizeof(char *));
@@ -207,7 +201,7 @@ static void sources_in(const struct hookcall *t, char *const *paths)
 		_cleanup_free_ char *src = xasprintf("/usr/src/%s", d);
 		/* "already added" is fine: the tree says what is registered */
 		hook_run(t, (const char *const[]){ "add", src, NULL });
-		_cleanup_free_ char *mv = rpmhook_split_source(d, registered, (void *)t);
+		_cleanup_free_ char *mv = hook_registered_as(t, d);
 		if (mv)
 			strv_push_unique(&mods, mv);
 		else if (!t->print)
