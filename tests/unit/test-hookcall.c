@@ -106,10 +106,7 @@ static void test_has_headers(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_registered_as),
-		cmocka_unit_test(test_parse_args),
-		cmocka_unit_test(test_has_headers),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_registered_as), cmocka_unit_test(test_parse_args),
+					    cmocka_unit_test(test_has_headers) };
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

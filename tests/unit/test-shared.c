@@ -106,11 +106,7 @@ static void test_backend_load(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_name_is_valid_n),
-		cmocka_unit_test(test_strv_push_unique),
-		cmocka_unit_test(test_run_capture),
-		cmocka_unit_test(test_backend_load),
-	};
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_name_is_valid_n), cmocka_unit_test(test_strv_push_unique),
+					    cmocka_unit_test(test_run_capture), cmocka_unit_test(test_backend_load) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
