@@ -13,19 +13,40 @@ DESTDIR    ?=
 DKMS       ?=
 
 CC      ?= cc
+CXX     ?= c++
 O       := build
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
            -Wstrict-prototypes -Wvla -Wno-unused-parameter
-CFLAGS  ?= -O2 -g
+CFLAGS   ?= -O2 -g
+CXXFLAGS ?= -O2 -g
+CPPFLAGS ?=
+LDFLAGS  ?=
+# Every compile: header dependencies tracked by the compiler (build/**/*.d).
+BASECFLAGS := -std=gnu11 $(WARN) -fvisibility=hidden -MMD -MP
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # Recursively expanded: pkg-config runs when a recipe needs it, so that
 # `make deps check` on a fresh machine sees the libraries deps just installed.
-BASECFLAGS = -std=gnu11 $(WARN) -fvisibility=hidden -D_GNU_SOURCE \
-           -DREKMOD_VERSION='"$(VERSION)"' -DREKMOD_BACKEND_DIR='"$(LIBDIR)/rekmod"' \
-           -Icore/include -Icore/lib -Ihooks/apt \
-           $(shell pkg-config --cflags libkmod liblzma libzstd zlib libcrypto 2>/dev/null)
-LIBS    = $(shell pkg-config --libs libkmod liblzma libzstd zlib libcrypto 2>/dev/null || \
-           echo -lkmod -llzma -lzstd -lz -lcrypto)
-SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LIB_PKGS := libkmod liblzma libzstd zlib libcrypto
+LIBS    = $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null || echo -lkmod -llzma -lzstd -lz -lcrypto)
+
+# Include paths and defines per part. The shared layer (core/shared: strings,
+# files, processes, the package-database backend loader) sees only itself;
+# the engine sees its own headers and the shared layer; the command, the
+# public header and the shared layer; a hook its own folder, hooks/common and
+# the shared layer, never core/lib.
+SHARED_CPPFLAGS = -D_GNU_SOURCE -Icore/shared -DREKMOD_BACKEND_DIR='"$(LIBDIR)/rekmod"'
+LIB_CPPFLAGS    = -D_GNU_SOURCE -Icore/include -Icore/lib -Icore/shared -DREKMOD_VERSION='"$(VERSION)"' \
+                  $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
+CLI_CPPFLAGS    = -D_GNU_SOURCE -Icore/include -Icore/shared -DREKMOD_VERSION='"$(VERSION)"'
+HOOK_CPPFLAGS   = -D_GNU_SOURCE -I$(<D) -Ihooks/common -Icore/shared -DREKMOD_SBIN='"$(SBINDIR)/rekmod"'
+UNIT_CPPFLAGS   = $(LIB_CPPFLAGS) -Ihooks/apt -Itests/unit
+
+$(O)/core/shared/%.o $(O)/san/core/shared/%.o: PART_CPPFLAGS = $(SHARED_CPPFLAGS)
+$(O)/core/lib/%.o $(O)/san/core/lib/%.o: PART_CPPFLAGS = $(LIB_CPPFLAGS)
+$(O)/core/cli/%.o: PART_CPPFLAGS = $(CLI_CPPFLAGS)
+$(O)/hooks/%.o: PART_CPPFLAGS = $(HOOK_CPPFLAGS)
+# the shared layer goes into the backends (shared objects) too
+$(O)/core/shared/%.o: PART_CFLAGS = -fPIC
 
 ifeq ($(V),1)
 Q :=
@@ -35,13 +56,16 @@ Q := @
 msg = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
-LIB_SRC  := $(wildcard core/lib/*.c)
-CLI_SRC  := $(wildcard core/cli/*.c)
-UNIT_SRC := $(wildcard tests/unit/test-*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
-CLI_OBJ  := $(CLI_SRC:%.c=$(O)/%.o)
+SHARED_SRC := $(wildcard core/shared/*.c)
+LIB_SRC    := $(wildcard core/lib/*.c)
+CLI_SRC    := $(wildcard core/cli/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test-*.c)
+SHARED_OBJ := $(SHARED_SRC:%.c=$(O)/%.o)
+LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
+CLI_OBJ    := $(CLI_SRC:%.c=$(O)/%.o)
+SAN_SHARED_OBJ := $(SHARED_SRC:%.c=$(O)/san/%.o)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(O)/san/%.o)
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
 .PHONY: all check unit integration compat install install-data uninstall clean demo deps deps-build \
 	deps-test bench deb
@@ -50,40 +74,47 @@ all: $(O)/rekmod $(O)/librekmod-apt.so
 # hooks/rpm and hooks/pacman: their programs, `make rpm`, `make pkg`
 -include hooks/rpm/rpm.mk hooks/pacman/pacman.mk
 
-# hooks/apt: the libapt-pkg shim, a backend the core loads with dlopen
-CXX     ?= c++
-$(O)/librekmod-apt.so: hooks/apt/aptshim.cc hooks/apt/rekmod-apt.h
-	$(call msg,CXX,$<)
-	@mkdir -p $(dir $@)
-	$(Q)$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden \
-		-o $@ $< -lapt-pkg
-
-$(O)/%.o: %.c $(wildcard core/lib/*.h core/include/*.h)
+$(O)/%.o: %.c
 	$(call msg,CC,$<)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -c $< -o $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(PART_CPPFLAGS) $(BASECFLAGS) $(PART_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(O)/san/%.o: %.c $(wildcard core/lib/*.h core/include/*.h)
+$(O)/san/%.o: %.c
 	$(call msg,CC-SAN,$<)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASECFLAGS) -O1 -g $(SAN) -c $< -o $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(PART_CPPFLAGS) $(BASECFLAGS) -O1 -g $(SAN) -c $< -o $@
 
+$(O)/%.o: %.cc
+	$(call msg,CXX,$<)
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(CPPFLAGS) $(PART_CPPFLAGS) -std=c++17 -Wall -Wextra -Werror -fvisibility=hidden -MMD -MP \
+		-fPIC $(CXXFLAGS) -c $< -o $@
+
+$(O)/libshared.a: $(SHARED_OBJ)
+$(O)/libshared-san.a: $(SAN_SHARED_OBJ)
 $(O)/librekmod.a: $(LIB_OBJ)
-	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
-
 $(O)/librekmod-san.a: $(SAN_LIB_OBJ)
+$(O)/libshared.a $(O)/libshared-san.a $(O)/librekmod.a $(O)/librekmod-san.a:
 	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(O)/rekmod: $(CLI_OBJ) $(O)/librekmod.a
+$(O)/rekmod: $(CLI_OBJ) $(O)/librekmod.a $(O)/libshared.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(O)/librekmod.a $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/tests/%: tests/unit/%.c $(O)/librekmod-san.a $(wildcard tests/unit/*.h)
+# hooks/apt: the libapt-pkg shim, a backend the core loads with dlopen
+$(O)/librekmod-apt.so: $(O)/hooks/apt/aptshim.o $(O)/libshared.a
+	$(call msg,CXXLD,$@)
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) -shared -Wl,--no-undefined -o $@ $^ -lapt-pkg
+
+$(O)/tests/%: tests/unit/%.c $(O)/librekmod-san.a $(O)/libshared-san.a
 	$(call msg,CC-TEST,$<)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASECFLAGS) -O1 -g $(SAN) -Itests/unit -o $@ $< $(O)/librekmod-san.a $(LIBS) -lcmocka
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(UNIT_CPPFLAGS) $(BASECFLAGS) -MF $@.d -O1 -g $(SAN) $(LDFLAGS) -o $@ \
+		$< $(filter %.a,$^) $(LIBS) -lcmocka
+
+-include $(patsubst %.o,%.d,$(SHARED_OBJ) $(LIB_OBJ) $(CLI_OBJ) $(SAN_SHARED_OBJ) $(SAN_LIB_OBJ) \
+	$(HOOK_OBJ) $(O)/hooks/apt/aptshim.o) $(UNIT_BIN:%=%.d)
 
 # Unit tests under ASan+UBSan, then integration and differential tests with
 # real kernel headers, real make, depmod and Debian's dkms (see README).

@@ -15,7 +15,9 @@
 #include <cstring>
 #include <string>
 
+#include "pkgdb-backend.h"
 #include "rekmod-apt.h"
+#include "strutil.h"
 
 namespace {
 
@@ -49,7 +51,7 @@ int fail(int err)
 
 } // namespace
 
-extern "C" __attribute__((visibility("default"))) int rekmod_apt_list_installed(const char *root, const char *prefix,
+extern "C" _public_ int rekmod_apt_list_installed(const char *root, const char *prefix,
 					 int (*cb)(const char *, const char *, void *), void *userdata)
 {
 	try {
@@ -74,9 +76,12 @@ extern "C" __attribute__((visibility("default"))) int rekmod_apt_list_installed(
 	}
 }
 
-extern "C" __attribute__((visibility("default"))) int rekmod_apt_headers_package(const char *root, const char *kver, char **ret_name)
+// The backend function of core/shared/pkgdb-backend.h. The name is built
+// with std::string (the one string helper kept in C++ here: it lives inside
+// the try block, where an allocation failure is an exception like apt's).
+extern "C" _public_ int rekmod_pkgdb_headers_package(const char *root, const char *kver, char **ret_name)
 {
-	if (!kver || !*kver || std::strchr(kver, '/'))
+	if (!name_is_valid(kver) || !ret_name)
 		return -EINVAL;
 	try {
 		pkgCacheFile *cf = open_cache(root);
@@ -97,4 +102,11 @@ extern "C" __attribute__((visibility("default"))) int rekmod_apt_headers_package
 	} catch (...) {
 		return fail(-EIO);
 	}
+}
+
+// The name the shim exported before the backend interface had one name;
+// the loader still looks it up, and older callers may use it.
+extern "C" _public_ int rekmod_apt_headers_package(const char *root, const char *kver, char **ret_name)
+{
+	return rekmod_pkgdb_headers_package(root, kver, ret_name);
 }

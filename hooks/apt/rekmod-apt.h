@@ -15,9 +15,10 @@ extern "C" {
 int rekmod_apt_list_installed(const char *root, const char *prefix,
 			      int (*cb)(const char *name, const char *version, void *userdata), void *userdata);
 
-/* The package that gives headers for kernel release kver: linux-headers-<kver>
- * when the cache knows it (installed or installable). *ret_name is malloc'd.
- * -ENOENT when the cache has no such package. */
+/* The shim's rekmod_pkgdb_headers_package (core/shared/pkgdb-backend.h):
+ * linux-headers-<kver> when the cache knows it (installed or installable).
+ * *ret_name is malloc'd. -ENOENT when the cache has no such package. The
+ * shim exports it under this older name too. */
 int rekmod_apt_headers_package(const char *root, const char *kver, char **ret_name);
 
 #ifdef __cplusplus

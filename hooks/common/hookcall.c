@@ -3,10 +3,13 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "hookcall.h"
-#include "util.h"
+#include "process.h"
+#include "strutil.h"
 
 void hook_parse_args(struct hookcall *h, int argc, char **argv, const char **mode)
 {
@@ -67,10 +70,17 @@ bool hook_any_registered(const struct hookcall *h)
 	return e && e[0];
 }
 
-void hook_push_unique(char ***v, const char *s)
+char *hook_registered_as(const struct hookcall *h, const char *dir)
 {
-	if (!strv_contains(*v, s))
-		strv_push(v, xstrdup(s));
+	for (const char *d = strrchr(dir, '-'); d && d > dir; d = memrchr(dir, '-', (size_t)(d - dir))) {
+		_cleanup_free_ char *m = xstrndup(dir, (size_t)(d - dir));
+		_cleanup_free_ char *src = xasprintf(HOOK_DKMS_TREE "/%s/%s/source", m, d + 1);
+		_cleanup_free_ char *p = hook_in_root(h, src);
+		struct stat st;
+		if (d[1] && lstat(p, &st) == 0)
+			return xasprintf("%s/%s", m, d + 1);
+	}
+	return NULL;
 }
 
 char **hook_read_lines(void)

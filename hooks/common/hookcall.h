@@ -26,7 +26,10 @@ char *hook_in_root(const struct hookcall *h, const char *path);
 bool hook_has_headers(const struct hookcall *h, const char *modules_dir, const char *k);
 /* is any module registered in the dkms tree? */
 bool hook_any_registered(const struct hookcall *h);
-void hook_push_unique(char ***v, const char *s);
+/* A module source directory name "<m>-<v>" (of /usr/src/<m>-<v>) as it is
+ * registered in the dkms tree: malloc'd "m/v", or NULL when no split is.
+ * The rightmost '-' is tried first; a module name may hold '-'. */
+char *hook_registered_as(const struct hookcall *h, const char *dir);
 /* the non-empty lines of stdin (what the package manager passes), without '\n' */
 char **hook_read_lines(void);
 /* rekmod [--root R] words..., run to completion, its stdout on stderr */

@@ -8,39 +8,24 @@
  *      modules.order,pkgbase,kernel/}, else the name in .../pkgbase;
  *      linux -> linux-headers, linux-lts -> linux-lts-headers, else
  *      P-headers when a database (local or sync) has it.
- * Only libc and libalpm: the core loads this with dlopen. */
+ * Only libc, libalpm and the shared layer: the core loads this with dlopen
+ * (core/shared/pkgdb-backend.h). */
 #include <alpm.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "rekmod-alpm.h"
-
-#define EXPORT __attribute__((visibility("default")))
-
-static char *join(const char *a, const char *b, const char *c)
-{
-	size_t la = strlen(a), lb = strlen(b), lc = c ? strlen(c) : 0;
-	char *s = malloc(la + lb + lc + 1);
-	if (s) {
-		memcpy(s, a, la);
-		memcpy(s + la, b, lb);
-		memcpy(s + la + lb, c ? c : "", lc + 1);
-	}
-	return s;
-}
+#include "fileio.h"
+#include "pkgdb-backend.h"
+#include "strutil.h"
 
 static bool owns(alpm_pkg_t *pkg, const char *kver, const char *rel)
 {
 	static const char *const roots[] = { "usr/lib/modules/", "lib/modules/" };
 	alpm_filelist_t *files = alpm_pkg_get_files(pkg);
-	for (size_t i = 0; files && i < 2; i++) {
-		char path[512];
-		if ((size_t)snprintf(path, sizeof(path), "%s%s/%s", roots[i], kver, rel) >= sizeof(path))
-			return false;
+	for (size_t i = 0; files && i < ARRAY_SIZE(roots); i++) {
+		_cleanup_free_ char *path = xasprintf("%s%s/%s", roots[i], kver, rel);
 		if (alpm_filelist_contains(files, path))
 			return true;
 	}
@@ -55,7 +40,7 @@ static void owners(alpm_db_t *local, const char *kver, const char **ret_build, c
 		alpm_pkg_t *pkg = i->data;
 		if (!*ret_build && (owns(pkg, kver, "build") || owns(pkg, kver, "build/")))
 			*ret_build = alpm_pkg_get_name(pkg);
-		for (size_t m = 0; !*ret_kernel && m < sizeof(marks) / sizeof(marks[0]); m++)
+		for (size_t m = 0; !*ret_kernel && m < ARRAY_SIZE(marks); m++)
 			if (owns(pkg, kver, marks[m]))
 				*ret_kernel = alpm_pkg_get_name(pkg);
 	}
@@ -64,39 +49,26 @@ static void owners(alpm_db_t *local, const char *kver, const char **ret_build, c
 /* Arch kernels ship usr/lib/modules/<K>/pkgbase: "linux", "linux-lts"... */
 static char *pkgbase_of(const char *root, const char *kver)
 {
-	char path[4096], buf[256];
-	if ((size_t)snprintf(path, sizeof(path), "%s/usr/lib/modules/%s/pkgbase", root, kver) >= sizeof(path))
+	_cleanup_free_ char *path = xasprintf("%s/usr/lib/modules/%s/pkgbase", root, kver);
+	_cleanup_free_ char *text = NULL;
+	if (read_file(path, &text, NULL) < 0)
 		return NULL;
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	char *r = fgets(buf, sizeof(buf), f) ? strndup(buf, strcspn(buf, " \t\r\n")) : NULL;
-	fclose(f);
-	if (r && !*r) {
-		free(r);
-		r = NULL;
-	}
-	return r;
+	size_t n = strcspn(text, " \t\r\n");
+	return n ? xstrndup(text, n) : NULL;
 }
 
 /* Registers every <dbpath>/sync/<repo>.db (read only, no signature check). */
 static void register_syncdbs(alpm_handle_t *h, const char *dbpath)
 {
-	char *dir = join(dbpath, "/sync", NULL);
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		size_t n = strlen(e->d_name);
-		if (n > 3 && strcmp(e->d_name + n - 3, ".db") == 0 && e->d_name[0] != '.') {
-			char *repo = strndup(e->d_name, n - 3);
-			if (repo)
-				alpm_register_syncdb(h, repo, 0);
-			free(repo);
+	_cleanup_free_ char *dir = xasprintf("%s/sync", dbpath);
+	_cleanup_strv_free_ char **names = list_dir(dir);
+	for (size_t i = 0; names && names[i]; i++) {
+		size_t n = strlen(names[i]);
+		if (n > 3 && endswith(names[i], ".db") && names[i][0] != '.') {
+			_cleanup_free_ char *repo = xstrndup(names[i], n - 3);
+			alpm_register_syncdb(h, repo, 0);
 		}
 	}
-	if (d)
-		closedir(d);
-	free(dir);
 }
 
 static bool in_some_db(alpm_handle_t *h, alpm_db_t *local, const char *name)
@@ -113,53 +85,39 @@ static char *headers_of_kernel_pkg(alpm_handle_t *h, alpm_db_t *local, const cha
 {
 	if (!kpkg)
 		return NULL;
-	size_t n = strlen(kpkg);
-	if (n > 8 && strcmp(kpkg + n - 8, "-headers") == 0) /* it ships its own build link */
-		return in_some_db(h, local, kpkg) ? strdup(kpkg) : NULL;
-	char *name = join(kpkg, "-headers", NULL);
-	if (name && (strcmp(kpkg, "linux") == 0 || strcmp(kpkg, "linux-lts") == 0 || in_some_db(h, local, name)))
+	if (strlen(kpkg) > 8 && endswith(kpkg, "-headers")) /* it ships its own build link */
+		return in_some_db(h, local, kpkg) ? xstrdup(kpkg) : NULL;
+	char *name = xasprintf("%s-headers", kpkg);
+	if (streq(kpkg, "linux") || streq(kpkg, "linux-lts") || in_some_db(h, local, name))
 		return name;
 	free(name);
 	return NULL;
 }
 
-static bool kver_ok(const char *k)
+_public_ int rekmod_pkgdb_headers_package(const char *root, const char *kver, char **ret_name)
 {
-	return k && *k && strlen(k) <= 200 && !strchr(k, '/') && strcmp(k, ".") != 0 && strcmp(k, "..") != 0;
-}
-
-EXPORT int rekmod_pkgdb_headers_package(const char *root, const char *kver, char **ret_name)
-{
-	if (!kver_ok(kver) || !ret_name)
+	if (!name_is_valid(kver) || !ret_name)
 		return -EINVAL;
 	if (!root || !*root)
 		root = "/";
-	char *dbpath = join(root, strcmp(root, "/") ? "/var/lib/pacman/" : "var/lib/pacman/", NULL);
-	if (!dbpath)
-		return -ENOMEM;
-	struct stat st;
-	if (stat(dbpath, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		free(dbpath);
+	_cleanup_free_ char *dbpath = xasprintf("%s%s", root, streq(root, "/") ? "var/lib/pacman/" : "/var/lib/pacman/");
+	if (!is_dir(dbpath))
 		return -ENOENT; /* no pacman database here */
-	}
 	alpm_errno_t err = 0;
 	alpm_handle_t *h = alpm_initialize(root, dbpath, &err);
-	if (!h) {
-		free(dbpath);
+	if (!h)
 		return err == ALPM_ERR_MEMORY ? -ENOMEM : -EIO;
-	}
 	register_syncdbs(h, dbpath);
 	alpm_db_t *local = alpm_get_localdb(h);
 	const char *build = NULL, *kernel = NULL;
 	owners(local, kver, &build, &kernel);
-	char *name = build ? strdup(build) : headers_of_kernel_pkg(h, local, kernel);
+	char *name = build ? xstrdup(build) : headers_of_kernel_pkg(h, local, kernel);
 	if (!name && !build && !kernel) {
 		char *base = pkgbase_of(root, kver);
 		name = headers_of_kernel_pkg(h, local, base);
 		free(base);
 	}
 	alpm_release(h);
-	free(dbpath);
 	if (!name)
 		return -ENOENT;
 	*ret_name = name;

@@ -18,14 +18,13 @@
  *          usr/src/<m>-<v>/dkms.conf  -> rekmod remove -m m -v v --all first
  * --root and --print (show the commands instead of running them) are for
  * tests; pacman runs hooks chrooted into its RootDir. */
-#include <limits.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hookcall.h"
+#include "pkgdb-backend.h"
 #include "rekmod-alpm.h"
-#include "util.h"
+#include "strutil.h"
 
 static const char *prog = "rekmod-alpm-hook";
 
@@ -50,24 +49,10 @@ static void read_targets(struct hook *t)
 			continue;
 		}
 		if (kind == ALPM_TARGET_SOURCE)
-			hook_push_unique(&t->sources, name);
+			strv_push_unique(&t->sources, name);
 		else if (kind != ALPM_TARGET_OTHER)
-			hook_push_unique(&t->kernels, name);
+			strv_push_unique(&t->kernels, name);
 	}
-}
-
-/* "<m>-<v>" -> "m/v" as registered in the tree (a name may hold '-'). */
-static char *registered_as(const struct hook *t, const char *d)
-{
-	for (const char *dash = strchr(d, '-'); dash; dash = strchr(dash + 1, '-')) {
-		_cleanup_free_ char *m = xstrndup(d, (size_t)(dash - d));
-		_cleanup_free_ char *src = xasprintf(HOOK_DKMS_TREE "/%s/%s/source", m, dash + 1);
-		_cleanup_free_ char *p = hook_in_root(&t->h, src);
-		struct stat st;
-		if (lstat(p, &st) == 0)
-			return xasprintf("%s/%s", m, dash + 1);
-	}
-	return NULL;
 }
 
 static void say_missing_headers(const struct hook *t, const char *k)
@@ -88,17 +73,17 @@ static void on_install(struct hook *t)
 {
 	_cleanup_strv_free_ char **mods = xcalloc(1, sizeof(char *));
 	for (size_t i = 0; t->sources[i]; i++) {
-		_cleanup_free_ char *mv = registered_as(t, t->sources[i]);
+		_cleanup_free_ char *mv = hook_registered_as(&t->h, t->sources[i]);
 		if (!mv) {
 			_cleanup_free_ char *src = xasprintf("/usr/src/%s", t->sources[i]);
 			hook_run(&t->h, (const char *const[]){ "add", src, NULL });
-			mv = registered_as(t, t->sources[i]);
+			mv = hook_registered_as(&t->h, t->sources[i]);
 			if (!mv && t->h.print) /* nothing was added: show the usual split */
 				mv = xasprintf("%.*s/%s", (int)(strrchr(t->sources[i], '-') - t->sources[i]),
 					       t->sources[i], strrchr(t->sources[i], '-') + 1);
 		}
 		if (mv)
-			hook_push_unique(&mods, mv);
+			strv_push_unique(&mods, mv);
 		else if (!t->h.print)
 			fprintf(stderr, "%s: /usr/src/%s/dkms.conf: not registered (see the error above); fix it, "
 				"then run `rekmod add /usr/src/%s`\n", prog, t->sources[i], t->sources[i]);
@@ -120,7 +105,7 @@ static void on_install(struct hook *t)
 static void on_remove(struct hook *t)
 {
 	for (size_t i = 0; t->sources[i]; i++) {
-		_cleanup_free_ char *mv = registered_as(t, t->sources[i]);
+		_cleanup_free_ char *mv = hook_registered_as(&t->h, t->sources[i]);
 		if (!mv)
 			continue;
 		char *slash = strchr(mv, '/');

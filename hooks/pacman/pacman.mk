@@ -9,17 +9,20 @@ ALPM_HOOKS = hooks/pacman/71-rekmod-install.hook hooks/pacman/50-rekmod-remove.h
 .PHONY: pkg install-pacman
 all: $(O)/librekmod-alpm.so $(O)/rekmod-alpm-hook
 
-$(O)/librekmod-alpm.so: hooks/pacman/alpmdb.c hooks/pacman/rekmod-alpm.h
-	$(call msg,CCLD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -fPIC -shared -Wl,--no-undefined -o $@ $< $(ALPM_LIBS)
+ALPM_HOOK_OBJ := $(O)/hooks/pacman/hook.o $(O)/hooks/pacman/targets.o $(O)/hooks/pacman/alpmdb.o \
+                 $(O)/hooks/common/hookcall.o
+HOOK_OBJ += $(ALPM_HOOK_OBJ)
+$(O)/hooks/pacman/alpmdb.o: PART_CFLAGS = -fPIC
 
-$(O)/rekmod-alpm-hook: hooks/pacman/hook.c hooks/pacman/targets.c hooks/pacman/alpmdb.c \
-		hooks/pacman/rekmod-alpm.h hooks/common/hookcall.c hooks/common/hookcall.h $(O)/core/lib/util.o
+$(O)/librekmod-alpm.so: $(O)/hooks/pacman/alpmdb.o $(O)/libshared.a
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,--no-undefined -o $@ $^ $(ALPM_LIBS)
+
+# links the backend's code (alpmdb.o) directly: pacman runs its hooks where
+# libalpm is
+$(O)/rekmod-alpm-hook: $(ALPM_HOOK_OBJ) $(O)/libshared.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -DREKMOD_SBIN='"$(SBINDIR)/rekmod"' -Ihooks/pacman -Ihooks/common -o $@ \
-		hooks/pacman/hook.c hooks/pacman/targets.c hooks/pacman/alpmdb.c hooks/common/hookcall.c \
-		$(O)/core/lib/util.o $(ALPM_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALPM_LIBS)
 
 # The core of `make install` without Debian's libapt-pkg shim, plus the
 # libalpm backend, the hook program and the hooks (man pages, completions,

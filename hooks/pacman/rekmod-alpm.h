@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* hooks/pacman: the alpm hook program and librekmod-alpm.so share this. */
+/* hooks/pacman: the target lines of the alpm hooks (targets.c). The hook
+ * program links librekmod-alpm.so's code (alpmdb.c, the interface of
+ * core/shared/pkgdb-backend.h) directly: pacman's hooks run where libalpm is. */
 #pragma once
 
 #include <stdbool.h>
@@ -18,9 +20,3 @@ enum alpm_target_kind {
  * malformed: a kernel release or source directory that is not one path
  * component, or a ".." anywhere. */
 int alpm_target_parse(const char *line, enum alpm_target_kind *ret_kind, char **ret_name);
-
-/* librekmod-alpm.so: the package that gives the headers of kernel kver,
- * from the local pacman database under root (NULL: "/") and the sync
- * databases beside it. 0 and a malloc'd name; -ENOENT when unknown; another
- * -errno on error. */
-int rekmod_pkgdb_headers_package(const char *root, const char *kver, char **ret_name);

@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "rekmod-alpm.h"
-
-/* One path component: not empty, not "." or "..", no control bytes, bounded. */
-static bool component_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > 200 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
+#include "strutil.h"
 
 /* Any ".." component in the path? */
 static bool has_dotdot(const char *p)
@@ -30,11 +20,8 @@ static bool has_dotdot(const char *p)
 static int take(const char *s, size_t n, enum alpm_target_kind kind, enum alpm_target_kind *ret_kind,
 		char **ret_name)
 {
-	char *name = strndup(s, n);
-	if (!name)
-		return -ENOMEM;
 	*ret_kind = kind;
-	*ret_name = name;
+	*ret_name = xstrndup(s, n);
 	return 0;
 }
 
@@ -46,13 +33,13 @@ int alpm_target_parse(const char *line, enum alpm_target_kind *ret_kind, char **
 		p++;
 	if (has_dotdot(p))
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(modroots) / sizeof(modroots[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(modroots); i++) {
 		size_t l = strlen(modroots[i]);
-		if (strncmp(p, modroots[i], l) != 0)
+		if (!startswith(p, modroots[i]))
 			continue;
 		const char *k = p + l, *slash = strchr(k, '/');
 		size_t n = slash ? (size_t)(slash - k) : strlen(k);
-		if (!component_ok(k, n))
+		if (!name_is_valid_n(k, n))
 			return -EINVAL;
 		if (!slash || !slash[1]) /* the kernel's directory itself */
 			return take(k, n, ALPM_TARGET_KERNEL, ret_kind, ret_name);
@@ -60,14 +47,14 @@ int alpm_target_parse(const char *line, enum alpm_target_kind *ret_kind, char **
 		return take(k, n, headers ? ALPM_TARGET_HEADERS : ALPM_TARGET_KERNEL, ret_kind, ret_name);
 	}
 	size_t pl = strlen(p);
-	if (strncmp(p, "usr/src/", 8) == 0 && pl > 18 && strcmp(p + pl - 10, "/dkms.conf") == 0) {
+	if (startswith(p, "usr/src/") && pl > 18 && endswith(p, "/dkms.conf")) {
 		const char *d = p + 8, *slash = strchr(d, '/');
 		if (strcmp(slash, "/dkms.conf") != 0) /* the glob's '*' matched a '/' */
 			return -EINVAL;
 		{
 			size_t n = (size_t)(slash - d);
 			const char *dash = memchr(d, '-', n);
-			if (!component_ok(d, n) || !dash || dash == d || dash == d + n - 1)
+			if (!name_is_valid_n(d, n) || !dash || dash == d || dash == d + n - 1)
 				return -EINVAL;
 			return take(d, n, ALPM_TARGET_SOURCE, ret_kind, ret_name);
 		}

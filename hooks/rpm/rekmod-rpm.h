@@ -1,22 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* hooks/rpm: what rekmod asks of an rpm system. librekmod-rpm.so (rpmdb.c)
- * answers from the rpm database and is loaded with dlopen by the core and by
- * the trigger program; trigger-paths.c is the pure logic of the file
- * triggers (paths on stdin -> kernel releases, module sources). */
+/* hooks/rpm: the pure logic of the file triggers (trigger-paths.c: paths on
+ * stdin -> kernel releases, module sources). librekmod-rpm.so (rpmdb.c)
+ * answers from the rpm database through the interface of
+ * core/shared/pkgdb-backend.h; the core and the trigger program load it. */
 #pragma once
 
 #include <stdbool.h>
-
-/* Exported by librekmod-rpm.so. The package that gives the headers of kernel
- * kver in the rpm database of root (NULL: "/"): the kernel-devel-uname-r
- * provider when one is installed, else kernel-devel-<version>-<release> of
- * the kernel package that owns /lib/modules/<kver>. 0 and a malloc'd name in
- * *ret_name; -ENOENT when no package is known for kver; -EOPNOTSUPP when root
- * has no rpm database; other -errno on error. */
-int rekmod_pkgdb_headers_package(const char *root, const char *kver, char **ret_name);
-typedef int (*rekmod_pkgdb_headers_fn)(const char *root, const char *kver, char **ret_name);
-#define REKMOD_RPM_BACKEND "librekmod-rpm.so"
-#define REKMOD_PKGDB_SYMBOL "rekmod_pkgdb_headers_package"
 
 /* ---- trigger-paths.c ---- */
 
@@ -34,11 +23,6 @@ char *rpmhook_canonical(const char *path);
 /* The source directory name D of /usr/src/D/dkms.conf: 0 and malloc'd D;
  * 0 and NULL for any other path; -EINVAL when D is not a valid component. */
 int rpmhook_path_source(const char *path, char **ret_dir);
-
-/* Splits a source directory name "<module>-<version>" at the '-' for which
- * registered(module, version) holds, trying the rightmost first. Returns
- * malloc'd "module/version" or NULL. */
-char *rpmhook_split_source(const char *dir, bool (*registered)(const char *m, const char *v, void *ud), void *ud);
 
 /* Does kernel kver keep an image (vmlinuz, modules.order or modules.builtin
  * under /lib/modules/kver, /boot/vmlinuz-kver) or headers (/lib/modules/

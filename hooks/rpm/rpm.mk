@@ -8,19 +8,19 @@ RPM_FILE   = $(O)/rekmod-$(VERSION)-1.$(RPM_ARCH).rpm
 .PHONY: rpm install-rpm-hooks
 all: $(O)/librekmod-rpm.so $(O)/rekmod-rpm-trigger
 
-$(O)/librekmod-rpm.so: hooks/rpm/rpmdb.c hooks/rpm/rekmod-rpm.h
-	$(call msg,CCLD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) $(RPM_CFLAGS) -fPIC -shared -Wl,--no-undefined \
-		-o $@ $< $(RPM_LIBS)
+RPM_TRIGGER_OBJ := $(O)/hooks/rpm/trigger.o $(O)/hooks/rpm/trigger-paths.o $(O)/hooks/common/hookcall.o
+HOOK_OBJ += $(RPM_TRIGGER_OBJ) $(O)/hooks/rpm/rpmdb.o
+$(O)/hooks/rpm/rpmdb.o: PART_CFLAGS = -fPIC $(RPM_CFLAGS)
 
-# links only libc and rekmod's util.o: it must start in any root; librpm is
-# reached through librekmod-rpm.so with dlopen, when it loads
-$(O)/rekmod-rpm-trigger: hooks/rpm/trigger.c hooks/rpm/trigger-paths.c hooks/rpm/rekmod-rpm.h \
-		hooks/common/hookcall.c hooks/common/hookcall.h $(O)/core/lib/util.o
+$(O)/librekmod-rpm.so: $(O)/hooks/rpm/rpmdb.o $(O)/libshared.a
+	$(call msg,CCLD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,--no-undefined -o $@ $^ $(RPM_LIBS)
+
+# links only libc and the shared layer: it must start in any root; librpm is
+# reached through librekmod-rpm.so with dlopen (core/shared/pkgdb-backend.c)
+$(O)/rekmod-rpm-trigger: $(RPM_TRIGGER_OBJ) $(O)/libshared.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(BASECFLAGS) $(CFLAGS) -DREKMOD_SBIN='"$(SBINDIR)/rekmod"' -Ihooks/rpm -Ihooks/common -o $@ \
-		hooks/rpm/trigger.c hooks/rpm/trigger-paths.c hooks/common/hookcall.c $(O)/core/lib/util.o
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 install-rpm-hooks: $(O)/librekmod-rpm.so $(O)/rekmod-rpm-trigger
 	install -d $(DESTDIR)$(LIBDIR)/rekmod

@@ -5,12 +5,9 @@
  * runs). The database is read only, which rpm allows from inside a
  * scriptlet. */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <rpm/header.h>
 #include <rpm/rpmdb.h>
@@ -20,25 +17,16 @@
 #include <rpm/rpmtd.h>
 #include <rpm/rpmts.h>
 
-#include "rekmod-rpm.h"
+#include "fileio.h"
+#include "pkgdb-backend.h"
+#include "strutil.h"
 
-#define _public_ __attribute__((visibility("default")))
 #define DBPATH "/var/lib/rpm"
-
-__attribute__((format(printf, 1, 2))) static char *dup_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	int r = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return r < 0 ? NULL : s;
-}
 
 /* "<name>-<version>-<release>" of a header */
 static char *nvr(Header h, const char *name)
 {
-	return dup_printf("%s-%s-%s", name ? name : headerGetString(h, RPMTAG_NAME),
+	return xasprintf("%s-%s-%s", name ? name : headerGetString(h, RPMTAG_NAME),
 			  headerGetString(h, RPMTAG_VERSION), headerGetString(h, RPMTAG_RELEASE));
 }
 
@@ -57,7 +45,7 @@ static int devel_provider(rpmts ts, const char *kver, char **ret)
 				const char *n = rpmtdGetString(&names), *v = rpmtdGetString(&vers);
 				if (n && v && strcmp(n, "kernel-devel-uname-r") == 0 && strcmp(v, kver) == 0) {
 					*ret = nvr(h, NULL);
-					r = *ret ? 0 : -ENOMEM;
+					r = 0;
 					break;
 				}
 			}
@@ -74,20 +62,16 @@ static int devel_provider(rpmts ts, const char *kver, char **ret)
 static char *devel_name(const char *name)
 {
 	size_t n = strlen(name);
-	if (n > 5 && strcmp(name + n - 5, "-core") == 0)
+	if (n > 5 && endswith(name, "-core"))
 		n -= 5;
-	char *s = NULL;
-	if (asprintf(&s, "%.*s-devel", (int)n, name) < 0)
-		return NULL;
-	return s;
+	return xasprintf("%.*s-devel", (int)n, name);
 }
 
 static int is_kernel_image_package(const char *name)
 {
-	size_t n = strlen(name);
-	if (strncmp(name, "kernel", 6) != 0)
+	if (!startswith(name, "kernel"))
 		return 0;
-	return !(n > 6 && strcmp(name + n - 6, "-devel") == 0) && !strstr(name, "-headers") &&
+	return !(strlen(name) > 6 && endswith(name, "-devel")) && !strstr(name, "-headers") &&
 	       !strstr(name, "-modules");
 }
 
@@ -97,9 +81,7 @@ static int kernel_owner(rpmts ts, const char *kver, char **ret)
 {
 	const char *const dirs[] = { "/usr/lib/modules", "/lib/modules" };
 	for (size_t i = 0; i < 4; i++) {
-		char *path = dup_printf("%s/%s%s", dirs[i % 2], kver, i < 2 ? "/vmlinuz" : "");
-		if (!path)
-			return -ENOMEM;
+		char *path = xasprintf("%s/%s%s", dirs[i % 2], kver, i < 2 ? "/vmlinuz" : "");
 		rpmdbMatchIterator mi = rpmtsInitIterator(ts, RPMDBI_INSTFILENAMES, path, 0);
 		free(path);
 		Header h;
@@ -108,10 +90,9 @@ static int kernel_owner(rpmts ts, const char *kver, char **ret)
 			const char *name = headerGetString(h, RPMTAG_NAME);
 			if (!name || !is_kernel_image_package(name))
 				continue;
-			char *dn = devel_name(name);
-			*ret = dn ? nvr(h, dn) : NULL;
-			free(dn);
-			r = *ret ? 0 : -ENOMEM;
+			_cleanup_free_ char *dn = devel_name(name);
+			*ret = nvr(h, dn);
+			r = 0;
 		}
 		rpmdbFreeIterator(mi);
 		if (r != -ENOENT)
@@ -120,19 +101,16 @@ static int kernel_owner(rpmts ts, const char *kver, char **ret)
 	return -ENOENT;
 }
 
-static int db_present(const char *root)
+static bool db_present(const char *root)
 {
-	char *p = dup_printf("%s%s", root && strcmp(root, "/") ? root : "", DBPATH);
-	struct stat st;
-	int ok = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-	free(p);
-	return ok;
+	_cleanup_free_ char *p = xasprintf("%s%s", root && !streq(root, "/") ? root : "", DBPATH);
+	return is_dir(p);
 }
 
 _public_ int rekmod_pkgdb_headers_package(const char *root, const char *kver, char **ret_name)
 {
 	static int configured;
-	if (!kver || !*kver || strchr(kver, '/') || !ret_name)
+	if (!name_is_valid(kver) || !ret_name)
 		return -EINVAL;
 	if (!db_present(root))
 		return -EOPNOTSUPP;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "rekmod-rpm.h"
-#include "util.h"
+#include "strutil.h"
 
 static const char *const kernel_prefixes[] = { "/usr/lib/modules", "/lib/modules", "/usr/src/kernels" };
 
@@ -29,10 +29,9 @@ static int component_after(const char *path, const char *prefix, const char **re
 
 static int valid_component(const char *c, size_t n, char **ret)
 {
-	_cleanup_free_ char *s = xstrndup(c, n);
-	if (!name_is_valid(s))
+	if (!name_is_valid_n(c, n))
 		return -EINVAL;
-	*ret = TAKE_PTR(s);
+	*ret = xstrndup(c, n);
 	return 0;
 }
 
@@ -63,16 +62,6 @@ int rpmhook_path_source(const char *path, char **ret_dir)
 	if (!component_after(path, "/usr/src", &c, &n) || !streq(c + n, "/dkms.conf"))
 		return 0;
 	return valid_component(c, n, ret_dir);
-}
-
-char *rpmhook_split_source(const char *dir, bool (*registered)(const char *m, const char *v, void *ud), void *ud)
-{
-	for (const char *d = strrchr(dir, '-'); d && d > dir; d = memrchr(dir, '-', (size_t)(d - dir))) {
-		_cleanup_free_ char *m = xstrndup(dir, (size_t)(d - dir));
-		if (d[1] && registered(m, d + 1, ud))
-			return xasprintf("%s/%s", m, d + 1);
-	}
-	return NULL;
 }
 
 bool rpmhook_kernel_stays(const char *kver, char *const *erased, bool (*present)(const char *path, void *ud),

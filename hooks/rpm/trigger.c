@@ -21,19 +21,17 @@
  * sources-in      %filetriggerin /usr/src -> rekmod add /usr/src/<m>-<v>,
  *                 then rekmod sync --hook -m <m>/<v>...
  * --root and --print (show the argv instead of exec) are for tests. */
-#include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "hookcall.h"
+#include "pkgdb-backend.h"
 #include "rekmod-rpm.h"
-#include "util.h"
+#include "strutil.h"
 
-#ifndef REKMOD_BACKEND_DIR
-#define REKMOD_BACKEND_DIR "/usr/lib/rekmod"
-#endif
 #define STATE_DIR "/run/rekmod"
 #define NOTED_FILE STATE_DIR "/rpm-noted-kernels"
 #define SELF_MARK STATE_DIR "/rpm-self-update"
@@ -50,12 +48,10 @@ static bool present(const char *path, void *ud)
 /* The package to install, from librekmod-rpm.so when it loads. */
 static char *headers_package(const struct hookcall *t, const char *k)
 {
-	const char *env = getenv("REKMOD_PKGDB_BACKEND");
-	_cleanup_free_ char *lib = env && *env ? xstrdup(env) : xstrdup(REKMOD_BACKEND_DIR "/" REKMOD_RPM_BACKEND);
-	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-	rekmod_pkgdb_headers_fn fn = h ? (rekmod_pkgdb_headers_fn)dlsym(h, REKMOD_PKGDB_SYMBOL) : NULL;
+	static const char *const backends[] = { PKGDB_BACKEND_RPM, NULL };
+	pkgdb_headers_fn fn = NULL;
 	char *name = NULL;
-	if (fn && fn(t->root, k, &name) == 0)
+	if (pkgdb_backend_load(backends, &fn, NULL) == 0 && fn(t->root, k, &name) == 0)
 		return name;
 	return xasprintf("'kernel-devel-uname-r = %s'", k);
 }
@@ -92,7 +88,7 @@ static char **kernels_of(char *const *paths)
 				"component (not empty, '.' or '..'); ignored\n",
 				prog, paths[i]);
 		else if (k)
-			hook_push_unique(&ks, k);
+			strv_push_unique(&ks, k);
 	}
 	return ks;
 }
@@ -190,12 +186,6 @@ static void kernels_postun(const struct hookcall *t)
 		hook_exec_sync(t, NULL, gone, NULL);
 }
 
-static bool registered(const char *m, const char *v, void *ud)
-{
-	_cleanup_free_ char *p = xasprintf(HOOK_DKMS_TREE "/%s/%s/source", m, v);
-	return present(p, ud);
-}
-
 static void sources_in(const struct hookcall *t, char *const *paths)
 {
 	_cleanup_strv_free_ char **mods = xcalloc(1, sizeof(char *));
@@ -211,9 +201,9 @@ static void sources_in(const struct hookcall *t, char *const *paths)
 		_cleanup_free_ char *src = xasprintf("/usr/src/%s", d);
 		/* "already added" is fine: the tree says what is registered */
 		hook_run(t, (const char *const[]){ "add", src, NULL });
-		_cleanup_free_ char *mv = rpmhook_split_source(d, registered, (void *)t);
+		_cleanup_free_ char *mv = hook_registered_as(t, d);
 		if (mv)
-			hook_push_unique(&mods, mv);
+			strv_push_unique(&mods, mv);
 		else if (!t->print)
 			fprintf(stderr, "%s: /usr/src/%s/dkms.conf: not registered; run `rekmod add /usr/src/%s`\n",
 				prog, d, d);

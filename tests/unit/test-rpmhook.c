@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* hooks/rpm: the pure logic of the file triggers. Paths from rpm's stdin ->
  * kernel releases (one valid path component, or rejected), module source
- * directories, the <module>-<version> split, and which erased kernels stay. */
+ * directories, and which erased kernels stay (the <module>-<version> split is
+ * hooks/common's, in test-hookcall.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,27 +76,6 @@ static void test_source(void **state)
 	assert_source("/usr/src/../dkms.conf", -EINVAL, NULL);
 }
 
-static bool reg_fake(const char *m, const char *v, void *ud)
-{
-	char *const *known = ud;
-	_cleanup_free_ char *mv = xasprintf("%s/%s", m, v);
-	return strv_contains(known, mv);
-}
-
-static void test_split(void **state)
-{
-	char *known[] = { "acpi-call/1.2.2", "foo/1.0-3", "hello/0.1", NULL };
-	_cleanup_free_ char *a = rpmhook_split_source("acpi-call-1.2.2", reg_fake, known);
-	_cleanup_free_ char *b = rpmhook_split_source("foo-1.0-3", reg_fake, known);
-	_cleanup_free_ char *c = rpmhook_split_source("hello-0.1", reg_fake, known);
-	assert_string_equal(a, "acpi-call/1.2.2");
-	assert_string_equal(b, "foo/1.0-3");
-	assert_string_equal(c, "hello/0.1");
-	assert_null(rpmhook_split_source("bar-2", reg_fake, known));
-	assert_null(rpmhook_split_source("nodash", reg_fake, known));
-	assert_null(rpmhook_split_source("-x", reg_fake, known));
-}
-
 static bool present_fake(const char *path, void *ud)
 {
 	return strv_contains(ud, path);
@@ -128,7 +108,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kver),	 cmocka_unit_test(test_canonical), cmocka_unit_test(test_source),
-		cmocka_unit_test(test_split), cmocka_unit_test(test_stays),
+		cmocka_unit_test(test_stays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The shared layer's attributes and cleanup helpers, used by the engine, the
+ * command, the hook programs and the package-database backends. Nothing here
+ * knows of the engine. */
 #pragma once
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _public_ __attribute__((visibility("default")))

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Child processes with an explicit argv and envp, never a shell: signals
+ * reset in the child, stdin and unset outputs on /dev/null. */
+#pragma once
+
+#include <stddef.h>
+
+struct rk_spawn {
+	const char *const *argv;
+	const char *const *envp; /* NULL: inherit */
+	const char *cwd;         /* NULL: inherit */
+	int stdout_fd;           /* -1: /dev/null */
+	int stderr_fd;           /* -1: same as stdout (or the capture pipe) */
+	int stdin_fd;            /* -1: /dev/null */
+};
+/* Runs to completion. Returns 0 and the exit code (128+signal if killed) in
+ * *ret_status, or -errno when the process could not be started. */
+int rk_run(const struct rk_spawn *s, int *ret_status);
+/* Runs and captures stdout into *ret_out (NUL-terminated). */
+int rk_run_capture(const struct rk_spawn *s, char **ret_out, size_t *ret_len, int *ret_status);

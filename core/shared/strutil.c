@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "strutil.h"
+
+/* ---- memory ---- */
+
+static _noreturn_ void oom(void)
+{
+	static const char m[] = "rekmod: out of memory\n";
+	if (write(STDERR_FILENO, m, sizeof(m) - 1) < 0) {
+	}
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *r = strdup(s ? s : "");
+	if (!r)
+		oom();
+	return r;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *r = strndup(s, n);
+	if (!r)
+		oom();
+	return r;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *r;
+	va_start(ap, fmt);
+	if (vasprintf(&r, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return r;
+}
+
+bool endswith(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+bool name_is_valid_n(const char *s, size_t n)
+{
+	if (n == 0 || n > 200 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '/' || c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+bool name_is_valid(const char *s)
+{
+	return s && name_is_valid_n(s, strnlen(s, 201));
+}
+
+/* ---- strbuf ---- */
+
+static void sb_grow(struct strbuf *b, size_t add)
+{
+	if (b->len + add + 1 <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap * 2 : 64;
+	while (cap < b->len + add + 1)
+		cap *= 2;
+	b->s = xrealloc(b->s, cap);
+	b->cap = cap;
+}
+
+void sb_putn(struct strbuf *b, const char *s, size_t n)
+{
+	sb_grow(b, n);
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void sb_putc(struct strbuf *b, char c)
+{
+	sb_putn(b, &c, 1);
+}
+
+void sb_puts(struct strbuf *b, const char *s)
+{
+	sb_putn(b, s, strlen(s));
+}
+
+void sb_printf(struct strbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	sb_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+char *sb_steal(struct strbuf *b)
+{
+	char *s = b->s ? b->s : xstrdup("");
+	b->s = NULL;
+	b->len = b->cap = 0;
+	return s;
+}
+
+void sb_free(struct strbuf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
+
+/* ---- strv ---- */
+
+size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+void strv_push(char ***v, char *s)
+{
+	size_t n = strv_len(*v);
+	*v = xrealloc(*v, (n + 2) * sizeof(char *));
+	(*v)[n] = s;
+	(*v)[n + 1] = NULL;
+}
+
+void strv_push_unique(char ***v, const char *s)
+{
+	if (!strv_contains(*v, s))
+		strv_push(v, xstrdup(s));
+}
+
+void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+bool strv_contains(char *const *v, const char *s)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		if (streq(v[i], s))
+			return true;
+	return false;
+}
+
+/* ---- NAME=value texts ---- */
+
+char *text_value(const char *text, const char *name)
+{
+	_cleanup_free_ char *pat = xasprintf("\n%s=", name);
+	const char *p;
+	if (startswith(text, pat + 1))
+		p = text + strlen(pat) - 1; /* on the first line: no newline before it */
+	else if ((p = strstr(text, pat)))
+		p += strlen(pat);
+	else
+		return NULL;
+	size_t n = strcspn(p, "\n");
+	if (n >= 2 && p[0] == '"' && p[n - 1] == '"')
+		return xstrndup(p + 1, n - 2);
+	return xstrndup(p, n);
+}
+
+bool text_yes(const char *text, const char *name)
+{
+	_cleanup_free_ char *v = text_value(text, name);
+	return v && streq(v, "y");
+}
+
+/* ---- versions ---- */
+
+int version_compare(const char *a, const char *b)
+{
+	while (*a || *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			while (*a == '0')
+				a++;
+			while (*b == '0')
+				b++;
+			size_t la = 0, lb = 0;
+			while (isdigit((unsigned char)a[la]))
+				la++;
+			while (isdigit((unsigned char)b[lb]))
+				lb++;
+			if (la != lb)
+				return la < lb ? -1 : 1;
+			int c = memcmp(a, b, la);
+			if (c)
+				return c;
+			a += la;
+			b += lb;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		a++;
+		b++;
+	}
+	return 0;
+}
