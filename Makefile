@@ -200,8 +200,9 @@ uninstall:
 	elif [ -e $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf ]; then \
 		echo "make uninstall: keeping $(DESTDIR)$(SYSCONFDIR)/dkms/framework.conf (changed or not ours)"; fi
 
+# keeps build/test-cache: the downloaded packages and built roots the tests reuse
 clean:
-	rm -rf $(O)
+	$(Q)if [ -d $(O) ]; then find $(O) -mindepth 1 -maxdepth 1 ! -name test-cache -exec rm -rf {} +; fi
 
 # The Debian package (hooks/apt): rekmod, the dkms drop-in, kernel and apt hooks.
 deb: $(O)/rekmod
