@@ -19,22 +19,22 @@
 
 const struct verb verbs[] = {
 	{ "add", cmd_add, MOD_REQUIRED, true, false, KERN_UNUSED, ALL_REFUSED, true, MV " | DIR | TARBALL",
-	  "register a module's source (a directory with a dkms.conf, or a dkms tarball)" },
+	  "register a module: its source directory, or a dkms tarball" },
 	{ "build", cmd_build, MOD_REQUIRED, true, false, KERN_RUNNING, ALL_HEADERS, true, MV " | DIR " KS " [--all]",
 	  "compile a module for kernels" },
 	{ "install", cmd_install, MOD_REQUIRED, true, false, KERN_RUNNING, ALL_HEADERS, true,
 	  MV " | DIR " KS " [--all]", "build if needed, then install a module for kernels" },
 	{ "uninstall", cmd_uninstall, MOD_REQUIRED, false, true, KERN_RUNNING, ALL_BUILT, true, MV " " KS " [--all]",
-	  "remove a module's installed files from kernels; the build stays" },
+	  "remove a module from kernels; its builds stay" },
 	{ "unbuild", cmd_unbuild, MOD_REQUIRED, false, true, KERN_RUNNING, ALL_BUILT, true, MV " " KS " [--all]",
 	  "uninstall, then delete a module's builds for kernels" },
 	{ "remove", cmd_remove, MOD_REQUIRED, false, true, KERN_RUNNING, ALL_BUILT, true, MV " " KS " [--all]",
-	  "unbuild for kernels, then unregister the module when no build is left" },
+	  "unbuild, then unregister the module if no build is left" },
 	{ "status", cmd_status, MOD_OPTIONAL, false, false, KERN_ANY, ALL_IGNORED, true,
 	  "[MODULE[/VERSION]] " KS " [--json] [--verbose]", "show what is added, built and installed" },
 	{ "sync", cmd_sync, MOD_OPTIONAL, false, false, KERN_ANY, ALL_IGNORED, true,
 	  "[--kernel K]... [--removed K]... [-m MODULE[/VERSION]]... [--hook] [--retry]",
-	  "build and install every AUTOINSTALL module for every kernel with headers, in parallel" },
+	  "install every AUTOINSTALL module on every kernel with headers" },
 	{ "autoinstall", cmd_autoinstall, MOD_UNUSED, false, false, KERN_RUNNING, ALL_REFUSED, false, "[-k KERNEL[/ARCH]]",
 	  "build and install every AUTOINSTALL module for one kernel" },
 	{ "match", cmd_match, MOD_OPTIONAL, false, false, KERN_RUNNING, ALL_IGNORED, false,
@@ -68,14 +68,14 @@ const struct verb verbs[] = {
 
 /* In matching order: the first entry that matches an argument takes it. */
 const struct cli_option options[] = {
-	CALL("--module", "-m", true, "M[/V]", opt_module, "module, or module/version (sync: a filter, repeatable)"),
+	CALL("--module", "-m", true, "M[/V]", opt_module, "module[/version]; sync: a filter (repeatable)"),
 	CALL(NULL, "-v", false, "VERSION", opt_version, "module version"),
-	CALL("--kernelver", "-k", true, "K[/ARCH]", opt_kernel, "kernel release (repeatable); default: the running one"),
-	STR("--archive", "PATH", archive, "tarball (ldtarball, mktarball) or output directory (mkdeb, mkrpm)"),
+	CALL("--kernelver", "-k", true, "K[/ARCH]", opt_kernel, "kernel release (repeatable)"),
+	STR("--archive", "PATH", archive, "the tarball; mkdeb, mkrpm: the output directory"),
 	LIST("--arch", "-a", true, "ARCH", arches, "architecture: one, or one per -k"),
 	{ NULL, "-c", false, "FILE", OPT_STRING, F(o.conf), 0, NULL, "dkms.conf to use instead of the module's" },
-	FLAG("--all", NULL, all, "every kernel the verb applies to (see VERB --help)"),
-	FLAG("--force", NULL, o.force, "redo what is done already, replace what is there"),
+	FLAG("--all", NULL, all, "every kernel the verb applies to (VERB --help)"),
+	FLAG("--force", NULL, o.force, "redo what is done, replace what is there"),
 	FLAG("--force-version-override", NULL, o.force_version_override, "install over a newer kernel module"),
 	FLAG("--binaries-only", NULL, binaries_only, "mktarball, mkdeb, mkrpm: without the source"),
 	FLAG("--source-only", NULL, source_only, "mktarball, mkdeb, mkrpm: without the builds"),
@@ -89,9 +89,9 @@ const struct cli_option options[] = {
 	LIST("--directive", NULL, true, "NAME=VALUE", directives, "set a dkms.conf directive (repeatable)"),
 	FLAG("--no-depmod", NULL, o.no_depmod, "do not run depmod"),
 	CALL(NULL, "-j", false, "N", opt_jobs, "parallel make jobs"),
-	LIST("--kernel", NULL, false, "K", sync_kernels, "sync: a kernel to sync (repeatable); default: every kernel"),
+	LIST("--kernel", NULL, false, "K", sync_kernels, "sync: a kernel to sync (repeatable)"),
 	LIST("--removed", NULL, true, "K", sync_removed, "sync: a kernel going away (repeatable)"),
-	FLAG("--hook", NULL, hook, "sync: called by a package manager hook: exit 0, summary on stderr"),
+	FLAG("--hook", NULL, hook, "sync from a hook: exit 0, summary on stderr"),
 	FLAG("--retry", NULL, retry, "sync: rebuild recorded failures"),
 	FLAG("--json", NULL, json, "status: one JSON array"),
 	FLAG("--verbose", NULL, o.verbose, "more detail (status: signatures)"),
@@ -157,17 +157,16 @@ const char *verb_closest(const char *word)
 	return best;
 }
 
-/* "-k, --kernelver K[/ARCH]", "      --all", "  -c FILE" */
-static void option_spelling(char *buf, size_t size, const struct cli_option *o)
+/* "-k, --kernelver K[/ARCH]", "    --all", "-c FILE"; returns its length */
+static int option_spelling(char *buf, size_t size, const struct cli_option *o)
 {
 	const char *val = o->value ? o->value : "";
 	const char *sep = o->value ? " " : "";
 	if (o->shrt && o->lng)
-		snprintf(buf, size, "%s, %s%s%s", o->shrt, o->lng, sep, val);
-	else if (o->shrt)
-		snprintf(buf, size, "%s%s%s", o->shrt, sep, val);
-	else
-		snprintf(buf, size, "    %s%s%s", o->lng, sep, val);
+		return snprintf(buf, size, "%s, %s%s%s", o->shrt, o->lng, sep, val);
+	if (o->shrt)
+		return snprintf(buf, size, "%s%s%s", o->shrt, sep, val);
+	return snprintf(buf, size, "    %s%s%s", o->lng, sep, val);
 }
 
 /* The global help, made from the two tables: every verb, every option. */
@@ -180,10 +179,15 @@ void usage(FILE *f)
 	for (const struct verb *v = verbs; v->name; v++)
 		fprintf(f, "  %-16s %s\n", v->name, v->summary);
 	fputs("\nOptions:\n", f);
+	char spelling[64];
+	int width = 0;
 	for (const struct cli_option *o = options; o->lng || o->shrt; o++) {
-		char spelling[64];
+		int n = option_spelling(spelling, sizeof(spelling), o);
+		width = n > width ? n : width;
+	}
+	for (const struct cli_option *o = options; o->lng || o->shrt; o++) {
 		option_spelling(spelling, sizeof(spelling), o);
-		fprintf(f, "  %-30s %s\n", spelling, o->help);
+		fprintf(f, "  %-*s  %s\n", width, spelling, o->help);
 	}
 }
 
@@ -222,7 +226,7 @@ void verb_usage(FILE *f, const struct verb *v)
 		fprintf(f, "  %s\n", k);
 	if (v->all != ALL_IGNORED)
 		fprintf(f, "  %s\n", all[v->all]);
-	fputs("Options: rekmod --help\n", f);
+	fputs("The options: rekmod --help\n", f);
 }
 
 static int need_module(const struct args *a, const char *action)
@@ -245,7 +249,7 @@ static int module_from_dir(struct rekmod_ctx *ctx, struct args *a)
 		size_t n = strlen(a->missing_dir);
 		bool conf = n >= 9 && strcmp(a->missing_dir + n - 9, "dkms.conf") == 0;
 		err("%s: no such %s; pass the directory that holds dkms.conf", a->missing_dir, conf ? "file" : "directory");
-		return REKMOD_E_NOSOURCE;
+		return REKMOD_E_GENERIC; /* dkms exits 1 on this argument too */
 	}
 	if (a->source_dir && !a->module)
 		return rekmod_add_path(ctx, a->source_dir, &a->module, &a->version);
