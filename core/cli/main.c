@@ -335,11 +335,12 @@ static int dispatch(struct rekmod_ctx *ctx, struct args *a)
 	return r ? r : v->run(ctx, a);
 }
 
-/* No verb: dkms's message and usage, exit 0 as dkms; a word that is no verb
- * (and no module/version) is named, with the verb it is closest to. */
+/* No verb: dkms's message and usage, exit 0 as dkms; but a plain word that
+ * is no verb (parse.c: no '/', no file) is named, with the verb it is
+ * closest to, exit 1. */
 static int no_verb(const struct args *a)
 {
-	if (!a->unknown_word || strchr(a->unknown_word, '/')) {
+	if (!a->unknown_word) {
 		err("Unknown action specified: \"%s\"", "");
 		usage(stderr);
 		return 0;

@@ -32,19 +32,19 @@ run() {
 show() { echo "exit $RC"; sed 's/^/stdout: /' "$W/out"; sed 's/^/stderr: /' "$W/err"; }
 
 # ---- VERB --help ----
-verb_help() { # verb_help SPELLING VERB ARGS...: rekmod ARGS prints VERB's usage, exit 0
-	local verb=$2
-	shift 2
+verb_help() { # verb_help VERB ARGS...: rekmod ARGS prints VERB's usage, exit 0
+	local verb=$1
+	shift
 	run "$@"
 	[[ $RC -eq 0 && ! -s $W/err ]] && head -n 1 "$W/out" | grep -q "^Usage: rekmod $verb\( \|$\)" &&
 		[[ $(wc -l <"$W/out") -le 8 ]] || { show; return 1; }
 }
 for v in add build status sync remove kernel_prerm mktarball; do
-	check "$v --help prints the usage of $v and exits 0" verb_help --help "$v" "$v" --help
+	check "$v --help prints the usage of $v and exits 0" verb_help "$v" "$v" --help
 done
-check "-h works as --help: remove -h" verb_help -h remove remove -h
-check "--help before the verb: --help install" verb_help --help install --help install
-check "VERB --help with other arguments: build hello/0.1 -k K --help" verb_help --help build build hello/0.1 -k "$K1" --help
+check "-h works as --help: remove -h" verb_help remove remove -h
+check "--help before the verb: --help install" verb_help install --help install
+check "VERB --help with other arguments: build hello/0.1 -k K --help" verb_help build build hello/0.1 -k "$K1" --help
 help_says_all() {
 	run build --help
 	grep -q -- "--all: every kernel in the install tree that has headers" "$W/out" || { show; return 1; }
