@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What a person sees: errors, the library's log, status lines and JSON, and
+ * the live display of sync's builds on a terminal. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "output.h"
+
+void err(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "Error! ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* ---- the live display of sync on a terminal: one line per running build ---- */
+#define LIVE_MAX 64
+struct live_job {
+	char name[320];
+	struct timespec start;
+};
+struct live_row { /* a finished build, for the final table */
+	char mv[256], kernel[256], result[32];
+	double seconds;
+};
+static struct {
+	bool on;
+	struct live_job run[LIVE_MAX];
+	size_t n_run;
+	unsigned drawn; /* lines on the screen below the cursor's line, to erase */
+	struct live_row *rows;
+	size_t n_rows;
+} live;
+
+/* $NAME if it is a positive number, else 0 */
+static unsigned env_number(const char *name)
+{
+	const char *s = getenv(name);
+	char *end;
+	long n = s ? strtol(s, &end, 10) : 0;
+	return s && *s && *end == '\0' && n > 0 && n < 100000 ? (unsigned)n : 0;
+}
+
+static struct winsize tty_size(void)
+{
+	struct winsize ws = { 0 };
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0)
+		memset(&ws, 0, sizeof(ws));
+	return ws;
+}
+
+unsigned term_columns(void)
+{
+	unsigned n = env_number("COLUMNS");
+	if (!n)
+		n = tty_size().ws_col;
+	return n ? n : 80;
+}
+
+static unsigned term_rows(void)
+{
+	unsigned n = env_number("LINES");
+	if (!n)
+		n = tty_size().ws_row;
+	return n ? n : 24;
+}
+
+size_t fit_line(char *line, unsigned cols)
+{
+	size_t chars = 0, i = 0;
+	for (; line[i]; i++) {
+		if (((unsigned char)line[i] & 0xc0) == 0x80) /* a UTF-8 continuation byte */
+			continue;
+		if (++chars > (cols > 1 ? cols - 1 : 1))
+			break;
+	}
+	line[i] = '\0';
+	return i;
+}
+
+static void live_erase(void)
+{
+	if (live.drawn)
+		printf("\033[%uA\033[J", live.drawn);
+	live.drawn = 0;
+}
+
+/* "  building NAME  12.3s": NAME padded to 60 and cut (with "...") to fit */
+static void job_line(char *line, size_t size, const struct live_job *job, const struct timespec *now,
+		     unsigned cols)
+{
+	double secs = (double)(now->tv_sec - job->start.tv_sec) + (double)(now->tv_nsec - job->start.tv_nsec) / 1e9;
+	int room = (int)cols - 1 - (int)strlen("  building ") - (int)strlen(" 0000.0s");
+	if (room < 8)
+		room = 8;
+	char name[sizeof(job->name)];
+	snprintf(name, sizeof(name), "%s", job->name);
+	if (strlen(name) > (size_t)room)
+		memcpy(name + room - 3, "...", 4);
+	snprintf(line, size, "  building %-*s %6.1fs", room < 60 ? room : 60, name, secs);
+	fit_line(line, cols);
+}
+
+static void live_draw(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	unsigned cols = term_columns(), rows = term_rows();
+	/* at most a screen, less the cursor's line and a "... more" line */
+	size_t shown = live.n_run, max = rows > 3 ? rows - 2 : 1;
+	if (shown > max)
+		shown = max;
+	char line[512];
+	live_erase();
+	for (size_t i = 0; i < shown; i++) {
+		job_line(line, sizeof(line), &live.run[i], &now, cols);
+		printf("%s\n", line);
+		live.drawn++;
+	}
+	if (shown < live.n_run) {
+		snprintf(line, sizeof(line), "  ... and %zu more", live.n_run - shown);
+		fit_line(line, cols);
+		printf("%s\n", line);
+		live.drawn++;
+	}
+	fflush(stdout);
+}
+
+static void live_add_row(const struct rekmod_job_info *j)
+{
+	struct live_row *rows = realloc(live.rows, (live.n_rows + 1) * sizeof(*rows));
+	if (!rows)
+		return;
+	live.rows = rows;
+	struct live_row *r = &rows[live.n_rows++];
+	snprintf(r->mv, sizeof(r->mv), "%s/%s", j->module, j->version);
+	snprintf(r->kernel, sizeof(r->kernel), "%s", j->kernel);
+	if (j->result == 0)
+		snprintf(r->result, sizeof(r->result), "installed");
+	else if (j->result == 77)
+		snprintf(r->result, sizeof(r->result), "skipped");
+	else
+		snprintf(r->result, sizeof(r->result), "failed (%d)", j->result);
+	r->seconds = j->seconds;
+}
+
+void live_progress(void *userdata, enum rekmod_job_event ev, const struct rekmod_job_info *j)
+{
+	char name[sizeof(live.run[0].name)];
+	if (j)
+		snprintf(name, sizeof(name), "%s/%s for %s (%s)", j->module, j->version, j->kernel, j->arch);
+	if (ev == REKMOD_JOB_STARTED && live.n_run < LIVE_MAX) {
+		snprintf(live.run[live.n_run].name, sizeof(live.run[0].name), "%s", name);
+		clock_gettime(CLOCK_MONOTONIC, &live.run[live.n_run].start);
+		live.n_run++;
+	} else if (ev == REKMOD_JOB_FINISHED) {
+		for (size_t i = 0; i < live.n_run; i++) {
+			if (strcmp(live.run[i].name, name) != 0)
+				continue;
+			live.run[i] = live.run[--live.n_run];
+			break;
+		}
+		live_add_row(j);
+	}
+	live_draw();
+}
+
+bool live_start(void)
+{
+	live.on = isatty(STDOUT_FILENO);
+	return live.on;
+}
+
+static int widest(size_t offset, const char *header)
+{
+	size_t w = strlen(header);
+	for (size_t i = 0; i < live.n_rows; i++) {
+		size_t n = strlen((const char *)&live.rows[i] + offset);
+		if (n > w)
+			w = n;
+	}
+	return (int)w;
+}
+
+/* The finished builds, each column as wide as its longest entry. */
+static void live_table(void)
+{
+	int wm = widest(offsetof(struct live_row, mv), "module/version");
+	int wk = widest(offsetof(struct live_row, kernel), "kernel");
+	int wr = widest(offsetof(struct live_row, result), "result");
+	printf("%-*s %-*s %-*s %7s\n", wm, "module/version", wk, "kernel", wr, "result", "time");
+	for (size_t i = 0; i < live.n_rows; i++) {
+		const struct live_row *r = &live.rows[i];
+		printf("%-*s %-*s %-*s %6.1fs\n", wm, r->mv, wk, r->kernel, wr, r->result, r->seconds);
+	}
+}
+
+void live_finish(void)
+{
+	live_erase();
+	if (live.n_rows)
+		live_table();
+	free(live.rows);
+	live.rows = NULL;
+	live.n_rows = 0;
+	live.on = false;
+}
+
+void out_log(void *userdata, int priority, const char *msg)
+{
+	const struct out_log_filter *filter = userdata;
+	if (priority > filter->max_priority)
+		return;
+	FILE *f = priority <= LOG_WARNING ? stderr : stdout;
+	unsigned redraw = live.drawn;
+	if (redraw)
+		live_erase();
+	if (priority <= LOG_WARNING)
+		fflush(stdout);
+	fprintf(f, "%s\n", msg);
+	if (priority <= LOG_WARNING)
+		fflush(stderr);
+	if (redraw)
+		live_draw();
+}
+
+void out_sync_result(FILE *f, const struct rekmod_sync_result *res)
+{
+	fprintf(f, "rekmod sync: %u built, %u installed, %u failed, %u skipped, %u removed, %u waiting for headers\n",
+		res->built, res->installed, res->failed, res->skipped, res->removed, res->waiting);
+}
+
+/* ---- status ---- */
+static void signature_line(struct rekmod_ctx *ctx, const struct rekmod_status *s)
+{
+	char *signer = NULL, *sig_key = NULL;
+	if ((s->state == REKMOD_BUILT || s->state == REKMOD_INSTALLED) &&
+	    rekmod_status_signature(ctx, s, &signer, &sig_key) == 0) {
+		if (signer)
+			printf("    signed by \"%s\", key %s\n", signer, sig_key ? sig_key : "?");
+		else
+			printf("    not signed\n");
+	}
+	free(signer);
+	free(sig_key);
+}
+
+void out_status(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool quiet, bool verbose)
+{
+	for (size_t j = 0; j < n; j++) {
+		char *line = rekmod_status_format(&s[j]);
+		if (!quiet)
+			printf("%s\n", line);
+		free(line);
+		/* the dkms line stays byte-exact for parsers; --verbose adds the signature */
+		if (verbose && !quiet)
+			signature_line(ctx, &s[j]);
+		if (s[j].state == REKMOD_BROKEN && !quiet) {
+			fflush(stdout);
+			fprintf(stderr,
+				"\nError! %s/%s: Missing the module source directory or the symbolic link "
+				"pointing to it.\nManual intervention is required!\n",
+				s[j].module, s[j].version);
+		}
+	}
+}
+
+/* ---- status --json: one array; fields documented in the README ---- */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void json_str_or_null(const char *s)
+{
+	if (s)
+		json_str(s);
+	else
+		printf("null");
+}
+
+static const char *state_name(enum rekmod_state st)
+{
+	static const char *const names[] = { "added", "built", "installed", "broken", "failed" };
+	return names[st];
+}
+
+/* ", "signer": ..., "sig_key": ..." of a built or installed entry */
+static void json_signature(struct rekmod_ctx *ctx, const struct rekmod_status *s)
+{
+	char *signer = NULL, *sig_key = NULL;
+	rekmod_status_signature(ctx, s, &signer, &sig_key);
+	printf(", \"signer\": ");
+	json_str_or_null(signer);
+	printf(", \"sig_key\": ");
+	json_str_or_null(sig_key);
+	free(signer);
+	free(sig_key);
+}
+
+static const char *json_bool(bool b)
+{
+	return b ? "true" : "false";
+}
+
+void out_json_begin(bool *first)
+{
+	*first = true;
+	printf("[");
+}
+
+void out_status_json(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool *first)
+{
+	for (size_t j = 0; j < n; j++) {
+		printf("%s\n  {\"module\": ", *first ? "" : ",");
+		*first = false;
+		json_str(s[j].module);
+		printf(", \"version\": ");
+		json_str(s[j].version);
+		printf(", \"kernel\": ");
+		json_str_or_null(s[j].kernel);
+		printf(", \"arch\": ");
+		json_str_or_null(s[j].arch);
+		printf(", \"state\": \"%s\", \"original_modules\": %s, \"differs\": %s, \"files_missing\": %s, "
+		       "\"detail\": ",
+		       state_name(s[j].state), json_bool(s[j].notes & REKMOD_NOTE_ORIGINAL),
+		       json_bool(s[j].notes & REKMOD_NOTE_DIFFERS), json_bool(s[j].notes & REKMOD_NOTE_NOT_INSTALLED));
+		json_str_or_null(s[j].detail);
+		json_signature(ctx, &s[j]);
+		printf("}");
+	}
+}
+
+void out_json_end(bool first)
+{
+	printf("%s]\n", first ? "" : "\n");
+}

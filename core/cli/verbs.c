@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* One handler per verb. prepare() (main.c) has checked the arguments as the
+ * verb's table entry says: the module is set where required, the kernels
+ * are resolved (-k, the running kernel, --all) and counted. Each handler is
+ * the library call, once per kernel where the library takes one. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "output.h"
+
+const char *arch_of(const struct args *a, size_t i)
+{
+	if (a->n_arches == 0)
+		return NULL;
+	return a->n_arches == 1 ? a->arches[0] : a->arches[i];
+}
+
+typedef int (*kernel_verb_fn)(struct rekmod_ctx *, const char *, const char *, const char *, const char *);
+
+/* fn for each kernel; the last result, or with keep_failure the last failure */
+static int per_kernel(struct rekmod_ctx *ctx, const struct args *a, kernel_verb_fn fn, bool keep_failure)
+{
+	int r = 0;
+	for (size_t i = 0; i < a->n_kernels; i++) {
+		int q = fn(ctx, a->module, a->version, a->kernels[i], arch_of(a, i));
+		if (q || !keep_failure)
+			r = q;
+	}
+	return r;
+}
+
+int cmd_add(struct rekmod_ctx *ctx, struct args *a)
+{
+	if (rekmod_is_added(ctx, a->module, a->version) && a->source_dir) {
+		printf("Module %s/%s already added.\n", a->module, a->version);
+		return 0;
+	}
+	return rekmod_add(ctx, a->module, a->version);
+}
+
+/* build/install --all: every kernel is tried, a failure is the result */
+int cmd_build(struct rekmod_ctx *ctx, struct args *a)
+{
+	return per_kernel(ctx, a, rekmod_build, a->all);
+}
+
+int cmd_install(struct rekmod_ctx *ctx, struct args *a)
+{
+	return per_kernel(ctx, a, rekmod_install, a->all);
+}
+
+int cmd_uninstall(struct rekmod_ctx *ctx, struct args *a)
+{
+	return per_kernel(ctx, a, rekmod_uninstall, false);
+}
+
+int cmd_unbuild(struct rekmod_ctx *ctx, struct args *a)
+{
+	return per_kernel(ctx, a, rekmod_unbuild, false);
+}
+
+int cmd_remove(struct rekmod_ctx *ctx, struct args *a)
+{
+	return rekmod_remove(ctx, a->module, a->version, a->kernels, a->kernel_arches);
+}
+
+int cmd_status(struct rekmod_ctx *ctx, struct args *a)
+{
+	bool first = true;
+	if (a->json)
+		out_json_begin(&first);
+	size_t nk = a->n_kernels ? a->n_kernels : 1;
+	for (size_t i = 0; i < nk; i++) {
+		struct rekmod_status *s = NULL;
+		size_t n = 0;
+		rekmod_status_list(ctx, a->module, a->version, a->n_kernels ? a->kernels[i] : NULL, arch_of(a, i), &s,
+				   &n);
+		if (a->json)
+			out_status_json(ctx, s, n, &first);
+		else
+			out_status(ctx, s, n, a->quiet, a->o.verbose);
+		rekmod_status_free(s, n);
+	}
+	if (a->json)
+		out_json_end(first);
+	return 0;
+}
+
+/* autoinstall and kernel_postinst */
+int cmd_autoinstall(struct rekmod_ctx *ctx, struct args *a)
+{
+	return rekmod_autoinstall(ctx, a->kernels[0], arch_of(a, 0));
+}
+
+int cmd_match(struct rekmod_ctx *ctx, struct args *a)
+{
+	return rekmod_match(ctx, a->template_kernel, a->kernels[0], arch_of(a, 0), a->module);
+}
+
+/* mktarball (dkms: -k or the running kernel, --all: every built kernel),
+ * mkdeb and mkrpm (no -k: every built kernel) */
+static struct rekmod_pack_options pack_options(const struct args *a)
+{
+	return (struct rekmod_pack_options){
+		.module = a->module,
+		.version = a->version,
+		.kernels = a->n_kernels ? a->kernels : NULL,
+		.arches = a->n_kernels ? a->kernel_arches : NULL,
+		.source_only = a->source_only,
+		.binaries_only = a->binaries_only,
+		.archive = a->archive,
+	};
+}
+
+int cmd_mktarball(struct rekmod_ctx *ctx, struct args *a)
+{
+	struct rekmod_pack_options o = pack_options(a);
+	return rekmod_mktarball(ctx, &o);
+}
+
+int cmd_mkdeb(struct rekmod_ctx *ctx, struct args *a)
+{
+	struct rekmod_pack_options o = pack_options(a);
+	return rekmod_mkdeb(ctx, &o);
+}
+
+int cmd_mkrpm(struct rekmod_ctx *ctx, struct args *a)
+{
+	struct rekmod_pack_options o = pack_options(a);
+	return rekmod_mkrpm(ctx, &o);
+}
+
+int cmd_ldtarball(struct rekmod_ctx *ctx, struct args *a)
+{
+	return rekmod_ldtarball(ctx, a->archive, a->o.force);
+}
+
+int cmd_generate_mok(struct rekmod_ctx *ctx, struct args *a)
+{
+	return rekmod_generate_mok(ctx);
+}
+
+int cmd_kernel_preinst(struct rekmod_ctx *ctx, struct args *a)
+{
+	return rekmod_kernel_unbuild_all(ctx, a->kernels[0], true);
+}
+
+int cmd_kernel_prerm(struct rekmod_ctx *ctx, struct args *a)
+{
+	return rekmod_kernel_unbuild_all(ctx, a->kernels[0], false);
+}
+
+int cmd_sync(struct rekmod_ctx *ctx, struct args *a)
+{
+	struct rekmod_sync_options so = {
+		.kernels = a->n_sync_kernels ? a->sync_kernels : (a->n_kernels ? a->kernels : NULL),
+		.removed = a->n_sync_removed ? a->sync_removed : NULL,
+		.modules = a->n_mods ? a->mods : NULL,
+		.retry = a->retry,
+	};
+	struct rekmod_sync_result res = { 0 };
+	bool live = !a->quiet && !a->o.verbose && live_start();
+	if (live)
+		so.progress = live_progress;
+	int r = rekmod_sync(ctx, &so, &res);
+	if (live)
+		live_finish();
+	if ((res.built || res.installed || res.failed || res.removed || res.waiting) && (!a->quiet || res.failed))
+		out_sync_result(a->hook ? stderr : stdout, &res);
+	return a->hook ? 0 : r;
+}
