@@ -120,6 +120,7 @@ int cmd_unbuild(struct rekmod_ctx *ctx, struct args *a);
 int cmd_remove(struct rekmod_ctx *ctx, struct args *a);
 int cmd_status(struct rekmod_ctx *ctx, struct args *a);
 int cmd_autoinstall(struct rekmod_ctx *ctx, struct args *a);
+int cmd_kernel_postinst(struct rekmod_ctx *ctx, struct args *a);
 int cmd_match(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mktarball(struct rekmod_ctx *ctx, struct args *a);
 int cmd_ldtarball(struct rekmod_ctx *ctx, struct args *a);

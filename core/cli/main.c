@@ -52,7 +52,7 @@ const struct verb verbs[] = {
 	  "create the module signing key and certificate if missing" },
 	{ "kernel_preinst", cmd_kernel_preinst, MOD_UNUSED, false, false, KERN_GIVEN, ALL_IGNORED, false, "-k KERNEL",
 	  "before a kernel is installed: unbuild its AUTOINSTALL modules" },
-	{ "kernel_postinst", cmd_autoinstall, MOD_UNUSED, false, false, KERN_RUNNING, ALL_REFUSED, false,
+	{ "kernel_postinst", cmd_kernel_postinst, MOD_UNUSED, false, false, KERN_RUNNING, ALL_REFUSED, false,
 	  "[-k KERNEL[/ARCH]]", "after a kernel is installed: autoinstall for it" },
 	{ "kernel_prerm", cmd_kernel_prerm, MOD_UNUSED, false, false, KERN_GIVEN, ALL_IGNORED, false, "-k KERNEL",
 	  "before a kernel is removed: unbuild every module built for it" },
@@ -275,12 +275,8 @@ static int kernels_for_all(struct rekmod_ctx *ctx, const struct verb *v, struct 
 	int r = rekmod_kernels_with_headers(ctx, &a->owned_kernels);
 	if (r)
 		return r;
-	if ((r = push_all(a, a->owned_kernels, NULL)))
-		return r;
-	if (!a->n_kernels)
-		fprintf(stderr, "Warning: no kernel in %s has headers: nothing to %s.\n", rekmod_install_tree(ctx),
-			v->name);
-	return 0;
+	/* none: the library says so */
+	return push_all(a, a->owned_kernels, NULL);
 }
 
 static int default_kernel(struct args *a)

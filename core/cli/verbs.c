@@ -17,18 +17,20 @@ const char *arch_of(const struct args *a, size_t i)
 	return a->n_arches == 1 ? a->arches[0] : a->arches[i];
 }
 
-typedef int (*kernel_verb_fn)(struct rekmod_ctx *, const char *, const char *, const char *, const char *);
-
-/* fn for each kernel; the last result, or with keep_failure the last failure */
-static int per_kernel(struct rekmod_ctx *ctx, const struct args *a, kernel_verb_fn fn, bool keep_failure)
+/* One request for all the kernels: one plan, one depmod per kernel. With
+ * --all the library reads the kernels again under the tree lock. */
+static int run_verb(struct rekmod_ctx *ctx, const struct args *a, enum rekmod_verb verb)
 {
-	int r = 0;
-	for (size_t i = 0; i < a->n_kernels; i++) {
-		int q = fn(ctx, a->module, a->version, a->kernels[i], arch_of(a, i));
-		if (q || !keep_failure)
-			r = q;
-	}
-	return r;
+	struct rekmod_request req = {
+		.verb = verb,
+		.module = a->module,
+		.version = a->version,
+		.kernels = a->kernels,
+		.arches = a->kernel_arches,
+		.all = a->all,
+		.template_kernel = a->template_kernel,
+	};
+	return rekmod_run(ctx, &req);
 }
 
 int cmd_add(struct rekmod_ctx *ctx, struct args *a)
@@ -43,27 +45,27 @@ int cmd_add(struct rekmod_ctx *ctx, struct args *a)
 /* build/install --all: every kernel is tried, a failure is the result */
 int cmd_build(struct rekmod_ctx *ctx, struct args *a)
 {
-	return per_kernel(ctx, a, rekmod_build, a->all);
+	return run_verb(ctx, a, REKMOD_VERB_BUILD);
 }
 
 int cmd_install(struct rekmod_ctx *ctx, struct args *a)
 {
-	return per_kernel(ctx, a, rekmod_install, a->all);
+	return run_verb(ctx, a, REKMOD_VERB_INSTALL);
 }
 
 int cmd_uninstall(struct rekmod_ctx *ctx, struct args *a)
 {
-	return per_kernel(ctx, a, rekmod_uninstall, false);
+	return run_verb(ctx, a, REKMOD_VERB_UNINSTALL);
 }
 
 int cmd_unbuild(struct rekmod_ctx *ctx, struct args *a)
 {
-	return per_kernel(ctx, a, rekmod_unbuild, false);
+	return run_verb(ctx, a, REKMOD_VERB_UNBUILD);
 }
 
 int cmd_remove(struct rekmod_ctx *ctx, struct args *a)
 {
-	return rekmod_remove(ctx, a->module, a->version, a->kernels, a->kernel_arches);
+	return run_verb(ctx, a, REKMOD_VERB_REMOVE);
 }
 
 int cmd_status(struct rekmod_ctx *ctx, struct args *a)
@@ -91,12 +93,17 @@ int cmd_status(struct rekmod_ctx *ctx, struct args *a)
 /* autoinstall and kernel_postinst */
 int cmd_autoinstall(struct rekmod_ctx *ctx, struct args *a)
 {
-	return rekmod_autoinstall(ctx, a->kernels[0], arch_of(a, 0));
+	return run_verb(ctx, a, REKMOD_VERB_AUTOINSTALL);
+}
+
+int cmd_kernel_postinst(struct rekmod_ctx *ctx, struct args *a)
+{
+	return run_verb(ctx, a, REKMOD_VERB_KERNEL_POSTINST);
 }
 
 int cmd_match(struct rekmod_ctx *ctx, struct args *a)
 {
-	return rekmod_match(ctx, a->template_kernel, a->kernels[0], arch_of(a, 0), a->module);
+	return run_verb(ctx, a, REKMOD_VERB_MATCH);
 }
 
 /* mktarball (dkms: -k or the running kernel, --all: every built kernel),
@@ -144,12 +151,12 @@ int cmd_generate_mok(struct rekmod_ctx *ctx, struct args *a)
 
 int cmd_kernel_preinst(struct rekmod_ctx *ctx, struct args *a)
 {
-	return rekmod_kernel_unbuild_all(ctx, a->kernels[0], true);
+	return run_verb(ctx, a, REKMOD_VERB_KERNEL_PREINST);
 }
 
 int cmd_kernel_prerm(struct rekmod_ctx *ctx, struct args *a)
 {
-	return rekmod_kernel_unbuild_all(ctx, a->kernels[0], false);
+	return run_verb(ctx, a, REKMOD_VERB_KERNEL_PRERM);
 }
 
 int cmd_sync(struct rekmod_ctx *ctx, struct args *a)
