@@ -484,6 +484,11 @@ static void status_json(struct rekmod_ctx *ctx, struct rekmod_status *s, size_t 
 			json_str(s[j].detail);
 		else
 			printf("null");
+		if (s[j].exit_code >= 0)
+			printf(", \"exit_code\": %d, \"log\": ", s[j].exit_code);
+		else
+			printf(", \"exit_code\": null, \"log\": ");
+		json_str_or_null(s[j].log);
 		json_signature(ctx, &s[j]);
 		printf("}");
 	}

@@ -58,6 +58,7 @@ bool tree_is_built(const struct rekmod_ctx *ctx, const char *m, const char *v, c
 bool tree_is_installed(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 /* the version whose build is installed for k/a (kernel-K-A link), or NULL */
 char *tree_installed_version(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
+char *kernel_link_version(const char *target, const char *k, const char *a);
 /* registered versions of m, sorted; all modules when m is NULL ("m/v" strings) */
 char **tree_list_added(const struct rekmod_ctx *ctx, const char *m);
 bool kernel_dir_name_ok(const char *name);
