@@ -70,9 +70,11 @@ $(O)/librekmod-san.a: $(SAN_LIB_OBJ)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# No $(LIBS): the library loads libcrypto, libkmod and the compressors with
+# dlopen when a verb first needs them (core/lib/dlopen.c; dlopen is in glibc).
 $(O)/rekmod: $(CLI_OBJ) $(O)/librekmod.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(O)/librekmod.a $(LIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(O)/librekmod.a
 
 $(O)/tests/%: tests/unit/%.c $(O)/librekmod-san.a $(wildcard tests/unit/*.h)
 	$(call msg,CC-TEST,$<)
