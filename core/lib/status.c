@@ -450,24 +450,40 @@ _public_ void rekmod_status_free(struct rekmod_status *s, size_t n)
 	free(s);
 }
 
+/* "m/v, k, a: " (sb_puts: status prints one line per entry, in loops) */
+static void format_head(struct strbuf *b, const struct rekmod_status *s)
+{
+	sb_puts(b, s->module);
+	sb_putc(b, '/');
+	sb_puts(b, s->version);
+	sb_puts(b, ", ");
+	sb_puts(b, s->kernel ? s->kernel : "");
+	sb_puts(b, ", ");
+	sb_puts(b, s->arch ? s->arch : "");
+	sb_puts(b, ": ");
+}
+
 _public_ char *rekmod_status_format(const struct rekmod_status *s)
 {
 	struct strbuf b = { 0 };
 	switch (s->state) {
 	case REKMOD_ADDED:
-		sb_printf(&b, "%s/%s: added", s->module, s->version);
-		break;
 	case REKMOD_BROKEN:
-		sb_printf(&b, "%s/%s: broken", s->module, s->version);
+		sb_puts(&b, s->module);
+		sb_putc(&b, '/');
+		sb_puts(&b, s->version);
+		sb_puts(&b, s->state == REKMOD_ADDED ? ": added" : ": broken");
 		break;
 	case REKMOD_FAILED:
-		sb_printf(&b, "%s/%s, %s, %s: failed (%s)", s->module, s->version, s->kernel ? s->kernel : "",
-			  s->arch ? s->arch : "", s->detail ? s->detail : "build failed");
+		format_head(&b, s);
+		sb_puts(&b, "failed (");
+		sb_puts(&b, s->detail ? s->detail : "build failed");
+		sb_putc(&b, ')');
 		break;
 	case REKMOD_BUILT:
 	case REKMOD_INSTALLED:
-		sb_printf(&b, "%s/%s, %s, %s: %s", s->module, s->version, s->kernel ? s->kernel : "",
-			  s->arch ? s->arch : "", s->state == REKMOD_BUILT ? "built" : "installed");
+		format_head(&b, s);
+		sb_puts(&b, s->state == REKMOD_BUILT ? "built" : "installed");
 		if (s->notes & REKMOD_NOTE_ORIGINAL)
 			sb_puts(&b, " (Original modules exist)");
 		if (s->notes & REKMOD_NOTE_DIFFERS)
