@@ -340,6 +340,39 @@ static void test_status_notes(void **state)
 	assert_int_equal(rm_rf(r), 0);
 }
 
+/* dl_load: a missing library or symbol is an error naming it and the package */
+static int (*sym_no_such_function)(void);
+static size_t (*sym_strlen)(const char *);
+
+static void test_dl_load(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct dl_lib none = { .soname = "librekmod-no-such.so.0",
+			       .package = "no-such-package",
+			       .syms = (const struct dl_sym[]){ { "strlen", &sym_strlen }, { 0 } } };
+	assert_int_equal(dl_load(&none, &err), -ELIBACC);
+	assert_non_null(strstr(err, "cannot load librekmod-no-such.so.0"));
+	assert_non_null(strstr(err, "; install no-such-package"));
+	free(err);
+	err = NULL;
+	struct dl_lib nosym = { .soname = "libc.so.6",
+				.package = "libc6",
+				.syms = (const struct dl_sym[]){ { "strlen", &sym_strlen },
+								 { "no_such_function", &sym_no_such_function },
+								 { 0 } } };
+	assert_int_equal(dl_load(&nosym, &err), -ELIBACC);
+	assert_non_null(strstr(err, "libc.so.6 has no no_such_function"));
+	assert_null(nosym.handle);
+	free(err);
+	struct dl_lib libc = { .soname = "libc.so.6",
+			       .package = "libc6",
+			       .syms = (const struct dl_sym[]){ { "strlen", &sym_strlen }, { 0 } } };
+	assert_int_equal(dl_load(&libc, NULL), 0);
+	assert_int_equal(sym_strlen("four"), 4);
+	assert_int_equal(dl_load(&libc, NULL), 0); /* loaded once */
+}
+
 static void test_unref_null(void **state)
 {
 	(void)state;
@@ -361,7 +394,8 @@ int main(void)
 		cmocka_unit_test(test_name_is_valid), cmocka_unit_test(test_version_compare),
 		cmocka_unit_test(test_kernel_dir_name), cmocka_unit_test(test_text_value), cmocka_unit_test(test_status_format),
 		cmocka_unit_test(test_atomic_write), cmocka_unit_test(test_copy_tree),
-		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_status_notes), cmocka_unit_test(test_unref_null),
+		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_status_notes), cmocka_unit_test(test_dl_load),
+		cmocka_unit_test(test_unref_null),
 		cmocka_unit_test(test_bad_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
