@@ -231,6 +231,8 @@ int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char
 	return 0;
 }
 
+/* ---- OpenSSL, loaded on first use (dlopen.c): the MOK, mkdeb's md5sums ---- */
+
 #if OPENSSL_VERSION_MAJOR != 3
 #error "OpenSSL is loaded as libcrypto.so.3"
 #endif
