@@ -375,9 +375,16 @@ static void status_version(const struct walk *w, const char *v, unsigned char ty
 {
 	if (!dent_is_dir(w->fd, v, type))
 		return;
-	struct vdir d;
-	vdir_open(w, v, &d);
-	unsigned char src = d.fd >= 0 ? source_type(&d) : 0;
+	struct vdir d = { .fd = -1 };
+	unsigned char src = 0;
+	/* a link (kernel-<k>-<a>, to a build) seldom has a source below it: one
+	 * fstatat says so without opening and listing what it points at */
+	_cleanup_free_ char *below = type == DT_DIR ? NULL : xasprintf("%s/source", v);
+	struct stat st;
+	if (!below || fstatat(w->fd, below, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		vdir_open(w, v, &d);
+		src = d.fd >= 0 ? source_type(&d) : 0;
+	}
 	bool broken = false;
 	if (streq(w->m, "original_module") || src == DT_DIR)
 		broken = false;
