@@ -340,6 +340,34 @@ static void test_status_notes(void **state)
 	assert_int_equal(rm_rf(r), 0);
 }
 
+/* A module directory listing longer than one getdents64 buffer is read whole. */
+static void test_status_many(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *r = tmpdir_new();
+	enum { N = 300 };
+	for (int i = 0; i < N; i++) {
+		_cleanup_free_ char *rel = xasprintf("var/lib/dkms/a-module-with-a-rather-long-name-%03d/1.0/source", i);
+		link_at(r, rel, "/usr/src");
+	}
+	touch(r, "usr/src/x", "");
+	struct rekmod_ctx *ctx = NULL;
+	struct rekmod_options o = { .root = r, .log_fn = quiet };
+	assert_int_equal(rekmod_new(&o, &ctx), 0);
+	struct rekmod_status *s = NULL;
+	size_t n = 0;
+	assert_int_equal(rekmod_status_list(ctx, NULL, NULL, NULL, NULL, &s, &n), 0);
+	assert_int_equal(n, N);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *m = xasprintf("a-module-with-a-rather-long-name-%03zu", i);
+		assert_string_equal(s[i].module, m);
+		assert_int_equal(s[i].state, REKMOD_ADDED);
+	}
+	rekmod_status_free(s, n);
+	rekmod_unref(ctx);
+	assert_int_equal(rm_rf(r), 0);
+}
+
 /* dl_load: a missing library or symbol is an error naming it and the package */
 static int (*sym_no_such_function)(void);
 static size_t (*sym_strlen)(const char *);
@@ -394,7 +422,8 @@ int main(void)
 		cmocka_unit_test(test_name_is_valid), cmocka_unit_test(test_version_compare),
 		cmocka_unit_test(test_kernel_dir_name), cmocka_unit_test(test_text_value), cmocka_unit_test(test_status_format),
 		cmocka_unit_test(test_atomic_write), cmocka_unit_test(test_copy_tree),
-		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_status_notes), cmocka_unit_test(test_dl_load),
+		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_status_notes), cmocka_unit_test(test_status_many),
+		cmocka_unit_test(test_dl_load),
 		cmocka_unit_test(test_unref_null),
 		cmocka_unit_test(test_bad_root),
 	};
