@@ -49,7 +49,7 @@ static struct dents dents_read(int fd)
 			d.v[d.n++] = (struct dent){ xstrdup(de->d_name), de->d_type };
 		}
 	}
-	if (d.n)
+	if (d.n > 1)
 		qsort(d.v, d.n, sizeof(*d.v), dent_cmp);
 	return d;
 }
@@ -199,12 +199,14 @@ struct walk {
 	const char *fk, *fa; /* filters, or NULL */
 	struct rekmod_status **list;
 	size_t *n;
+	size_t *cap; /* of *list */
 };
 
 static struct rekmod_status *status_push(const struct walk *w, const char *v, const char *k, const char *a,
 					 enum rekmod_state st, unsigned notes)
 {
-	*w->list = xrealloc(*w->list, (*w->n + 1) * sizeof(**w->list));
+	if (*w->n == *w->cap)
+		*w->list = xrealloc(*w->list, (*w->cap = *w->cap ? 2 * *w->cap : 16) * sizeof(**w->list));
 	struct rekmod_status *s = &(*w->list)[(*w->n)++];
 	*s = (struct rekmod_status){
 		.module = xstrdup(w->m),
@@ -419,8 +421,8 @@ _public_ int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, cons
 				const char *kernel, const char *arch, struct rekmod_status **ret, size_t *ret_n)
 {
 	struct rekmod_status *list = NULL;
-	size_t n = 0;
-	struct walk w = { .ctx = ctx, .fk = kernel, .fa = arch, .list = &list, .n = &n };
+	size_t n = 0, cap = 0;
+	struct walk w = { .ctx = ctx, .fk = kernel, .fa = arch, .list = &list, .n = &n, .cap = &cap };
 	_cleanup_close_ int top = open_dir_at(AT_FDCWD, ctx->dkms_tree_path);
 	if (top < 0 || (module && (!name_is_valid(module) || (version && !name_is_valid(version)))))
 		goto out;
