@@ -98,9 +98,11 @@ $(O)/libshared.a $(O)/libshared-san.a $(O)/librekmod.a $(O)/librekmod-san.a:
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+# No $(LIBS): the library loads libcrypto, libkmod and the compressors with
+# dlopen when a verb first needs them (core/lib/dlopen.c; dlopen is in glibc).
 $(O)/rekmod: $(CLI_OBJ) $(O)/librekmod.a $(O)/libshared.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 # hooks/apt: the libapt-pkg shim, a backend the core loads with dlopen
 $(O)/librekmod-apt.so: $(O)/hooks/apt/aptshim.o $(O)/libshared.a

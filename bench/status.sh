@@ -1,21 +1,28 @@
 #!/bin/bash
-# Benchmark: `rekmod status` against Debian's `dkms status` on one tree.
+# Benchmark: `rekmod status` against its own start-up (`rekmod --version`)
+# and against Debian's `dkms status`, on one tree (issue 14).
 #
-# Goal reported: rekmod's status at least 300x faster than dkms's.
+# Goals reported:
+#   median(rekmod status) <= 2 x median(rekmod --version)   (same machine)
+#   median(dkms status)   >= 300 x median(rekmod status)
 #
-# A scratch world (mktemp -d, removed on exit) gets 50 registered modules
-# hello01..hello50 (copies of examples/hello, renamed: hello.c -> helloNN.c,
-# obj-m, PACKAGE_NAME and BUILT_MODULE_NAME) and 3 kernels: the two newest
-# kernels with headers in /usr/src/linux-headers-6.1*-amd64 and a fake
-# 6.1.0-99-amd64 whose build/ points at real headers.  hello01 is added,
-# built and installed for real by rekmod on the real kernels; for the other
-# modules the dkms tree state (source symlink, module/<m>.ko, log/make.log,
-# kernel-<K>-<arch> symlink, installed copy under updates/dkms) is written
-# directly, as a mix of added-only, built and installed-on-1..3-kernels.
+# The tree, in a scratch world (mktemp -d, removed on exit):
+#   50 registered modules hello01..hello50 (copies of examples/hello,
+#   renamed: hello.c -> helloNN.c, obj-m, PACKAGE_NAME, BUILT_MODULE_NAME),
+#   all added with `rekmod add`; hello01..hello03 are also built and
+#   installed for real by rekmod (add, build, install --no-depmod) on 2
+#   kernels, the two newest with headers in /usr/src/linux-headers-6.1*-amd64
+#   (with one header tree the second kernel is a fake one whose build/
+#   points at the same headers). Status then prints 6 "installed" lines and
+#   47 "added" lines.
 #
-# Both tools then read the same tree (status does not write): their status
-# lines are compared (differences are printed, not fatal), and hyperfine
-# times them (dkms: --runs 3; rekmod: --runs 30 --warmup 3).
+# Both tools read the same tree. Their status lines are compared
+# (differences are printed, not fatal). dkms status is checked to write
+# nothing: a listing of the scratch world (paths, sizes, mtimes, modes) is
+# taken before and after it, and its temporary files must be gone from
+# TMPDIR. Then ONE hyperfine run (-N, no shell) times the three commands
+# `rekmod --version`, `rekmod ... status` and `dkms ... status`, and the
+# ratios of the medians are printed.
 #
 # Nothing outside the scratch world is written: every command gets
 # --dkmstree/--sourcetree/--installtree into it (and --no-depmod where it
@@ -23,23 +30,26 @@
 # scratch paths so dkms never creates /var/lib/dkms/mok.key.
 #
 # Environment:
-#   REKMOD       tool under test (default: build/rekmod in the repo root)
-#   DKMS         reference tool (default: /usr/sbin/dkms)
-#   DKMS_RUNS    hyperfine runs for dkms (default 3)
-#   REKMOD_RUNS  hyperfine runs for rekmod (default 30)
-#   KEEP=1       keep the scratch directory (its path is printed)
+#   REKMOD     tool under test (default: build/rekmod in the repo root)
+#   DKMS       reference tool (default: /usr/sbin/dkms)
+#   MIN_RUNS   hyperfine --min-runs (default 10; the fast commands get
+#              more runs, hyperfine runs each for at least 3 s)
+#   WARMUP     hyperfine --warmup (default 3)
+#   KEEP=1     keep the scratch directory (its path is printed)
 #
-# Exit status: 0 unless a tool or a setup step fails (the goal being missed
+# Exit status: 0 unless a tool or a setup step fails (a goal being missed
 # or the status lines differing is reported, not an error).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REKMOD=${REKMOD:-$REPO_ROOT/build/rekmod}
 DKMS=${DKMS:-/usr/sbin/dkms}
-DKMS_RUNS=${DKMS_RUNS:-3}
-REKMOD_RUNS=${REKMOD_RUNS:-30}
+MIN_RUNS=${MIN_RUNS:-10}
+WARMUP=${WARMUP:-3}
 NMOD=50
-GOAL=300
+NINST=3
+GOAL_DKMS=300
+GOAL_VERSION=2
 FAKE_K=6.1.0-99-amd64
 V=0.1
 
@@ -72,31 +82,108 @@ run() {
 	# shellcheck disable=SC2046  # paths come from mktemp: no spaces
 	(cd "$W" && export_safety_env && exec "$tool" $(tree_args) "$@") </dev/null
 }
-
-# Module source tree for hello$1 in $W/src.
-make_source() {
-	hello_source "$W/src/$1-$V" "$1" "$V"
+# setup TOOL ARGS...: run, output to the setup log, fatal on failure.
+setup() {
+	run "$@" >>"$SCRATCH/setup.log" 2>&1 || { cat "$SCRATCH/setup.log"; die "$* failed"; }
 }
 
-# State written directly, in dkms's layout.
-fake_added() {
-	local m=$1
-	mkdir -p "$W/dkms/$m/$V"
-	ln -s "$W/src/$m-$V" "$W/dkms/$m/$V/source"
+# Every file and directory of the scratch world with size, mtime and mode;
+# TMPDIR itself without its mtime (dkms makes and removes temporary files
+# there: they must be gone, which the listing of its contents shows).
+world_listing() {
+	find "$W" -path "$W/tmp" -printf '%p %y\n' -o -printf '%p %y %s %T@ %m %l\n' | sort
 }
-fake_built() {
-	local m=$1 k=$2 d="$W/dkms/$1/$V/$2/$ARCH"
-	mkdir -p "$d/module" "$d/log"
-	cp "$KO" "$d/module/$m$KO_SUFFIX"
-	printf 'DKMS make.log for %s-%s for kernel %s (%s)\n(written by bench/status.sh)\n' \
-		"$m" "$V" "$k" "$ARCH" >"$d/log/make.log"
+
+# dkms status must leave the scratch world as it was (its mktemp files in
+# TMPDIR included); and nothing new in the host's trees.
+check_dkms_writes_nothing() {
+	local before after
+	before=$(world_listing)
+	run "$DKMS" status >/dev/null 2>&1 || true
+	after=$(world_listing)
+	if [[ $before == "$after" ]]; then
+		log "dkms status wrote nothing in the scratch world (listing of $(wc -l <<<"$before") entries unchanged)"
+	else
+		log "WARNING: dkms status changed the scratch world:"
+		diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed 's/^/#   /' || true
+	fi
 }
-fake_installed() {
-	local m=$1 k=$2
-	fake_built "$m" "$k"
-	ln -s "$V/$k/$ARCH" "$W/dkms/$m/kernel-$k-$ARCH"
-	mkdir -p "$W/modules/$k/updates/dkms"
-	cp "$KO" "$W/modules/$k/updates/dkms/$m$KO_SUFFIX"
+
+# The state: all NMOD added, the first NINST built and installed for real.
+make_tree() {
+	local i m k kargs=()
+	for k in "${KERNELS[@]}"; do kargs+=(-k "$k"); done
+	for ((i = 1; i <= NMOD; i++)); do
+		m=$(printf 'hello%02d' "$i")
+		hello_source "$W/src/$m-$V" "$m" "$V"
+		setup "$REKMOD" add -m "$m" -v "$V"
+	done
+	local t0=$SECONDS
+	for ((i = 1; i <= NINST; i++)); do
+		m=$(printf 'hello%02d' "$i")
+		setup "$REKMOD" build -m "$m" -v "$V" "${kargs[@]}"
+		setup "$REKMOD" --no-depmod install -m "$m" -v "$V" "${kargs[@]}"
+	done
+	log "$NMOD added; hello01..hello0$NINST built and installed for real on ${KERNELS[*]} in $((SECONDS - t0))s"
+}
+
+# Same output from both tools?
+compare_output() {
+	local rc_a=0 rc_b=0
+	run "$DKMS" status >"$SCRATCH/dkms.out" 2>"$SCRATCH/dkms.err" || rc_a=$?
+	run "$REKMOD" status >"$SCRATCH/rekmod.out" 2>"$SCRATCH/rekmod.err" || rc_b=$?
+	((rc_a == 0)) || { cat "$SCRATCH/dkms.err" >&2; die "dkms status exited $rc_a"; }
+	((rc_b == 0)) || { cat "$SCRATCH/rekmod.err" >&2; die "rekmod status exited $rc_b"; }
+	LINES_A=$(wc -l <"$SCRATCH/dkms.out")
+	LINES_B=$(wc -l <"$SCRATCH/rekmod.out")
+	SAME=yes
+	if cmp -s "$SCRATCH/dkms.out" "$SCRATCH/rekmod.out"; then
+		log "status output identical: $LINES_A lines ($(grep -c ': installed' "$SCRATCH/dkms.out") installed)"
+	else
+		SAME=no
+		log "WARNING: status output differs (dkms $LINES_A lines, rekmod $LINES_B lines):"
+		diff -u --label "dkms status" --label "rekmod status" \
+			"$SCRATCH/dkms.out" "$SCRATCH/rekmod.out" | sed 's/^/#   /' || true
+	fi
+	if [[ -s $SCRATCH/dkms.err || -s $SCRATCH/rekmod.err ]]; then
+		log "stderr: dkms $(wc -l <"$SCRATCH/dkms.err") lines, rekmod $(wc -l <"$SCRATCH/rekmod.err") lines"
+		sed 's/^/#   dkms: /' "$SCRATCH/dkms.err" | head -n 5
+		sed 's/^/#   rekmod: /' "$SCRATCH/rekmod.err" | head -n 5
+	fi
+}
+
+# One hyperfine run of the three commands; -N: no intermediate shell, the
+# commands are plain argv; hyperfine passes the safety environment on.
+time_all() {
+	local cmd_v cmd_s cmd_d
+	cmd_v="$REKMOD --version"
+	cmd_s="$REKMOD $(tree_args)status"
+	cmd_d="$DKMS $(tree_args)status"
+	HF_CMD="hyperfine -N --style basic --warmup $WARMUP --min-runs $MIN_RUNS --export-json J \
+-n 'rekmod --version' '$cmd_v' -n 'rekmod status' '$cmd_s' -n 'dkms status' '$cmd_d'"
+	log "timing (one hyperfine run): $HF_CMD"
+	(cd "$W" && export_safety_env && hyperfine -N --style basic --warmup "$WARMUP" --min-runs "$MIN_RUNS" \
+		--export-json "$SCRATCH/times.json" \
+		-n "rekmod --version" "$cmd_v" -n "rekmod status" "$cmd_s" -n "dkms status" "$cmd_d") |
+		sed 's/^/#   /'
+}
+
+report() {
+	local j="$SCRATCH/times.json" mv ms md nv ns nd
+	read -r mv nv < <(jq -r '.results[0] | "\(.median) \(.times | length)"' "$j")
+	read -r ms ns < <(jq -r '.results[1] | "\(.median) \(.times | length)"' "$j")
+	read -r md nd < <(jq -r '.results[2] | "\(.median) \(.times | length)"' "$j")
+	echo
+	echo "== status benchmark: $NMOD modules, $NINST installed on ${KERNELS[*]} =="
+	awk -v la="$LINES_A" -v lb="$LINES_B" -v same="$SAME" -v mv="$mv" -v ms="$ms" -v md="$md" \
+		-v nv="$nv" -v ns="$ns" -v nd="$nd" -v gv="$GOAL_VERSION" -v gd="$GOAL_DKMS" 'BEGIN {
+		printf "status lines:            %d (dkms), %d (rekmod), identical: %s\n", la, lb, same
+		printf "rekmod --version:        %10.3f ms  (median, %d runs)\n", mv * 1000, nv
+		printf "rekmod status:           %10.3f ms  (median, %d runs)\n", ms * 1000, ns
+		printf "dkms status:             %10.1f ms  (median, %d runs)\n", md * 1000, nd
+		printf "ratio status/--version:  %10.2f    goal <= %d: %s\n", ms / mv, gv, (ms / mv <= gv ? "met" : "not met")
+		printf "ratio dkms/rekmod:       %10.0fx   goal >= %dx: %s\n", md / ms, gd, (md / ms >= gd ? "met" : "not met")
+	}'
 }
 
 main() {
@@ -110,10 +197,7 @@ main() {
 	local kernels
 	mapfile -t kernels < <(find_kernels)
 	((${#kernels[@]} >= 1)) || die "no /usr/src/linux-headers-6.1*-amd64 headers found"
-	K1=${kernels[0]}
-	# With a single header tree the second kernel is a second fake one.
-	K2=${kernels[1]:-6.1.0-98-amd64}
-	ARCH=$(uname -m)
+	KERNELS=("${kernels[0]}" "${kernels[1]:-$FAKE_K}")
 
 	SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/rekmod-bench-status.XXXXXX")
 	trap cleanup EXIT
@@ -127,129 +211,24 @@ main() {
 	log "under test: $REKMOD (copied to $SCRATCH/rekmod)"
 	REKMOD="$SCRATCH/rekmod"
 	local k
-	for k in "$K1" "$K2" "$FAKE_K"; do
+	for k in "${KERNELS[@]}"; do
 		mkdir -p "$W/modules/$k"
 		if [[ -d /usr/src/linux-headers-$k ]]; then
 			ln -s "/usr/src/linux-headers-$k" "$W/modules/$k/build"
 		else
-			ln -s "/usr/src/linux-headers-$K1" "$W/modules/$k/build"
+			ln -s "/usr/src/linux-headers-${KERNELS[0]}" "$W/modules/$k/build"
 		fi
 	done
 	log "reference: $DKMS ($("$DKMS" --version 2>/dev/null || echo '?'))"
-	log "kernels: $K1 $K2 $FAKE_K (fake), arch $ARCH"
+	log "kernels: ${KERNELS[*]}, arch $(uname -m)"
 
-	local i m
-	for ((i = 1; i <= NMOD; i++)); do
-		make_source "$(printf 'hello%02d' "$i")"
-	done
-
-	# hello01: real add/build/install with rekmod on the real kernels.
-	local real_k=("$K1")
-	[[ -d /usr/src/linux-headers-$K2 ]] && real_k+=("$K2")
-	local kargs=()
-	for k in "${real_k[@]}"; do kargs+=(-k "$k"); done
-	local t0=$SECONDS
-	run "$REKMOD" add -m hello01 -v "$V" >"$SCRATCH/setup.log" 2>&1 ||
-		{ cat "$SCRATCH/setup.log"; die "rekmod add hello01 failed"; }
-	run "$REKMOD" build -m hello01 -v "$V" "${kargs[@]}" >>"$SCRATCH/setup.log" 2>&1 ||
-		{ cat "$SCRATCH/setup.log"; die "rekmod build hello01 failed"; }
-	run "$REKMOD" --no-depmod install -m hello01 -v "$V" "${kargs[@]}" >>"$SCRATCH/setup.log" 2>&1 ||
-		{ cat "$SCRATCH/setup.log"; die "rekmod install hello01 failed"; }
-	log "hello01 built and installed for real on ${real_k[*]} in $((SECONDS - t0))s"
-
-	KO=$(find "$W/dkms/hello01/$V/$K1/$ARCH/module" -name 'hello01.ko*' -print -quit)
-	[[ -n $KO && -f $KO ]] || die "rekmod did not produce hello01.ko for $K1"
-	KO_SUFFIX=${KO##*/hello01}
-
-	# The mix for hello02..hello50 (lines: 1 per added-only module, else
-	# 1 per kernel the module is built for):
-	#   02-05  added only
-	#   06-10  built on K1, not installed
-	#   11-20  installed on K1
-	#   21-30  installed on K1, built (not installed) on K2
-	#   31-40  installed on K1 and K2
-	#   41-50  installed on K1, K2 and the fake kernel
-	for ((i = 2; i <= NMOD; i++)); do
-		m=$(printf 'hello%02d' "$i")
-		fake_added "$m"
-		if ((i <= 5)); then
-			:
-		elif ((i <= 10)); then
-			fake_built "$m" "$K1"
-		elif ((i <= 20)); then
-			fake_installed "$m" "$K1"
-		elif ((i <= 30)); then
-			fake_installed "$m" "$K1"
-			fake_built "$m" "$K2"
-		elif ((i <= 40)); then
-			fake_installed "$m" "$K1"
-			fake_installed "$m" "$K2"
-		else
-			fake_installed "$m" "$K1"
-			fake_installed "$m" "$K2"
-			fake_installed "$m" "$FAKE_K"
-		fi
-	done
-
-	# Same output?
-	local rc_a=0 rc_b=0
-	run "$DKMS" status >"$SCRATCH/dkms.out" 2>"$SCRATCH/dkms.err" || rc_a=$?
-	run "$REKMOD" status >"$SCRATCH/rekmod.out" 2>"$SCRATCH/rekmod.err" || rc_b=$?
-	((rc_a == 0)) || { cat "$SCRATCH/dkms.err" >&2; die "dkms status exited $rc_a"; }
-	((rc_b == 0)) || { cat "$SCRATCH/rekmod.err" >&2; die "rekmod status exited $rc_b"; }
-	local lines_a lines_b
-	lines_a=$(wc -l <"$SCRATCH/dkms.out")
-	lines_b=$(wc -l <"$SCRATCH/rekmod.out")
-	local same=yes
-	if cmp -s "$SCRATCH/dkms.out" "$SCRATCH/rekmod.out"; then
-		log "status output identical: $lines_a lines"
-	else
-		same=no
-		log "WARNING: status output differs (dkms $lines_a lines, rekmod $lines_b lines):"
-		diff -u --label "dkms status" --label "rekmod status" \
-			"$SCRATCH/dkms.out" "$SCRATCH/rekmod.out" | sed 's/^/#   /' || true
-	fi
-	if [[ -s $SCRATCH/dkms.err || -s $SCRATCH/rekmod.err ]]; then
-		log "stderr: dkms $(wc -l <"$SCRATCH/dkms.err") lines, rekmod $(wc -l <"$SCRATCH/rekmod.err") lines"
-		sed 's/^/#   dkms: /' "$SCRATCH/dkms.err" | head -n 5
-		sed 's/^/#   rekmod: /' "$SCRATCH/rekmod.err" | head -n 5
-	fi
-
-	# Timing.  -N: no intermediate shell, the commands are plain argv;
-	# hyperfine passes the safety environment on to them.
-	local cmd_a cmd_b
-	cmd_a="$DKMS $(tree_args)status"
-	cmd_b="$REKMOD $(tree_args)status"
-	log "timing dkms status ($DKMS_RUNS runs) ..."
-	(cd "$W" && export_safety_env && hyperfine -N --style basic --runs "$DKMS_RUNS" \
-		--export-json "$SCRATCH/dkms.json" -n "dkms status" "$cmd_a") |
-		sed 's/^/#   /'
-	log "timing rekmod status ($REKMOD_RUNS runs, 3 warmup) ..."
-	(cd "$W" && export_safety_env && hyperfine -N --style basic --warmup 3 --runs "$REKMOD_RUNS" \
-		--export-json "$SCRATCH/rekmod.json" -n "rekmod status" "$cmd_b") |
-		sed 's/^/#   /'
-
-	local ma sa mb sb
-	read -r ma sa < <(jq -r '.results[0] | "\(.mean) \(.stddev // 0)"' "$SCRATCH/dkms.json")
-	read -r mb sb < <(jq -r '.results[0] | "\(.mean) \(.stddev // 0)"' "$SCRATCH/rekmod.json")
-
+	make_tree
+	compare_output
+	check_dkms_writes_nothing
+	time_all
 	# HARD RULE guard (reported, not fatal): nothing new in the real trees.
 	warn_if_real_trees_changed "$stamp"
-
-	echo
-	echo "== status benchmark: $NMOD modules, 3 kernels ($K1 $K2 $FAKE_K) =="
-	awk -v la="$lines_a" -v lb="$lines_b" -v same="$same" \
-		-v ma="$ma" -v sa="$sa" -v mb="$mb" -v sb="$sb" \
-		-v na="$DKMS_RUNS" -v nb="$REKMOD_RUNS" -v goal="$GOAL" 'BEGIN {
-		printf "status lines:      %d (dkms), %d (rekmod), identical: %s\n", la, lb, same
-		printf "dkms status:       %10.2f ms +- %.2f ms  (mean +- stddev, %d runs)\n", ma * 1000, sa * 1000, na
-		printf "rekmod status:     %10.3f ms +- %.3f ms  (mean +- stddev, %d runs)\n", mb * 1000, sb * 1000, nb
-		r = ma / mb
-		# relative errors add in quadrature
-		dr = r * sqrt((sa / ma) ^ 2 + (sb / mb) ^ 2)
-		printf "ratio dkms/rekmod: %10.0fx +- %.0fx\n", r, dr
-		printf "goal >= %dx: %s\n", goal, (r >= goal ? "met" : "not met")
-	}'
+	report
 }
 
 main "$@"

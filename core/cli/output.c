@@ -345,6 +345,11 @@ void out_status_json(struct rekmod_ctx *ctx, const struct rekmod_status *s, size
 		       state_name(s[j].state), json_bool(s[j].notes & REKMOD_NOTE_ORIGINAL),
 		       json_bool(s[j].notes & REKMOD_NOTE_DIFFERS), json_bool(s[j].notes & REKMOD_NOTE_NOT_INSTALLED));
 		json_str_or_null(s[j].detail);
+		if (s[j].exit_code >= 0)
+			printf(", \"exit_code\": %d, \"log\": ", s[j].exit_code);
+		else
+			printf(", \"exit_code\": null, \"log\": ");
+		json_str_or_null(s[j].log);
 		json_signature(ctx, &s[j]);
 		printf("}");
 	}

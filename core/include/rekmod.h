@@ -163,6 +163,8 @@ struct rekmod_status {
 	enum rekmod_state state;
 	unsigned notes;
 	char *detail; /* REKMOD_FAILED: "exit N, see <make.log>" */
+	int exit_code; /* REKMOD_FAILED: the exit code of the failed build; -1 when unknown or not failed */
+	char *log;     /* REKMOD_FAILED: the make.log path kept for it; NULL when none or not failed */
 };
 
 /* Filters may be NULL. Entries in dkms's order. */

@@ -1,12 +1,45 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Module compression the target kernel reads: the method from the headers'
  * .config, else from the suffix in modules.dep; done in-process with zlib,
- * liblzma (CRC32 check, 1 MiB dictionary, as kbuild) and libzstd. */
+ * liblzma (CRC32 check, 1 MiB dictionary, as kbuild) and libzstd, each
+ * loaded when first needed. */
 #include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "internal.h"
+
+#if LZMA_VERSION_MAJOR != 5
+#error "liblzma is loaded as liblzma.so.5"
+#endif
+
+DL_PROTO(deflateInit2_);
+DL_PROTO(deflateBound);
+DL_PROTO(deflate);
+DL_PROTO(deflateEnd);
+DL_PROTO(lzma_lzma_preset);
+DL_PROTO(lzma_stream_buffer_bound);
+DL_PROTO(lzma_stream_buffer_encode);
+DL_PROTO(ZSTD_createCCtx);
+DL_PROTO(ZSTD_compressBound);
+DL_PROTO(ZSTD_CCtx_setParameter);
+DL_PROTO(ZSTD_compress2);
+DL_PROTO(ZSTD_freeCCtx);
+DL_PROTO(ZSTD_isError);
+
+/* indexed by enum rk_compress */
+static struct dl_lib compressors[] = {
+	[RK_COMPRESS_GZIP] = { .soname = "libz.so.1", .package = "zlib1g",
+			       .syms = (const struct dl_sym[]){ DL_SYM(deflateInit2_), DL_SYM(deflateBound), DL_SYM(deflate),
+							DL_SYM(deflateEnd), { 0 } } },
+	[RK_COMPRESS_XZ] = { .soname = "liblzma.so.5", .package = "liblzma5",
+			     .syms = (const struct dl_sym[]){ DL_SYM(lzma_lzma_preset), DL_SYM(lzma_stream_buffer_bound),
+						      DL_SYM(lzma_stream_buffer_encode), { 0 } } },
+	[RK_COMPRESS_ZSTD] = { .soname = "libzstd.so.1", .package = "libzstd1",
+			       .syms = (const struct dl_sym[]){ DL_SYM(ZSTD_createCCtx), DL_SYM(ZSTD_compressBound),
+							DL_SYM(ZSTD_CCtx_setParameter), DL_SYM(ZSTD_compress2),
+							DL_SYM(ZSTD_freeCCtx), DL_SYM(ZSTD_isError), { 0 } } },
+};
 
 const char *compress_suffix(enum rk_compress c)
 {
@@ -69,17 +102,17 @@ enum rk_compress compress_choose(struct rekmod_ctx *ctx, const char *kernel)
 static int gzip_buf(const void *in, size_t n, void **out, size_t *out_n)
 {
 	z_stream z = { 0 };
-	if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (sym_deflateInit2_(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, (int)sizeof(z)) != Z_OK)
 		return -ENOMEM;
-	size_t cap = deflateBound(&z, (uLong)n) + 64;
+	size_t cap = sym_deflateBound(&z, (uLong)n) + 64;
 	unsigned char *buf = xmalloc(cap);
 	z.next_in = (Bytef *)(uintptr_t)in;
 	z.avail_in = (uInt)n;
 	z.next_out = buf;
 	z.avail_out = (uInt)cap;
-	int zr = deflate(&z, Z_FINISH);
+	int zr = sym_deflate(&z, Z_FINISH);
 	size_t len = z.total_out;
-	deflateEnd(&z);
+	sym_deflateEnd(&z);
 	if (zr != Z_STREAM_END) {
 		free(buf);
 		return -EIO;
@@ -92,14 +125,14 @@ static int gzip_buf(const void *in, size_t n, void **out, size_t *out_n)
 static int xz_buf(const void *in, size_t n, void **out, size_t *out_n)
 {
 	lzma_options_lzma opt;
-	if (lzma_lzma_preset(&opt, 6))
+	if (sym_lzma_lzma_preset(&opt, 6))
 		return -EINVAL;
 	opt.dict_size = 1u << 20; /* --lzma2=dict=1MiB: what the kernel's decompressor accepts */
 	lzma_filter filters[] = { { .id = LZMA_FILTER_LZMA2, .options = &opt },
 				  { .id = LZMA_VLI_UNKNOWN, .options = NULL } };
-	size_t cap = lzma_stream_buffer_bound(n), pos = 0;
+	size_t cap = sym_lzma_stream_buffer_bound(n), pos = 0;
 	unsigned char *buf = xmalloc(cap);
-	if (lzma_stream_buffer_encode(filters, LZMA_CHECK_CRC32, NULL, in, n, buf, &pos, cap) != LZMA_OK) {
+	if (sym_lzma_stream_buffer_encode(filters, LZMA_CHECK_CRC32, NULL, in, n, buf, &pos, cap) != LZMA_OK) {
 		free(buf);
 		return -EIO;
 	}
@@ -111,16 +144,16 @@ static int xz_buf(const void *in, size_t n, void **out, size_t *out_n)
 /* zstd as kbuild runs it (`zstd -T0`): default level, content size and checksum. */
 static int zstd_buf(const void *in, size_t n, void **out, size_t *out_n)
 {
-	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_CCtx *cc = sym_ZSTD_createCCtx();
 	if (!cc)
 		return -ENOMEM;
-	size_t cap = ZSTD_compressBound(n);
+	size_t cap = sym_ZSTD_compressBound(n);
 	void *buf = xmalloc(cap);
-	ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ZSTD_CLEVEL_DEFAULT);
-	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-	size_t len = ZSTD_compress2(cc, buf, cap, in, n);
-	ZSTD_freeCCtx(cc);
-	if (ZSTD_isError(len)) {
+	sym_ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ZSTD_CLEVEL_DEFAULT);
+	sym_ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+	size_t len = sym_ZSTD_compress2(cc, buf, cap, in, n);
+	sym_ZSTD_freeCCtx(cc);
+	if (sym_ZSTD_isError(len)) {
 		free(buf);
 		return -EIO;
 	}
@@ -131,6 +164,11 @@ static int zstd_buf(const void *in, size_t n, void **out, size_t *out_n)
 
 int compress_buffer(enum rk_compress c, const void *in, size_t n, void **out, size_t *out_n)
 {
+	if (c > RK_COMPRESS_NONE && (size_t)c < ARRAY_SIZE(compressors)) {
+		int r = dl_load(&compressors[c], NULL);
+		if (r < 0)
+			return r;
+	}
 	switch (c) {
 	case RK_COMPRESS_GZIP:
 		return gzip_buf(in, n, out, out_n);

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -192,8 +193,13 @@ static void read_os_release(struct rekmod_ctx *ctx)
 		ctx->distro = xstrdup("unknown");
 }
 
+/* As nproc(1), which dkms runs: the CPUs this process may use (one system
+ * call; sysconf reads /sys for the online ones). */
 static int nproc(void)
 {
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
 }

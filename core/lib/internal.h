@@ -57,6 +57,7 @@ bool tree_is_built(const struct rekmod_ctx *ctx, const char *m, const char *v, c
 bool tree_is_installed(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 /* the version whose build is installed for k/a (kernel-K-A link), or NULL */
 char *tree_installed_version(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
+char *kernel_link_version(const char *target, const char *k, const char *a);
 /* registered versions of m, sorted; all modules when m is NULL ("m/v" strings) */
 char **tree_list_added(const struct rekmod_ctx *ctx, const char *m);
 /* <base>/.rekmod-installed: what an install put where */
@@ -76,6 +77,13 @@ bool tree_record_matches(const struct rekmod_ctx *ctx, enum record_kind kind, co
 char *tree_record_write(struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
 			const char *k, const char *a, int code);
 void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* a failure record read back: its file name, and its fields (NULL when absent) */
+struct failure_record {
+	char *kernel, *arch, *exit, *log;
+};
+bool tree_is_failure_record(const char *file_name);
+void tree_parse_failure(const char *text, struct failure_record *ret);
+void failure_record_done(struct failure_record *r);
 
 /* kernel.c: kernel discovery */
 bool kernel_dir_name_ok(const char *name);
@@ -117,10 +125,31 @@ char *headers_package_hint(const struct rekmod_ctx *ctx, const char *kernel);
 /* depmod.c */
 int run_depmod(struct rekmod_ctx *ctx, const char *kernel, bool *ret_ran);
 
+/* dlopen.c: libraries loaded on first use. In the file that uses a library:
+ *   DL_PROTO(kmod_new);
+ *   static struct dl_lib libkmod = { .soname = "libkmod.so.2", .package = "libkmod2",
+ *                                    .syms = (const struct dl_sym[]){ DL_SYM(kmod_new), { 0 } } };
+ * then dl_load(&libkmod, &err) before calling sym_kmod_new(...). */
+struct dl_sym {
+	const char *name;
+	void *slot; /* address of the function pointer to fill */
+};
+struct dl_lib {
+	const char *soname, *package;
+	const struct dl_sym *syms; /* ends with { 0 } */
+	void *handle;
+};
+#define DL_PROTO(fn) static __typeof__(&fn) sym_##fn
+#define DL_SYM(fn) { #fn, &sym_##fn }
+/* 0, or -ELIBACC and (ret_error may be NULL) "cannot load X (why); install P" */
+int dl_load(struct dl_lib *lib, char **ret_error);
+
 /* kmodinfo.c: version and srcversion of a module file, with libkmod */
 int module_verinfo(const char *path, char **ret_version, char **ret_srcversion);
 /* the first value of modinfo field key (malloc'd), or NULL */
 char *module_info_value(const char *path, const char *key);
+/* signer and sig_key of a module file (NULL when unsigned) */
+int module_signature(const char *path, char **ret_signer, char **ret_sig_key);
 /* find <name>.ko[.gz|.xz|.zst] regular files under dir (not following symlinks) */
 char **find_module_files(const char *dir, const char *name);
 /* one module file under dir (any name), or NULL */
@@ -152,11 +181,11 @@ int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *p
 /* 0, or REKMOD_E_BUILD when the plan enforces signatures and signing failed */
 int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *name);
 void sign_plan_done(struct sign_plan *plan);
-/* signer and sig_key of a module file (NULL when unsigned) */
-int module_signature(const char *path, char **ret_signer, char **ret_sig_key);
 bool secure_boot_from_efivar(const char *data, size_t n);
 /* creates the key (PEM, 0600) and the DER certificate where missing; never overwrites a key */
 int mok_generate(const char *key_path, const char *cert_path, char **ret_error);
+/* the MD5 digest of data (mkdeb's md5sums); 0 or -errno */
+int digest_md5(const void *data, size_t n, unsigned char ret[16]);
 
 /* tarball.c: the kernels (and arches) a tarball or package carries: those
  * given, or every kernel the module is built for */

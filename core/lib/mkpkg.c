@@ -23,8 +23,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "internal.h"
 
 /* ---- shared helpers ---- */
@@ -190,11 +188,10 @@ static int md5_file(const char *path, char hex[33])
 	int r = read_file(path, &data, &n);
 	if (r < 0)
 		return r;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	if (!EVP_Digest(data, n, md, &len, EVP_md5(), NULL))
-		return -EIO;
-	for (unsigned int i = 0; i < len && i < 16; i++)
+	unsigned char md[16];
+	if ((r = digest_md5(data, n, md)) < 0)
+		return r;
+	for (unsigned int i = 0; i < 16; i++)
 		sprintf(hex + 2 * i, "%02x", md[i]);
 	return 0;
 }

@@ -2,7 +2,6 @@
 /* Module signing: the kernel's sign-file with the MOK key and certificate
  * (framework.conf or <dkms_tree>/mok.key, mok.pub), generated on first use
  * with OpenSSL's library. */
-#include <libkmod.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -233,39 +232,113 @@ int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char
 	return 0;
 }
 
+/* ---- OpenSSL, loaded on first use (dlopen.c): the MOK, mkdeb's md5sums ---- */
+
+#if OPENSSL_VERSION_MAJOR != 3
+#error "OpenSSL is loaded as libcrypto.so.3"
+#endif
+
+DL_PROTO(RAND_bytes);
+DL_PROTO(BN_bin2bn);
+DL_PROTO(BN_to_ASN1_INTEGER);
+DL_PROTO(X509_get_serialNumber);
+DL_PROTO(BN_free);
+DL_PROTO(X509_get_subject_name);
+DL_PROTO(X509_set_version);
+DL_PROTO(X509_gmtime_adj);
+DL_PROTO(X509_getm_notBefore);
+DL_PROTO(X509_time_adj_ex);
+DL_PROTO(X509_getm_notAfter);
+DL_PROTO(X509_set_pubkey);
+DL_PROTO(X509_NAME_add_entry_by_txt);
+DL_PROTO(X509_set_issuer_name);
+DL_PROTO(X509V3_set_ctx);
+DL_PROTO(X509V3_EXT_conf_nid);
+DL_PROTO(X509_add_ext);
+DL_PROTO(X509_EXTENSION_free);
+DL_PROTO(X509_sign);
+DL_PROTO(EVP_sha256);
+DL_PROTO(PEM_read_PrivateKey);
+DL_PROTO(BIO_new);
+DL_PROTO(BIO_s_mem);
+DL_PROTO(PEM_write_bio_PrivateKey);
+DL_PROTO(BIO_ctrl);
+DL_PROTO(BIO_free);
+DL_PROTO(X509_new);
+DL_PROTO(i2d_X509);
+DL_PROTO(CRYPTO_free);
+DL_PROTO(X509_free);
+DL_PROTO(ERR_get_error);
+DL_PROTO(ERR_error_string_n);
+DL_PROTO(ERR_clear_error);
+DL_PROTO(EVP_PKEY_Q_keygen);
+DL_PROTO(EVP_PKEY_free);
+DL_PROTO(EVP_Digest);
+DL_PROTO(EVP_md5);
+
+static struct dl_lib libcrypto = {
+	.soname = "libcrypto.so.3",
+	.package = "libssl3",
+	.syms = (const struct dl_sym[]){
+		DL_SYM(RAND_bytes), DL_SYM(BN_bin2bn), DL_SYM(BN_to_ASN1_INTEGER),
+		DL_SYM(X509_get_serialNumber), DL_SYM(BN_free), DL_SYM(X509_get_subject_name),
+		DL_SYM(X509_set_version), DL_SYM(X509_gmtime_adj), DL_SYM(X509_getm_notBefore),
+		DL_SYM(X509_time_adj_ex), DL_SYM(X509_getm_notAfter), DL_SYM(X509_set_pubkey),
+		DL_SYM(X509_NAME_add_entry_by_txt), DL_SYM(X509_set_issuer_name), DL_SYM(X509V3_set_ctx),
+		DL_SYM(X509V3_EXT_conf_nid), DL_SYM(X509_add_ext), DL_SYM(X509_EXTENSION_free),
+		DL_SYM(X509_sign), DL_SYM(EVP_sha256), DL_SYM(PEM_read_PrivateKey), DL_SYM(BIO_new),
+		DL_SYM(BIO_s_mem), DL_SYM(PEM_write_bio_PrivateKey), DL_SYM(BIO_ctrl), DL_SYM(BIO_free),
+		DL_SYM(X509_new), DL_SYM(i2d_X509), DL_SYM(CRYPTO_free), DL_SYM(X509_free),
+		DL_SYM(ERR_get_error), DL_SYM(ERR_error_string_n), DL_SYM(ERR_clear_error),
+		DL_SYM(EVP_PKEY_Q_keygen), DL_SYM(EVP_PKEY_free), DL_SYM(EVP_Digest), DL_SYM(EVP_md5), { 0 } },
+};
+
+int digest_md5(const void *data, size_t n, unsigned char ret[16])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	int r = dl_load(&libcrypto, NULL);
+	if (r < 0)
+		return r;
+	if (!sym_EVP_Digest(data, n, md, &len, sym_EVP_md5(), NULL) || len != 16)
+		return -EIO;
+	memcpy(ret, md, 16);
+	return 0;
+}
+
 /* ---- key generation ---- */
 
 static int add_ext(X509 *x, int nid, const char *value)
 {
 	X509V3_CTX v3;
-	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	sym_X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	X509_EXTENSION *ext = sym_X509V3_EXT_conf_nid(NULL, &v3, nid, value);
 	if (!ext)
 		return -1;
-	int ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
+	int ok = sym_X509_add_ext(x, ext, -1);
+	sym_X509_EXTENSION_free(ext);
 	return ok ? 0 : -1;
 }
 
 static int cert_fill(X509 *x, EVP_PKEY *pkey)
 {
 	unsigned char serial[16];
-	if (RAND_bytes(serial, sizeof(serial)) != 1)
+	if (sym_RAND_bytes(serial, sizeof(serial)) != 1)
 		return -1;
 	serial[0] &= 0x7f;
-	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	int ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
-	BN_free(bn);
-	X509_NAME *n = X509_get_subject_name(x);
-	ok = ok && X509_set_version(x, 2) && X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
-	     X509_time_adj_ex(X509_getm_notAfter(x), MOK_DAYS, 0, NULL) && X509_set_pubkey(x, pkey) &&
-	     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)MOK_CN, -1, -1, 0) &&
-	     X509_set_issuer_name(x, n);
+	BIGNUM *bn = sym_BN_bin2bn(serial, sizeof(serial), NULL);
+	int ok = bn && sym_BN_to_ASN1_INTEGER(bn, sym_X509_get_serialNumber(x));
+	sym_BN_free(bn);
+	X509_NAME *n = sym_X509_get_subject_name(x);
+	ok = ok && sym_X509_set_version(x, 2) && sym_X509_gmtime_adj(sym_X509_getm_notBefore(x), 0) &&
+	     sym_X509_time_adj_ex(sym_X509_getm_notAfter(x), MOK_DAYS, 0, NULL) && sym_X509_set_pubkey(x, pkey) &&
+	     sym_X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)MOK_CN, -1, -1, 0) &&
+	     sym_X509_set_issuer_name(x, n);
 	if (!ok || add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
 	    add_ext(x, NID_key_usage, "digitalSignature") || add_ext(x, NID_ext_key_usage, "codeSigning") ||
 	    add_ext(x, NID_subject_key_identifier, "hash") || add_ext(x, NID_authority_key_identifier, "keyid"))
 		return -1;
-	return X509_sign(x, pkey, EVP_sha256()) > 0 ? 0 : -1;
+	return sym_X509_sign(x, pkey, sym_EVP_sha256()) > 0 ? 0 : -1;
 }
 
 static EVP_PKEY *load_key(const char *path)
@@ -273,43 +346,43 @@ static EVP_PKEY *load_key(const char *path)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return NULL;
-	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	EVP_PKEY *k = sym_PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	return k;
 }
 
 static int write_key(EVP_PKEY *pkey, const char *path)
 {
-	BIO *b = BIO_new(BIO_s_mem());
+	BIO *b = sym_BIO_new(sym_BIO_s_mem());
 	char *data = NULL;
 	int r = -EIO;
-	if (b && PEM_write_bio_PrivateKey(b, pkey, NULL, NULL, 0, NULL, NULL)) {
-		long n = BIO_get_mem_data(b, &data);
+	if (b && sym_PEM_write_bio_PrivateKey(b, pkey, NULL, NULL, 0, NULL, NULL)) {
+		long n = sym_BIO_ctrl(b, BIO_CTRL_INFO, 0, (char *)&data); /* BIO_get_mem_data */
 		r = write_file_atomic(path, data, (size_t)n, 0600);
 	}
-	BIO_free(b);
+	sym_BIO_free(b);
 	return r;
 }
 
 static int write_cert(EVP_PKEY *pkey, const char *path)
 {
-	X509 *x = X509_new();
+	X509 *x = sym_X509_new();
 	unsigned char *der = NULL;
 	int r = -EIO, n;
-	if (x && cert_fill(x, pkey) == 0 && (n = i2d_X509(x, &der)) > 0)
+	if (x && cert_fill(x, pkey) == 0 && (n = sym_i2d_X509(x, &der)) > 0)
 		r = write_file_atomic(path, der, (size_t)n, 0644);
-	OPENSSL_free(der);
-	X509_free(x);
+	sym_CRYPTO_free(der, OPENSSL_FILE, OPENSSL_LINE); /* OPENSSL_free */
+	sym_X509_free(x);
 	return r;
 }
 
 static char *ssl_error(const char *what)
 {
-	unsigned long e = ERR_get_error();
+	unsigned long e = sym_ERR_get_error();
 	char buf[256] = "";
 	if (e)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
+		sym_ERR_error_string_n(e, buf, sizeof(buf));
+	sym_ERR_clear_error();
 	return xasprintf("%s%s%s", what, e ? ": " : "", buf);
 }
 
@@ -331,7 +404,8 @@ static int mok_generate_locked(const char *key_path, const char *cert_path, char
 	bool have_key = path_exists(key_path);
 	if (have_key && path_exists(cert_path))
 		return 0;
-	EVP_PKEY *pkey = have_key ? load_key(key_path) : EVP_RSA_gen(MOK_BITS);
+	/* EVP_RSA_gen(MOK_BITS) */
+	EVP_PKEY *pkey = have_key ? load_key(key_path) : sym_EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)MOK_BITS);
 	if (!pkey) {
 		*ret_error = ssl_error(have_key ? "cannot read the existing key" : "RSA key generation failed");
 		return -EINVAL;
@@ -344,14 +418,17 @@ static int mok_generate_locked(const char *key_path, const char *cert_path, char
 		r = write_cert(pkey, cert_path);
 	if (r < 0)
 		*ret_error = r == -EIO ? ssl_error("cannot create the certificate") : xstrdup(strerror(-r));
-	EVP_PKEY_free(pkey);
+	sym_EVP_PKEY_free(pkey);
 	return r;
 }
 
 int mok_generate(const char *key_path, const char *cert_path, char **ret_error)
 {
+	int r = dl_load(&libcrypto, ret_error);
+	if (r < 0)
+		return r;
 	_cleanup_free_ char *kdir = parent_of(key_path);
-	int r = mkdir_p(kdir, 0755);
+	r = mkdir_p(kdir, 0755);
 	_cleanup_close_ int fd = r < 0 ? -1 : open(kdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
 		r = r < 0 ? r : -errno;
@@ -379,33 +456,6 @@ _public_ int rekmod_generate_mok(struct rekmod_ctx *ctx)
 }
 
 /* ---- reading signatures (status) ---- */
-
-int module_signature(const char *path, char **ret_signer, char **ret_sig_key)
-{
-	const char *null_config = NULL;
-	struct kmod_ctx *kctx = kmod_new("/nonexistent", &null_config);
-	struct kmod_module *mod = NULL;
-	struct kmod_list *info = NULL, *l;
-	char *signer = NULL, *sig_key = NULL;
-	int r = kctx ? kmod_module_new_from_path(kctx, path, &mod) : -ENOMEM;
-	if (r >= 0 && (r = kmod_module_get_info(mod, &info)) >= 0) {
-		kmod_list_foreach(l, info)
-		{
-			const char *key = kmod_module_info_get_key(l), *val = kmod_module_info_get_value(l);
-			if (val && *val && streq(key, "signer") && !signer)
-				signer = xstrdup(val);
-			else if (val && *val && streq(key, "sig_key") && !sig_key)
-				sig_key = xstrdup(val);
-		}
-		kmod_module_info_free_list(info);
-		*ret_signer = signer;
-		*ret_sig_key = sig_key;
-		r = 0;
-	}
-	kmod_module_unref(mod);
-	kmod_unref(kctx);
-	return r;
-}
 
 _public_ int rekmod_status_signature(struct rekmod_ctx *ctx, const struct rekmod_status *s, char **ret_signer,
 				     char **ret_sig_key)

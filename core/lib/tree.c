@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The dkms tree on disk: what is added, built, installed; status; and the
+/* The dkms tree on disk: what is added, built, installed; and the
  * only reader and writer of every record rekmod keeps in it: the install
  * lists (.rekmod-installed), failure and skip records (.rekmod-failed-K-A,
  * .rekmod-skipped-K-A), the .dep_<d> records of BUILD_DEPENDS_REBUILD and
@@ -55,6 +55,18 @@ bool tree_is_built(const struct rekmod_ctx *ctx, const char *m, const char *v, c
 	return false;
 }
 
+/* The version in the target of a kernel-<k>-<a> link: "<v>/<k>/<a>" (dkms
+ * writes it relative), or NULL when it has another form. */
+char *kernel_link_version(const char *target, const char *k, const char *a)
+{
+	_cleanup_free_ char *suffix = xasprintf("/%s/%s", k, a);
+	if (!endswith(target, suffix))
+		return NULL;
+	_cleanup_free_ char *head = xstrndup(target, strlen(target) - strlen(suffix));
+	const char *v = strrchr(head, '/') ? strrchr(head, '/') + 1 : head;
+	return xstrdup(v);
+}
+
 char *tree_installed_version(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
 {
 	_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
@@ -63,13 +75,7 @@ char *tree_installed_version(const struct rekmod_ctx *ctx, const char *m, const 
 	if (n < 0)
 		return NULL;
 	target[n] = '\0';
-	/* "<v>/<k>/<a>" (dkms writes it relative) */
-	_cleanup_free_ char *suffix = xasprintf("/%s/%s", k, a);
-	if (!endswith(target, suffix))
-		return NULL;
-	target[strlen(target) - strlen(suffix)] = '\0';
-	const char *v = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
-	return xstrdup(v);
+	return kernel_link_version(target, k, a);
 }
 
 bool tree_is_installed(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
@@ -144,211 +150,6 @@ _public_ int rekmod_built_kernels(struct rekmod_ctx *ctx, const char *m, const c
 	*ret_kernels = kv;
 	*ret_arches = av;
 	return 0;
-}
-
-/* ---- status ---- */
-
-static bool files_differ(const char *a, const char *b)
-{
-	_cleanup_free_ char *x = NULL, *y = NULL;
-	size_t nx, ny;
-	if (read_file(a, &x, &nx) < 0 || read_file(b, &y, &ny) < 0)
-		return true;
-	return nx != ny || memcmp(x, y, nx) != 0;
-}
-
-/* The record of what install put where: lines "<built file>\t<installed path>". */
-static unsigned installed_notes(const struct rekmod_ctx *ctx, const char *base)
-{
-	_cleanup_free_ char *rec = xasprintf("%s/.rekmod-installed", base);
-	_cleanup_free_ char *text = NULL;
-	if (read_file(rec, &text, NULL) < 0)
-		return 0;
-	unsigned notes = 0;
-	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char *tab = strchr(l, '\t');
-		if (!tab)
-			continue;
-		*tab = '\0';
-		_cleanup_free_ char *built = xasprintf("%s/module/%s", base, l);
-		_cleanup_free_ char *inst = root_path(ctx, tab + 1);
-		if (!path_exists(inst))
-			notes |= REKMOD_NOTE_NOT_INSTALLED;
-		else if (files_differ(built, inst))
-			notes |= REKMOD_NOTE_DIFFERS;
-	}
-	return notes;
-}
-
-static void status_push(struct rekmod_status **list, size_t *n, const char *m, const char *v, const char *k,
-			const char *a, enum rekmod_state st, unsigned notes)
-{
-	*list = xrealloc(*list, (*n + 1) * sizeof(**list));
-	struct rekmod_status *s = &(*list)[(*n)++];
-	s->module = xstrdup(m);
-	s->version = xstrdup(v);
-	s->kernel = k ? xstrdup(k) : NULL;
-	s->arch = a ? xstrdup(a) : NULL;
-	s->state = st;
-	s->notes = notes;
-	s->detail = NULL;
-}
-
-static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v)
-{
-	_cleanup_free_ char *d = mv_dir(ctx, m, v);
-	_cleanup_free_ char *src = xasprintf("%s/source", d);
-	if (!is_dir(d) || streq(m, "original_module"))
-		return false;
-	if (is_symlink(src)) {
-		_cleanup_free_ char *t = resolve_link(ctx, src, false);
-		return !is_dir(t);
-	}
-	if (is_dir(src))
-		return false;
-	_cleanup_free_ char *usr = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
-	return is_dir(usr);
-}
-
-/* sync's failure records: .rekmod-failed-<K>-<A> files holding kernel=, arch=, exit=, log= */
-static void failed_entries(const char *d, const char *m, const char *v, const char *fk, const char *fa,
-			   struct rekmod_status **list, size_t *n)
-{
-	_cleanup_strv_free_ char **e = list_dir(d);
-	for (size_t i = 0; e && e[i]; i++) {
-		if (!startswith(e[i], ".rekmod-failed-"))
-			continue;
-		_cleanup_free_ char *p = xasprintf("%s/%s", d, e[i]);
-		_cleanup_free_ char *text = NULL;
-		if (read_file(p, &text, NULL) < 0)
-			continue;
-		_cleanup_free_ char *k = text_value(text, "kernel"), *a = text_value(text, "arch");
-		_cleanup_free_ char *code = text_value(text, "exit"), *log = text_value(text, "log");
-		if (!k || !a || (fk && !streq(fk, k)) || (fa && !streq(fa, a)))
-			continue;
-		status_push(list, n, m, v, k, a, REKMOD_FAILED, 0);
-		(*list)[*n - 1].detail = xasprintf("exit %s%s%s", code ? code : "?", log && *log ? ", see " : "",
-						   log && *log ? log : "");
-	}
-}
-
-static void status_one_mv(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *fk,
-			  const char *fa, struct rekmod_status **list, size_t *n)
-{
-	_cleanup_free_ char *d = mv_dir(ctx, m, v);
-	_cleanup_strv_free_ char **ks = NULL;
-	if (fk)
-		strv_push(&ks, xstrdup(fk));
-	else
-		ks = list_dir(d);
-	size_t before = *n;
-	for (size_t i = 0; ks && ks[i]; i++) {
-		if (!fk && !kernel_dir_name_ok(ks[i]))
-			continue;
-		if (!name_is_valid(ks[i]))
-			continue;
-		_cleanup_free_ char *kd = xasprintf("%s/%s", d, ks[i]);
-		_cleanup_strv_free_ char **as = NULL;
-		if (fa)
-			strv_push(&as, xstrdup(fa));
-		else
-			as = list_dir(kd);
-		for (size_t j = 0; as && as[j]; j++) {
-			if (as[j][0] == '.' || !name_is_valid(as[j]) || !tree_is_built(ctx, m, v, ks[i], as[j]))
-				continue;
-			_cleanup_free_ char *base = build_base(ctx, m, v, ks[i], as[j]);
-			_cleanup_free_ char *iv = tree_installed_version(ctx, m, ks[i], as[j]);
-			bool inst = iv && streq(iv, v);
-			unsigned notes = 0;
-			if (inst) {
-				_cleanup_free_ char *orig = xasprintf("%s/%s/original_module/%s/%s",
-								      ctx->dkms_tree_path, m, ks[i], as[j]);
-				if (is_dir(orig))
-					notes |= REKMOD_NOTE_ORIGINAL;
-				notes |= installed_notes(ctx, base);
-			}
-			status_push(list, n, m, v, ks[i], as[j], inst ? REKMOD_INSTALLED : REKMOD_BUILT, notes);
-		}
-	}
-	if (*n == before)
-		status_push(list, n, m, v, NULL, NULL, REKMOD_ADDED, 0);
-	failed_entries(d, m, v, fk, fa, list, n);
-}
-
-_public_ int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, const char *version,
-				const char *kernel, const char *arch, struct rekmod_status **ret, size_t *ret_n)
-{
-	struct rekmod_status *list = NULL;
-	size_t n = 0;
-	_cleanup_strv_free_ char **mods = NULL;
-	if (module) {
-		if (!name_is_valid(module) || (version && !name_is_valid(version)))
-			goto out;
-		strv_push(&mods, xstrdup(module));
-	} else {
-		mods = list_dir(ctx->dkms_tree_path);
-	}
-	for (size_t i = 0; mods && mods[i]; i++) {
-		if (mods[i][0] == '.')
-			continue;
-		_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, mods[i]);
-		_cleanup_strv_free_ char **vers = NULL;
-		if (version)
-			strv_push(&vers, xstrdup(version));
-		else
-			vers = list_dir(md);
-		for (size_t j = 0; vers && vers[j]; j++) {
-			if (is_broken(ctx, mods[i], vers[j]))
-				status_push(&list, &n, mods[i], vers[j], NULL, NULL, REKMOD_BROKEN, 0);
-			else if (tree_is_added(ctx, mods[i], vers[j]))
-				status_one_mv(ctx, mods[i], vers[j], kernel, arch, &list, &n);
-		}
-	}
-out:
-	*ret = list;
-	*ret_n = n;
-	return 0;
-}
-
-_public_ void rekmod_status_free(struct rekmod_status *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(s[i].module);
-		free(s[i].version);
-		free(s[i].kernel);
-		free(s[i].arch);
-		free(s[i].detail);
-	}
-	free(s);
-}
-
-_public_ char *rekmod_status_format(const struct rekmod_status *s)
-{
-	struct strbuf b = { 0 };
-	switch (s->state) {
-	case REKMOD_ADDED:
-		sb_printf(&b, "%s/%s: added", s->module, s->version);
-		break;
-	case REKMOD_BROKEN:
-		sb_printf(&b, "%s/%s: broken", s->module, s->version);
-		break;
-	case REKMOD_FAILED:
-		sb_printf(&b, "%s/%s, %s, %s: failed (%s)", s->module, s->version, s->kernel ? s->kernel : "",
-			  s->arch ? s->arch : "", s->detail ? s->detail : "build failed");
-		break;
-	case REKMOD_BUILT:
-	case REKMOD_INSTALLED:
-		sb_printf(&b, "%s/%s, %s, %s: %s", s->module, s->version, s->kernel ? s->kernel : "",
-			  s->arch ? s->arch : "", s->state == REKMOD_BUILT ? "built" : "installed");
-		if (s->notes & REKMOD_NOTE_ORIGINAL)
-			sb_puts(&b, " (Original modules exist)");
-		if (s->notes & REKMOD_NOTE_DIFFERS)
-			sb_puts(&b, " (Differences between built and installed modules)");
-		if (s->notes & REKMOD_NOTE_NOT_INSTALLED)
-			sb_puts(&b, " (Built modules are missing in the kernel modules folder)");
-		break;
-	}
-	return sb_steal(&b);
 }
 
 /* ---- lock: one flock on <dkms_tree>/.rekmod.lock, bounded wait naming the holder ---- */
@@ -547,4 +348,23 @@ void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *
 		unlink(p);
 		unlink(log);
 	}
+}
+
+bool tree_is_failure_record(const char *file_name)
+{
+	return startswith(file_name, ".rekmod-failed-") && !endswith(file_name, ".make.log");
+}
+
+void tree_parse_failure(const char *text, struct failure_record *ret)
+{
+	*ret = (struct failure_record){ .kernel = text_value(text, "kernel"), .arch = text_value(text, "arch"),
+					.exit = text_value(text, "exit"), .log = text_value(text, "log") };
+}
+
+void failure_record_done(struct failure_record *r)
+{
+	free(r->kernel);
+	free(r->arch);
+	free(r->exit);
+	free(r->log);
 }

@@ -84,6 +84,22 @@ recorded() {
 		grep -q "deliberately broken" "$P/var/lib/dkms/broken/1.0/.rekmod-failed-$K1-$ARCH.make.log"
 }
 check "the failure is recorded with its make.log and shown by status" recorded
+failed_json() {
+	"$REKMOD" --root "$P" status -m broken --json >"$W/failed.json" || return 1
+	python3 - "$W/failed.json" "$K1" "$ARCH" <<'EOF'
+import json, sys
+st = json.load(open(sys.argv[1]))
+k1, arch = sys.argv[2:4]
+e = [e for e in st if e["state"] == "failed" and e["kernel"] == k1]
+assert len(e) == 1, st
+e = e[0]
+log = "/var/lib/dkms/broken/1.0/.rekmod-failed-%s-%s.make.log" % (k1, arch)
+assert e["exit_code"] == 10, e
+assert e["log"] is not None and e["log"].endswith(log), e
+assert e["detail"] == "exit 10, see " + e["log"], e
+EOF
+}
+check "status --json gives a failure's exit_code and log as fields (detail kept)" failed_json
 others_fine() { [[ $(installed_list "$P" | wc -l) -eq 6 ]]; }
 check "the failing module did not stop the others" others_fine
 log=$P/var/lib/dkms/broken/1.0/.rekmod-failed-$K1-$ARCH.make.log
@@ -236,7 +252,9 @@ assert by[("base", k1)]["version"] == "1.0"
 assert by[("loopa", None)]["state"] == "added"
 for e in st:
     assert set(e) == {"module", "version", "kernel", "arch", "state", "original_modules", "differs",
-                      "files_missing", "detail", "signer", "sig_key"}, e
+                      "files_missing", "detail", "exit_code", "log", "signer", "sig_key"}, e
+    if e["state"] != "failed":
+        assert e["exit_code"] is None and e["log"] is None, e
 EOF
 }
 check "status --json is valid JSON with the documented fields" json

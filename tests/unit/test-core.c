@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "internal.h"
 #include "plan.h"
@@ -263,6 +264,144 @@ static void test_status_tree(void **state)
 	assert_int_equal(rm_rf(r), 0);
 }
 
+static void set_mtime(const char *root, const char *rel, time_t t)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", root, rel);
+	struct timespec ts[2] = { { .tv_sec = t }, { .tv_sec = t } };
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+/* The notes of an installed entry: the install record's mtime decides when
+ * the files must be compared; failure records give exit_code and log. */
+static void test_status_notes(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *r = tmpdir_new();
+	const char *base = "var/lib/dkms/m/1.0/6.1.0-56-amd64/x86_64";
+	const char *rec = "var/lib/dkms/m/1.0/6.1.0-56-amd64/x86_64/.rekmod-installed";
+	const char *inst = "lib/modules/6.1.0-56-amd64/updates/dkms/m.ko";
+	touch(r, "usr/src/m-1.0/dkms.conf", "PACKAGE_NAME=m\n");
+	link_at(r, "var/lib/dkms/m/1.0/source", "/usr/src/m-1.0");
+	_cleanup_free_ char *built = xasprintf("%s/module/m.ko", base);
+	touch(r, built, "same bytes");
+	touch(r, inst, "same bytes");
+	touch(r, rec, "m.ko\t/lib/modules/6.1.0-56-amd64/updates/dkms/m.ko\n");
+	link_at(r, "var/lib/dkms/m/kernel-6.1.0-56-amd64-x86_64", "1.0/6.1.0-56-amd64/x86_64");
+	struct rekmod_ctx *ctx = NULL;
+	struct rekmod_options o = { .root = r, .log_fn = quiet };
+	assert_int_equal(rekmod_new(&o, &ctx), 0);
+	const char *ok = "m/1.0, 6.1.0-56-amd64, x86_64: installed\n";
+	const char *differs = "m/1.0, 6.1.0-56-amd64, x86_64: installed (Differences between built and installed modules)\n";
+	/* record older than the files (written in the same second or before): compared, equal */
+	set_mtime(r, rec, time(NULL) - 100);
+	_cleanup_free_ char *s1 = status_text(ctx, "m", NULL);
+	assert_string_equal(s1, ok);
+	/* same size, other bytes, changed after the record: compared, differs */
+	touch(r, inst, "SAME BYTES");
+	_cleanup_free_ char *s2 = status_text(ctx, "m", NULL);
+	assert_string_equal(s2, differs);
+	/* a rebuild after the record with the same size: differs */
+	touch(r, inst, "same bytes");
+	touch(r, built, "new  bytes");
+	_cleanup_free_ char *s3 = status_text(ctx, "m", NULL);
+	assert_string_equal(s3, differs);
+	/* both files older than the record and equal: no note */
+	touch(r, built, "same bytes");
+	set_mtime(r, rec, time(NULL) + 2);
+	_cleanup_free_ char *s4 = status_text(ctx, "m", NULL);
+	assert_string_equal(s4, ok);
+	/* the installed file gone */
+	_cleanup_free_ char *ip = xasprintf("%s/%s", r, inst);
+	assert_int_equal(unlink(ip), 0);
+	_cleanup_free_ char *s5 = status_text(ctx, "m", NULL);
+	assert_string_equal(s5, "m/1.0, 6.1.0-56-amd64, x86_64: installed (Built modules are missing in the kernel "
+				"modules folder)\n");
+
+	/* failure records: exit_code and log apart from detail */
+	touch(r, "var/lib/dkms/m/1.0/.rekmod-failed-6.1.0-57-amd64-x86_64",
+	      "kernel=6.1.0-57-amd64\narch=x86_64\ninputs=x\nexit=10\nlog=/var/lib/dkms/m/1.0/f.make.log\n");
+	touch(r, "var/lib/dkms/m/1.0/.rekmod-failed-6.1.0-58-amd64-x86_64", "kernel=6.1.0-58-amd64\narch=x86_64\nlog=\n");
+	struct rekmod_status *s = NULL;
+	size_t n = 0;
+	assert_int_equal(rekmod_status_list(ctx, "m", NULL, NULL, NULL, &s, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(s[0].state, REKMOD_INSTALLED);
+	assert_int_equal(s[0].exit_code, -1);
+	assert_null(s[0].log);
+	assert_int_equal(s[1].state, REKMOD_FAILED);
+	assert_int_equal(s[1].exit_code, 10);
+	assert_string_equal(s[1].log, "/var/lib/dkms/m/1.0/f.make.log");
+	assert_string_equal(s[1].detail, "exit 10, see /var/lib/dkms/m/1.0/f.make.log");
+	assert_int_equal(s[2].state, REKMOD_FAILED);
+	assert_int_equal(s[2].exit_code, -1);
+	assert_null(s[2].log);
+	assert_string_equal(s[2].detail, "exit ?");
+	rekmod_status_free(s, n);
+	rekmod_unref(ctx);
+	assert_int_equal(rm_rf(r), 0);
+}
+
+/* A module directory listing longer than one getdents64 buffer is read whole. */
+static void test_status_many(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *r = tmpdir_new();
+	enum { N = 300 };
+	for (int i = 0; i < N; i++) {
+		_cleanup_free_ char *rel = xasprintf("var/lib/dkms/a-module-with-a-rather-long-name-%03d/1.0/source", i);
+		link_at(r, rel, "/usr/src");
+	}
+	touch(r, "usr/src/x", "");
+	struct rekmod_ctx *ctx = NULL;
+	struct rekmod_options o = { .root = r, .log_fn = quiet };
+	assert_int_equal(rekmod_new(&o, &ctx), 0);
+	struct rekmod_status *s = NULL;
+	size_t n = 0;
+	assert_int_equal(rekmod_status_list(ctx, NULL, NULL, NULL, NULL, &s, &n), 0);
+	assert_int_equal(n, N);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *m = xasprintf("a-module-with-a-rather-long-name-%03zu", i);
+		assert_string_equal(s[i].module, m);
+		assert_int_equal(s[i].state, REKMOD_ADDED);
+	}
+	rekmod_status_free(s, n);
+	rekmod_unref(ctx);
+	assert_int_equal(rm_rf(r), 0);
+}
+
+/* dl_load: a missing library or symbol is an error naming it and the package */
+static int (*sym_no_such_function)(void);
+static size_t (*sym_strlen)(const char *);
+
+static void test_dl_load(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct dl_lib none = { .soname = "librekmod-no-such.so.0",
+			       .package = "no-such-package",
+			       .syms = (const struct dl_sym[]){ { "strlen", &sym_strlen }, { 0 } } };
+	assert_int_equal(dl_load(&none, &err), -ELIBACC);
+	assert_non_null(strstr(err, "cannot load librekmod-no-such.so.0"));
+	assert_non_null(strstr(err, "; install no-such-package"));
+	free(err);
+	err = NULL;
+	struct dl_lib nosym = { .soname = "libc.so.6",
+				.package = "libc6",
+				.syms = (const struct dl_sym[]){ { "strlen", &sym_strlen },
+								 { "no_such_function", &sym_no_such_function },
+								 { 0 } } };
+	assert_int_equal(dl_load(&nosym, &err), -ELIBACC);
+	assert_non_null(strstr(err, "libc.so.6 has no no_such_function"));
+	assert_null(nosym.handle);
+	free(err);
+	struct dl_lib libc = { .soname = "libc.so.6",
+			       .package = "libc6",
+			       .syms = (const struct dl_sym[]){ { "strlen", &sym_strlen }, { 0 } } };
+	assert_int_equal(dl_load(&libc, NULL), 0);
+	assert_int_equal(sym_strlen("four"), 4);
+	assert_int_equal(dl_load(&libc, NULL), 0); /* loaded once */
+}
+
 static void test_unref_null(void **state)
 {
 	(void)state;
@@ -339,7 +478,8 @@ int main(void)
 		cmocka_unit_test(test_name_is_valid), cmocka_unit_test(test_version_compare),
 		cmocka_unit_test(test_kernel_dir_name), cmocka_unit_test(test_text_value), cmocka_unit_test(test_status_format),
 		cmocka_unit_test(test_atomic_write), cmocka_unit_test(test_copy_tree),
-		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_unref_null),
+		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_status_notes), cmocka_unit_test(test_status_many),
+		cmocka_unit_test(test_dl_load), cmocka_unit_test(test_unref_null),
 		cmocka_unit_test(test_bad_root), cmocka_unit_test(test_module_filters),
 		cmocka_unit_test(test_plan_cycles),
 	};
