@@ -424,6 +424,8 @@ static int start(struct exec *e, struct job *j)
 	if (fork_it && pid == 0)
 		worker(e, j);
 	if (!fork_it) {
+		if (j->kind == JOB_AUTO)
+			progress(p, REKMOD_JOB_STARTED, j);
 		finish(e, j, run_here(e->ctx, p, j));
 		return 1;
 	}
