@@ -368,9 +368,10 @@ int main(int argc, char **argv)
 		r = no_verb(&a);
 		goto out;
 	}
-	/* quiet: nothing from the library but sync's errors */
+	/* quiet: nothing from the library but sync's failures and warnings
+	 * (headers missing, signing, Secure Boot): quiet is not silent in a hook */
 	struct out_log_filter filter = { .max_priority = !a.quiet			    ? INT_MAX
-							 : strcmp(a.action, "sync") == 0 ? LOG_ERR
+							 : strcmp(a.action, "sync") == 0 ? LOG_WARNING
 											 : -1 };
 	a.o.directives = a.directives;
 	a.o.log_fn = out_log;

@@ -76,6 +76,10 @@ bool tree_record_matches(const struct rekmod_ctx *ctx, enum record_kind kind, co
 char *tree_record_write(struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
 			const char *k, const char *a, int code);
 void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* <m>/<v>/log/make-<K>-<A>.log: a failed build's make.log, kept with its record */
+char *tree_failure_log(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* the first compiler "error:" line of a make.log (trimmed), or NULL */
+char *log_first_error(const char *log);
 
 /* kernel.c: kernel discovery */
 bool kernel_dir_name_ok(const char *name);

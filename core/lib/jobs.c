@@ -6,6 +6,7 @@
  * post_transaction runs once at the end. */
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "plan.h"
@@ -204,7 +205,7 @@ static int run_here(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 /* Does <m>/<v> still hold a kernel directory (anything but dkms's own subdirs)? */
 static bool has_kernel_dirs(const struct rekmod_ctx *ctx, const char *m, const char *v)
 {
-	static const char *const own[] = { "build", "tarball", "driver_disk", "rpm", "deb", "source", NULL };
+	static const char *const own[] = { "build", "tarball", "driver_disk", "rpm", "deb", "source", "log", NULL };
 	_cleanup_free_ char *d = mv_dir(ctx, m, v);
 	_cleanup_strv_free_ char **e = list_dir(d);
 	for (size_t i = 0; e && e[i]; i++) {
@@ -381,17 +382,59 @@ struct exec {
 	struct jobserver js;
 	bool js_open;
 	size_t done;
+	char **said; /* the workers' warnings said so far */
 };
 
-/* The worker: one build, silent; the parent reports its outcome. */
+/* A worker's messages to the parent: "<priority> <message>\0" records. */
+static void to_parent(void *userdata, int priority, const char *msg)
+{
+	dprintf(*(const int *)userdata, "%d %s%c", priority, msg, 0);
+}
+
+/* The worker: one build; its warnings and errors go to the parent, which
+ * says the warnings (signing, Secure Boot) and reports the outcome. */
 static _noreturn_ void worker(struct exec *e, const struct job *j)
 {
+	static int msgfd;
+	msgfd = j->msgfd;
 	fcntl(e->js.rfd, F_SETFD, 0);
 	fcntl(e->js.wfd, F_SETFD, 0);
-	e->ctx->log.max_priority = -1; /* this process's own copy of the context */
+	/* this process's own copy of the context */
+	e->ctx->log = (struct rk_log){ .fn = to_parent, .userdata = &msgfd,
+				       .max_priority = msgfd >= 0 ? LOG_WARNING : -1 };
 	int r = do_build(e->ctx, j->m, j->v, j->k, j->a);
 	fflush(NULL);
 	_exit(r);
+}
+
+/* The worker's messages: each warning said once per run (the Secure Boot
+ * hint comes from every worker), the first error kept as the job's reason. */
+static void relay(struct exec *e, struct job *j)
+{
+	if (j->msgfd < 0)
+		return;
+	struct strbuf b = { 0 };
+	char buf[4096];
+	ssize_t n;
+	lseek(j->msgfd, 0, SEEK_SET);
+	while ((n = read(j->msgfd, buf, sizeof(buf))) > 0)
+		sb_putn(&b, buf, (size_t)n);
+	close(j->msgfd);
+	j->msgfd = -1;
+	for (size_t at = 0; b.s && at < b.len; at += strlen(b.s + at) + 1) {
+		char *msg = NULL;
+		long prio = strtol(b.s + at, &msg, 10);
+		msg += *msg == ' ';
+		if (prio == LOG_WARNING && !strv_contains(e->said, msg)) {
+			strv_push(&e->said, xstrdup(msg));
+			rk_warn(log_of(e->ctx), "%s", msg);
+		} else if (prio < LOG_WARNING && !j->why) {
+			if (startswith(msg, "Error! "))
+				msg += strlen("Error! ");
+			j->why = xstrndup(msg, strcspn(msg, "\n"));
+		}
+	}
+	sb_free(&b);
 }
 
 static void finish(struct exec *e, struct job *j, int result)
@@ -420,6 +463,8 @@ static int start(struct exec *e, struct job *j)
 	if (p->pol->report && p->pol->report->started)
 		p->pol->report->started(e->ctx, p, j);
 	fflush(NULL);
+	if (fork_it)
+		j->msgfd = memfd_create("rekmod-worker", MFD_CLOEXEC);
 	pid_t pid = fork_it ? fork() : 0;
 	if (fork_it && pid == 0)
 		worker(e, j);
@@ -446,6 +491,7 @@ static void reap(struct exec *e, pid_t pid, int status)
 			continue;
 		token_put(&e->js, j->token);
 		int built = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		relay(e, j);
 		finish(e, j, auto_install(e->ctx, e->p, j, built));
 	}
 }
@@ -506,6 +552,7 @@ int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
 		step_loop(&e, &last_tick);
 	if (e.js_open)
 		jobserver_close(ctx, &e.js);
+	strv_free(e.said);
 	for (size_t i = 0; i < p->nk; i++)
 		if (p->ks[i].touched && !p->ks[i].depmod_done)
 			depmod_kernel(ctx, p, &p->ks[i]);

@@ -8,7 +8,7 @@ struct job *plan_add(struct plan *p, enum job_kind kind, const char *m, const ch
 	p->jobs = xrealloc(p->jobs, (p->n + 1) * sizeof(*p->jobs));
 	struct job *j = &p->jobs[p->n++];
 	*j = (struct job){ .kind = kind, .m = xstrdup(m), .v = xstrdup(v), .k = k ? xstrdup(k) : NULL,
-			   .a = a ? xstrdup(a) : NULL, .state = J_WAIT, .pid = -1 };
+			   .a = a ? xstrdup(a) : NULL, .state = J_WAIT, .pid = -1, .msgfd = -1 };
 	return j;
 }
 
@@ -85,7 +85,8 @@ static void wait_for_headers(struct rekmod_ctx *ctx, struct plan *p, struct kern
 	p->res.waiting++;
 	if (!kn->headers_pkg)
 		kn->headers_pkg = headers_package_hint(ctx, kn->k);
-	rk_notice(log_of(ctx), "%s/%s waits for kernel headers of %s: install %s", m, v, kn->k, kn->headers_pkg);
+	/* a warning: sync -q (hooks) still says it */
+	rk_warn(log_of(ctx), "%s/%s waits for kernel headers of %s: install %s", m, v, kn->k, kn->headers_pkg);
 }
 
 static void plan_module(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn, const char *m, const char *v)
@@ -253,6 +254,9 @@ void plan_free(struct plan *p)
 		strv_free(j->deps);
 		strv_free(j->missing);
 		free(j->log);
+		free(j->why);
+		if (j->msgfd >= 0)
+			close(j->msgfd);
 	}
 	free(p->jobs);
 	for (size_t i = 0; i < p->nk; i++) {

@@ -33,6 +33,8 @@ struct job {
 	int result; /* 0, or the dkms exit code of the step that failed */
 	bool built_already, installed, uninstalled;
 	char *log; /* a recorded failure's make.log */
+	char *why; /* the first error a worker said (its first line) */
+	int msgfd; /* a worker's messages (a memfd), or -1 */
 	pid_t pid;
 	char token;
 	struct timespec start;

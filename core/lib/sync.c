@@ -24,6 +24,17 @@ static const char *failure_reason(int code)
 	}
 }
 
+/* One line: what failed where, why (the compiler's first error, else the
+ * first error the build said), and the log to read. */
+static void say_failure(struct rekmod_ctx *ctx, const struct job *j)
+{
+	_cleanup_free_ char *first = log_first_error(j->log);
+	const char *why = first ? first : j->why;
+	rk_err(log_of(ctx), "%s/%s, %s, %s: failed with exit %d (%s)%s%s%s%s", j->m, j->v, j->k, j->a, j->result,
+	       failure_reason(j->result), why ? ": " : "", why ? why : "", j->log ? "; log: " : "",
+	       j->log ? j->log : "");
+}
+
 static void sync_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
 	if (j->kind != JOB_AUTO)
@@ -44,8 +55,7 @@ static void sync_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 	else if (j->result == REKMOD_E_SKIPPED)
 		rk_notice(log_of(ctx), "%s/%s, %s, %s: skipped (BUILD_EXCLUSIVE)", j->m, j->v, j->k, j->a);
 	else
-		rk_err(log_of(ctx), "%s/%s, %s, %s: failed with exit %d (%s)%s%s", j->m, j->v, j->k, j->a, j->result,
-		       failure_reason(j->result), j->log ? ", see " : "", j->log ? j->log : "");
+		say_failure(ctx, j);
 	(void)p;
 }
 

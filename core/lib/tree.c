@@ -2,7 +2,7 @@
 /* The dkms tree on disk: what is added, built, installed; status; and the
  * only reader and writer of every record rekmod keeps in it: the install
  * lists (.rekmod-installed), failure and skip records (.rekmod-failed-K-A,
- * .rekmod-skipped-K-A), the .dep_<d> records of BUILD_DEPENDS_REBUILD and
+ * .rekmod-skipped-K-A; a failure's make.log in <m>/<v>/log/), the .dep_<d> records of BUILD_DEPENDS_REBUILD and
  * the tree lock (.rekmod.lock). */
 #include <ctype.h>
 #include <fcntl.h>
@@ -515,25 +515,55 @@ bool tree_record_matches(const struct rekmod_ctx *ctx, enum record_kind kind, co
 	return had && streq(had, now);
 }
 
+/* A failed build's make.log, where a person finds it: <m>/<v>/log/make-<K>-<A>.log
+ * (dkms's own status ignores the directory: its kernels start with a digit) */
+char *tree_failure_log(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	return xasprintf("%s/%s/%s/log/make-%s-%s.log", ctx->dkms_tree_path, m, v, k, a);
+}
+
+char *log_first_error(const char *log)
+{
+	_cleanup_free_ char *text = NULL;
+	if (!log || read_file(log, &text, NULL) < 0)
+		return NULL;
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (!strstr(l, "error:") && !strstr(l, "Error:"))
+			continue;
+		while (*l == ' ' || *l == '\t')
+			l++;
+		return xstrndup(l, 300);
+	}
+	return NULL;
+}
+
+/* the build's make.log moves out of <m>/<v>/build, which the next build reuses */
+static char *keep_failure_log(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
+			      const char *a)
+{
+	_cleanup_free_ char *made = xasprintf("%s/%s/%s/build/make.log", ctx->dkms_tree_path, m, v);
+	_cleanup_free_ char *dir = xasprintf("%s/%s/%s/log", ctx->dkms_tree_path, m, v);
+	char *log = tree_failure_log(ctx, m, v, k, a);
+	(void)mkdir(dir, 0755);
+	if (rename(made, log) < 0)
+		unlink(log);
+	if (!path_exists(log)) {
+		free(log);
+		return NULL;
+	}
+	fsync_dir_of(log);
+	return log;
+}
+
 char *tree_record_write(struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
 			const char *k, const char *a, int code)
 {
 	_cleanup_free_ char *p = record_file(ctx, kind, m, v, k, a);
-	_cleanup_free_ char *log = NULL;
-	if (kind == RECORD_FAILED) {
-		/* the next build of this module reuses <m>/<v>/build: keep its log beside the record */
-		_cleanup_free_ char *made = xasprintf("%s/%s/%s/build/make.log", ctx->dkms_tree_path, m, v);
-		log = xasprintf("%s.make.log", p);
-		if (rename(made, log) < 0)
-			unlink(log);
-		if (!path_exists(log)) {
-			free(log);
-			log = NULL;
-		}
-	}
+	_cleanup_free_ char *log = kind == RECORD_FAILED ? keep_failure_log(ctx, m, v, k, a) : NULL;
+	_cleanup_free_ char *first = log_first_error(log);
 	_cleanup_free_ char *in = build_inputs(ctx, m, v, k, a);
-	_cleanup_free_ char *text = xasprintf("kernel=%s\narch=%s\ninputs=%s\nexit=%d\nlog=%s\n", k, a, in, code,
-					      log ? log : "");
+	_cleanup_free_ char *text = xasprintf("kernel=%s\narch=%s\ninputs=%s\nexit=%d\nlog=%s\nerror=%s\n", k, a, in,
+					      code, log ? log : "", first ? first : "");
 	if (write_file_atomic(p, text, strlen(text), 0644) < 0)
 		dk_warn(ctx, "could not record the %s build in %s: %s", record_kinds[kind], p, strerror(errno));
 	return TAKE_PTR(log);
@@ -543,8 +573,12 @@ void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *
 {
 	for (size_t i = 0; i < ARRAY_SIZE(record_kinds); i++) {
 		_cleanup_free_ char *p = record_file(ctx, (enum record_kind)i, m, v, k, a);
-		_cleanup_free_ char *log = xasprintf("%s.make.log", p);
+		_cleanup_free_ char *log = xasprintf("%s.make.log", p); /* where older versions kept it */
 		unlink(p);
 		unlink(log);
 	}
+	_cleanup_free_ char *log = tree_failure_log(ctx, m, v, k, a);
+	_cleanup_free_ char *dir = xasprintf("%s/%s/%s/log", ctx->dkms_tree_path, m, v);
+	unlink(log);
+	rmdir(dir);
 }

@@ -373,7 +373,7 @@ run --root "$R" status
 	printf 'brokenmod/1.0: broken\n'
 	printf 'failhello/1.0: added\n'
 	printf 'failhello/1.0, %s, %s: failed (exit 10, see %s)\n' "$K1" "$ARCH" \
-		"$DKMS/failhello/1.0/.rekmod-failed-$K1-$ARCH.make.log"
+		"$DKMS/failhello/1.0/log/make-$K1-$ARCH.log"
 	printf 'hello/0.1, %s, %s: installed (Original modules exist)\n' "$K1" "$ARCH"
 	printf 'hello2/0.2, %s, %s: installed\n' "$K1" "$ARCH"
 } >"$W/status.expected"

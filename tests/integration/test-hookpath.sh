@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# What the hooks' `rekmod sync --hook -q` tells a person (issue 18): every
+# failure in one stderr line (module, kernel, first compiler error, log), a
+# kernel waiting for headers with its package, the Secure Boot hint once;
+# user decisions that stick; PRE_BUILD failures as dkms 3.x says them; typos
+# on sync's command line; the journal `rekmod log` reads.
+# Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
+set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+W=$(realpath "$(mktemp -d /tmp/rekmod-hookpath.XXXXXX)")
+trap '[[ -n ${KEEP:-} ]] || rm -rf "$W"' EXIT
+before=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
+
+# add_module ROOT NAME: a hello-like module NAME-1.0
+add_module() {
+	local r=$1 name=$2 d
+	d=$r/usr/src/$name-1.0
+	mkdir -p "$d"
+	sed "s/hello/$name/g" "$SRCDIR/examples/hello/hello.c" >"$d/$name.c"
+	sed "s/hello/$name/g" "$SRCDIR/examples/hello/Makefile" >"$d/Makefile"
+	sed "s/hello/$name/g; s/0\.1/1.0/" "$SRCDIR/examples/hello/dkms.conf" >"$d/dkms.conf"
+	"$REKMOD" --root "$r" add "$name/1.0" >/dev/null
+}
+
+# ---- 1. quiet is not silent ----
+R=$W/root
+new_root "$R"
+add_module "$R" good
+add_module "$R" bad
+echo '#error deliberately broken' >>"$R/usr/src/bad-1.0/bad.c"
+rm "$R/lib/modules/$K2/build"
+: >"$R/lib/modules/$K2/modules.dep"
+rc=0
+"$REKMOD" --root "$R" sync --hook -q >"$W/out" 2>"$W/err" || rc=$?
+check "sync --hook -q exits 0 although a module fails" test "$rc" = 0
+check "nothing on stdout" test ! -s "$W/out"
+LOG=$R/var/lib/dkms/bad/1.0/log/make-$K1-$ARCH.log
+fail_line() {
+	[[ $(grep -c "^bad/1.0, $K1, $ARCH: failed" "$W/err") == 1 ]] &&
+		grep -q "^bad/1.0, $K1, $ARCH: failed with exit 10 (make failed): .*error: #error deliberately broken; log: $LOG\$" "$W/err"
+}
+check "the failure is one stderr line: module, kernel, first error: line, log path" fail_line
+check "the log named is the build's make.log" grep -q "deliberately broken" "$LOG"
+check "a kernel without headers prints the package line" \
+	grep -q "^good/1.0 waits for kernel headers of $K2: install linux-headers-$K2\$" "$W/err"
+check "the good module is installed on K1" test -f "$R/lib/modules/$K1/updates/dkms/good.ko"
+status_bad() { "$REKMOD" --root "$R" status -m bad | grep -q "^bad/1.0, $K1, $ARCH: failed (exit 10, see $LOG)"; }
+check "status names the same log" status_bad
+
+# the Secure Boot hint: the real root's paths, given one by one (mok_hint
+# skips --root), a fake mokutil saying Secure Boot is on and the key unknown
+H=$W/sb
+new_root "$H"
+mkdir -p "$W/bin"
+cat >"$W/bin/mokutil" <<'EOF'
+#!/bin/sh
+case "$1" in
+--sb-state) echo "SecureBoot enabled" ;;
+--test-key) echo "$2 is not enrolled" ;;
+esac
+EOF
+chmod +x "$W/bin/mokutil"
+mkdir -p "$H/usr/src/one-1.0" "$H/usr/src/two-1.0"
+for m in one two; do
+	sed "s/hello/$m/g" "$SRCDIR/examples/hello/hello.c" >"$H/usr/src/$m-1.0/$m.c"
+	sed "s/hello/$m/g" "$SRCDIR/examples/hello/Makefile" >"$H/usr/src/$m-1.0/Makefile"
+	sed "s/hello/$m/g; s/0\.1/1.0/" "$SRCDIR/examples/hello/dkms.conf" >"$H/usr/src/$m-1.0/dkms.conf"
+done
+paths=(--dkmstree "$H/var/lib/dkms" --sourcetree "$H/usr/src" --installtree "$H/lib/modules" --no-depmod)
+sbsync() {
+	local m
+	for m in one two; do
+		PATH=$W/bin:$PATH "$REKMOD" "${paths[@]}" add "$m/1.0" >/dev/null || return 1
+	done
+	PATH=$W/bin:$PATH mok_signing_key=$H/mok.key mok_certificate=$H/mok.pub \
+		"$REKMOD" "${paths[@]}" sync --hook -q --kernel "$K1" >"$W/sb.out" 2>"$W/sb.err"
+}
+check "sync with Secure Boot on and the key not enrolled" sbsync
+hint_once() {
+	[[ $(grep -c "Secure Boot is enabled and the module signing certificate $H/mok.pub is not enrolled" "$W/sb.err") == 1 ]] &&
+		grep -q "mokutil --import $H/mok.pub" "$W/sb.err"
+}
+check "the enrolment hint is printed once" hint_once
+check "both modules installed" test -f "$H/lib/modules/$K1/updates/dkms/one.ko" -a -f "$H/lib/modules/$K1/updates/dkms/two.ko"
+
+after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
+host_untouched() { [[ $before == "$after" ]]; }
+check "nothing changed in the host's /lib/modules and /var/lib/dkms" host_untouched
+
+summary
