@@ -24,7 +24,7 @@ struct args {
 	size_t n_mods;
 	const char *sync_kernels[MAX_ARGS + 1], *sync_removed[MAX_ARGS + 1];
 	size_t n_sync_kernels, n_sync_removed;
-	bool hook, retry, json;
+	bool hook, retry, rebuild, json;
 	const char *source_dir; /* add <dir> */
 	const char *missing_dir; /* a path-like positional that does not exist */
 	const char *unknown_word; /* the first positional that is no verb, file or directory */

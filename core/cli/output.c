@@ -257,6 +257,8 @@ static void signature_line(struct rekmod_ctx *ctx, const struct rekmod_status *s
 void out_status(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool quiet, bool verbose)
 {
 	for (size_t j = 0; j < n; j++) {
+		if (s[j].state == REKMOD_OPTOUT && !verbose)
+			continue; /* not dkms's: plain status stays dkms's */
 		char *line = rekmod_status_format(&s[j]);
 		if (!quiet)
 			printf("%s\n", line);
@@ -300,7 +302,7 @@ static void json_str_or_null(const char *s)
 
 static const char *state_name(enum rekmod_state st)
 {
-	static const char *const names[] = { "added", "built", "installed", "broken", "failed" };
+	static const char *const names[] = { "added", "built", "installed", "broken", "failed", "optout" };
 	return names[st];
 }
 

@@ -166,6 +166,7 @@ int cmd_sync(struct rekmod_ctx *ctx, struct args *a)
 		.removed = a->n_sync_removed ? a->sync_removed : NULL,
 		.modules = a->n_mods ? a->mods : NULL,
 		.retry = a->retry,
+		.rebuild = a->rebuild,
 	};
 	struct rekmod_sync_result res = { 0 };
 	bool live = !a->quiet && !a->o.verbose && live_start();

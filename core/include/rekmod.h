@@ -150,6 +150,8 @@ enum rekmod_state {
 	REKMOD_INSTALLED,
 	REKMOD_BROKEN,
 	REKMOD_FAILED, /* sync recorded a failed build for kernel/arch (detail: its make.log) */
+	REKMOD_OPTOUT, /* the user removed the module from kernel/arch: sync leaves it off
+			* (not a dkms state: status shows it with --verbose and --json only) */
 };
 
 enum {
@@ -195,6 +197,8 @@ struct rekmod_sync_options {
 	const char *const *removed; /* kernels going away: their builds and installs are removed */
 	const char *const *modules; /* "m" or "m/v" filters; NULL: every registered module */
 	bool retry;                 /* rebuild recorded failures even if no input changed */
+	bool rebuild;               /* rebuild and reinstall what is there (one transaction: a failed
+				     * rebuild keeps the old build and install) */
 	/* progress of the builds, for a live display; may be NULL */
 	void (*progress)(void *userdata, enum rekmod_job_event ev, const struct rekmod_job_info *job);
 	void *progress_userdata;

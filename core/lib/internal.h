@@ -80,6 +80,15 @@ void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *
 char *tree_failure_log(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 /* the first compiler "error:" line of a make.log (trimmed), or NULL */
 char *log_first_error(const char *log);
+/* <m>/.rekmod-optout-<K>-<A>: the user removed m from K; sync leaves it off */
+bool tree_optout(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
+void tree_optout_write(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+void tree_optout_clear(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
+void tree_optouts_forget(const struct rekmod_ctx *ctx, const char *m);
+/* a rebuild: the build set aside, then kept (keep: the new one stays) or put back */
+int tree_build_aside(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+			   bool keep);
 
 /* kernel.c: kernel discovery */
 bool kernel_dir_name_ok(const char *name);

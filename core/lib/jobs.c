@@ -140,9 +140,15 @@ static int build_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, stru
 			    j->m, j->v, j->k, j->a);
 			return 0;
 		}
-		uninstall_job(ctx, p, j, st);
-		do_unbuild(ctx, j->m, j->v, j->k, j->a);
+		/* dkms 3.x: the installed files stay; the old build until the new one is there */
+		int r = tree_build_aside(ctx, j->m, j->v, j->k, j->a);
+		if (r)
+			return r;
+		r = do_build(ctx, j->m, j->v, j->k, j->a);
+		tree_build_aside_done(ctx, j->m, j->v, j->k, j->a, r == 0);
+		return r;
 	}
+	(void)st;
 	return do_build(ctx, j->m, j->v, j->k, j->a);
 }
 
@@ -227,6 +233,9 @@ static int unregister_job(struct rekmod_ctx *ctx, struct job *j)
 	_cleanup_free_ char *src = xasprintf("%s/source", d);
 	unlink(src);
 	int r = rm_rf(d);
+	_cleanup_strv_free_ char **left = tree_list_added(ctx, j->m);
+	if (!left[0]) /* a module gone from the tree takes the user's opt-outs along */
+		tree_optouts_forget(ctx, j->m);
 	rmdir(md);
 	fsync_dir_of(d);
 	if (r < 0) {
@@ -268,11 +277,32 @@ static bool kernel_jobs_done(const struct plan *p, const char *k)
 	return true;
 }
 
+/* The user's decisions: an uninstall or remove keeps m off K, a build or
+ * install brings it back and clears a stale failure. */
+static void user_records(struct rekmod_ctx *ctx, const struct plan *p, const struct job *j)
+{
+	if (j->result || !j->k)
+		return;
+	if ((j->kind == JOB_UNINSTALL || j->kind == JOB_UNBUILD) && p->pol->record_optouts) {
+		/* an old version removed while another is installed is no opt-out */
+		_cleanup_free_ char *iv = tree_installed_version(ctx, j->m, j->k, j->a);
+		if (!iv)
+			tree_optout_write(ctx, j->m, j->v, j->k, j->a);
+	}
+	if (j->kind == JOB_BUILD || j->kind == JOB_INSTALL || j->kind == JOB_AUTO)
+		tree_optout_clear(ctx, j->m, j->k, j->a);
+	if (j->kind == JOB_BUILD || j->kind == JOB_INSTALL)
+		tree_record_clear(ctx, j->m, j->v, j->k, j->a);
+}
+
 /* The bookkeeping of a finished job: counts, records, the kernel's depmod. */
 static void job_done(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int result)
 {
 	j->state = J_DONE;
 	j->result = result;
+	if (j->aside)
+		tree_build_aside_done(ctx, j->m, j->v, j->k, j->a, result == 0);
+	user_records(ctx, p, j);
 	if (j->kind == JOB_AUTO) {
 		if (result == 0) {
 			p->res.built += !j->built_already;
@@ -449,11 +479,22 @@ static void finish(struct exec *e, struct job *j, int result)
 static int start(struct exec *e, struct job *j)
 {
 	struct plan *p = e->p;
-	j->built_already = j->kind == JOB_AUTO && tree_is_built(e->ctx, j->m, j->v, j->k, j->a);
+	bool built = j->kind == JOB_AUTO && tree_is_built(e->ctx, j->m, j->v, j->k, j->a);
+	j->built_already = built && !p->pol->rebuild;
 	bool fork_it = j->kind == JOB_AUTO && p->pol->parallel && !j->built_already;
 	if (fork_it && token_get(&e->js, &j->token) < 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
+	if (built && p->pol->rebuild) {
+		int r = tree_build_aside(e->ctx, j->m, j->v, j->k, j->a);
+		j->aside = r == 0;
+		if (r) {
+			if (fork_it)
+				token_put(&e->js, j->token);
+			finish(e, j, r);
+			return 1;
+		}
+	}
 	if (deps_failed(p, j)) {
 		if (fork_it)
 			token_put(&e->js, j->token);

@@ -63,9 +63,16 @@ static char **newest_versions(const struct rekmod_ctx *ctx, const char *const *f
 static bool needs_job(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn, const char *m, const char *v)
 {
 	const char *a = ctx->arch;
+	if (p->pol->honour_optouts && tree_optout(ctx, m, kn->k, a)) {
+		rk_info(log_of(ctx), "%s/%s stays off %s: the user removed it (rekmod install %s/%s -k %s brings it back)",
+			m, v, kn->k, m, v, kn->k);
+		return false;
+	}
 	_cleanup_free_ char *iv = tree_installed_version(ctx, m, kn->k, a);
 	if (iv && p->pol->any_version)
 		return false;
+	if (p->pol->rebuild)
+		return true;
 	if (iv && streq(iv, v) && tree_is_built(ctx, m, v, kn->k, a))
 		return false; /* the common case: nothing to read, nothing to do */
 	if (p->pol->honour_skips && tree_record_matches(ctx, RECORD_SKIPPED, m, v, kn->k, a)) {

@@ -32,6 +32,7 @@ struct job {
 	enum job_state state;
 	int result; /* 0, or the dkms exit code of the step that failed */
 	bool built_already, installed, uninstalled;
+	bool aside; /* a rebuild set the old build aside (tree_build_aside) */
 	char *log; /* a recorded failure's make.log */
 	char *why; /* the first error a worker said (its first line) */
 	int msgfd; /* a worker's messages (a memfd), or -1 */
@@ -67,6 +68,9 @@ struct policy {
 	bool say_depmod;      /* "Running depmod... done." */
 	bool depmod_rollback; /* a failed depmod uninstalls this plan's installs on that kernel */
 	bool post_transaction;
+	bool record_optouts;  /* uninstall, unbuild, remove -k K: the user wants m off K (tree_optout_write) */
+	bool honour_optouts;  /* sync leaves a module off a kernel the user removed it from */
+	bool rebuild;         /* sync --rebuild: JOB_AUTO rebuilds and reinstalls what is there */
 	const struct job_report *report; /* may be NULL */
 };
 

@@ -135,6 +135,8 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 		.honour_failures = !o->retry,
 		.keep_records = true,
 		.post_transaction = true,
+		.honour_optouts = true,
+		.rebuild = o->rebuild,
 		.report = &sync_report,
 	};
 	struct plan p = { .pol = &pol, .progress = o->progress, .progress_userdata = o->progress_userdata };

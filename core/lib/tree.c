@@ -275,6 +275,28 @@ static void status_one_mv(const struct rekmod_ctx *ctx, const char *m, const cha
 	failed_entries(d, m, v, fk, fa, list, n);
 }
 
+/* the user's opt-outs of module m (<m>/.rekmod-optout-K-A: version=, kernel=, arch=) */
+static void optout_entries(const struct rekmod_ctx *ctx, const char *m, const char *fv, const char *fk,
+			   const char *fa, struct rekmod_status **list, size_t *n)
+{
+	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, m);
+	_cleanup_strv_free_ char **e = list_dir(md);
+	for (size_t i = 0; e && e[i]; i++) {
+		if (!startswith(e[i], ".rekmod-optout-"))
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", md, e[i]), *text = NULL;
+		if (read_file(p, &text, NULL) < 0)
+			continue;
+		_cleanup_free_ char *v = text_value(text, "version"), *k = text_value(text, "kernel"),
+				   *a = text_value(text, "arch");
+		if (!v || !k || !a || (fv && !streq(fv, v)) || (fk && !streq(fk, k)) || (fa && !streq(fa, a)))
+			continue;
+		status_push(list, n, m, v, k, a, REKMOD_OPTOUT, 0);
+		(*list)[*n - 1].detail = xasprintf("removed by the user: sync leaves it off; rekmod install %s/%s -k %s "
+						   "brings it back", m, v, k);
+	}
+}
+
 _public_ int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, const char *version,
 				const char *kernel, const char *arch, struct rekmod_status **ret, size_t *ret_n)
 {
@@ -303,6 +325,7 @@ _public_ int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, cons
 			else if (tree_is_added(ctx, mods[i], vers[j]))
 				status_one_mv(ctx, mods[i], vers[j], kernel, arch, &list, &n);
 		}
+		optout_entries(ctx, mods[i], version, kernel, arch, &list, &n);
 	}
 out:
 	*ret = list;
@@ -335,6 +358,9 @@ _public_ char *rekmod_status_format(const struct rekmod_status *s)
 	case REKMOD_FAILED:
 		sb_printf(&b, "%s/%s, %s, %s: failed (%s)", s->module, s->version, s->kernel ? s->kernel : "",
 			  s->arch ? s->arch : "", s->detail ? s->detail : "build failed");
+		break;
+	case REKMOD_OPTOUT:
+		sb_printf(&b, "%s/%s, %s, %s: %s", s->module, s->version, s->kernel, s->arch, s->detail);
 		break;
 	case REKMOD_BUILT:
 	case REKMOD_INSTALLED:
@@ -581,4 +607,88 @@ void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *
 	_cleanup_free_ char *dir = xasprintf("%s/%s/%s/log", ctx->dkms_tree_path, m, v);
 	unlink(log);
 	rmdir(dir);
+}
+
+/* ---- the user's opt-outs: <m>/.rekmod-optout-<K>-<A>, written by remove and
+ * uninstall -k K, honoured by sync, cleared by a build or install for K ---- */
+
+static char *optout_file(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+{
+	return xasprintf("%s/%s/.rekmod-optout-%s-%s", ctx->dkms_tree_path, m, k, a);
+}
+
+bool tree_optout(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = optout_file(ctx, m, k, a);
+	return path_exists(p);
+}
+
+void tree_optout_write(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = optout_file(ctx, m, k, a);
+	_cleanup_free_ char *text = xasprintf("version=%s\nkernel=%s\narch=%s\n", v, k, a);
+	if (write_file_atomic(p, text, strlen(text), 0644) < 0)
+		dk_warn(ctx, "could not record in %s that %s stays off kernel %s: %s; sync will install it again", p,
+			m, k, strerror(errno));
+}
+
+void tree_optout_clear(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = optout_file(ctx, m, k, a);
+	if (unlink(p) == 0)
+		fsync_dir_of(p);
+}
+
+void tree_optouts_forget(const struct rekmod_ctx *ctx, const char *m)
+{
+	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, m);
+	_cleanup_strv_free_ char **e = list_dir(md);
+	for (size_t i = 0; e && e[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", md, e[i]);
+		if (startswith(e[i], ".rekmod-optout-"))
+			unlink(p);
+	}
+}
+
+/* ---- a rebuild keeps the old build aside (<K>/.<A>.rekmod-old) until the new one is there ---- */
+
+static char *aside_dir(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	return xasprintf("%s/%s/%s/%s/.%s.rekmod-old", ctx->dkms_tree_path, m, v, k, a);
+}
+
+int tree_build_aside(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *old = aside_dir(ctx, m, v, k, a);
+	rm_rf(old);
+	if (rename(base, old) < 0) {
+		dk_error(ctx, "could not set the build %s aside for the rebuild: %s", base, strerror(errno));
+		return REKMOD_E_GENERIC;
+	}
+	fsync_dir_of(old);
+	return 0;
+}
+
+/* keep: the new build stays (and the old one's install record moves into it
+ * unless the new build has its own); else the old build comes back */
+void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+			   bool keep)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *old = aside_dir(ctx, m, v, k, a);
+	if (!is_dir(old))
+		return;
+	if (keep) {
+		_cleanup_free_ char *rec_old = xasprintf("%s/.rekmod-installed", old);
+		_cleanup_free_ char *rec_new = tree_install_record(ctx, m, v, k, a);
+		if (!path_exists(rec_new))
+			(void)rename(rec_old, rec_new);
+	} else {
+		rm_rf(base);
+		if (rename(old, base) < 0)
+			dk_warn(ctx, "could not put the old build %s back: %s", base, strerror(errno));
+	}
+	rm_rf(old);
+	fsync_dir_of(base);
 }

@@ -85,6 +85,67 @@ hint_once() {
 check "the enrolment hint is printed once" hint_once
 check "both modules installed" test -f "$H/lib/modules/$K1/updates/dkms/one.ko" -a -f "$H/lib/modules/$K1/updates/dkms/two.ko"
 
+# ---- 2. user decisions stick ----
+KO=$R/lib/modules/$K1/updates/dkms/good.ko
+# K2 gets its headers back: good on both kernels, so remove -k K1 keeps it registered
+ln -s "/usr/src/linux-headers-$K2" "$R/lib/modules/$K2/build"
+"$REKMOD" --root "$R" sync -q -m good >/dev/null 2>&1
+uninstalled_stays() {
+	"$REKMOD" --root "$R" uninstall good/1.0 -k "$K1" >/dev/null 2>&1 || return 1
+	"$REKMOD" --root "$R" sync -q >/dev/null 2>&1
+	[[ ! -e $KO && -e $R/lib/modules/$K2/updates/dkms/good.ko ]]
+}
+check "uninstall m/v -k K, then sync: still uninstalled (the other kernel keeps it)" uninstalled_stays
+removed_stays() {
+	"$REKMOD" --root "$R" install good/1.0 -k "$K1" >/dev/null 2>&1 || return 1
+	"$REKMOD" --root "$R" remove good/1.0 -k "$K1" >/dev/null 2>&1 || return 1
+	"$REKMOD" --root "$R" sync -q >/dev/null 2>&1
+	[[ ! -e $KO ]]
+}
+check "remove m/v -k K, then sync: still removed" removed_stays
+optout_shown() {
+	"$REKMOD" --root "$R" status --verbose -m good | grep -q "^good/1.0, $K1, $ARCH: removed by the user: sync leaves it off" &&
+		! "$REKMOD" --root "$R" status -m good | grep -q "removed by the user" &&
+		"$REKMOD" --root "$R" status --json -m good | grep -q '"state": "optout"'
+}
+check "status --verbose and --json show the opt-out; plain status (dkms's) does not" optout_shown
+installed_back() {
+	"$REKMOD" --root "$R" install good/1.0 -k "$K1" >/dev/null 2>&1 || return 1
+	"$REKMOD" --root "$R" sync -q >/dev/null 2>&1
+	[[ -e $KO ]] && ! "$REKMOD" --root "$R" status --verbose -m good | grep -q "removed by the user"
+}
+check "install m/v -k K, then sync: installed, the opt-out gone" installed_back
+stale_failure_cleared() {
+	sed -i '/deliberately broken/d' "$R/usr/src/bad-1.0/bad.c"
+	"$REKMOD" --root "$R" install bad/1.0 -k "$K1" >/dev/null 2>&1 || return 1
+	local st
+	st=$("$REKMOD" --root "$R" status -m bad)
+	grep -q "^bad/1.0, $K1, $ARCH: installed" <<<"$st" && ! grep -q "$K1, $ARCH: failed" <<<"$st" && [[ ! -e $LOG ]]
+}
+check "a successful install clears the stale failure record" stale_failure_cleared
+rebuilt() {
+	local t0 out built=$R/var/lib/dkms/good/1.0/$K1/$ARCH/module/good.ko
+	t0=$(stat -c %i.%Y "$built")
+	out=$("$REKMOD" --root "$R" sync --rebuild -m good --kernel "$K1" 2>&1) || { echo "$out"; return 1; }
+	grep -q "good/1.0, $K1, $ARCH: installed (built in" <<<"$out" && [[ -e $KO && $(stat -c %i.%Y "$built") != "$t0" ]] || {
+		echo "$out"
+		return 1
+	}
+}
+check "sync --rebuild -m m --kernel K rebuilds and reinstalls" rebuilt
+failed_rebuild_keeps() {
+	echo '#error broken again' >>"$R/usr/src/good-1.0/good.c"
+	"$REKMOD" --root "$R" sync --rebuild -m good --kernel "$K1" >/dev/null 2>&1
+	sed -i '/broken again/d' "$R/usr/src/good-1.0/good.c"
+	[[ -e $KO ]] && "$REKMOD" --root "$R" status -m good | grep -q "^good/1.0, $K1, $ARCH: installed"
+}
+check "a failed rebuild keeps the old build and install" failed_rebuild_keeps
+force_build() {
+	"$REKMOD" --root "$R" build good/1.0 -k "$K1" --force >/dev/null 2>&1 || return 1
+	[[ -e $KO ]] && "$REKMOD" --root "$R" status -m good | grep -q "^good/1.0, $K1, $ARCH: installed"
+}
+check "build --force rebuilds without uninstalling; status still says installed" force_build
+
 after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
 host_untouched() { [[ $before == "$after" ]]; }
 check "nothing changed in the host's /lib/modules and /var/lib/dkms" host_untouched
