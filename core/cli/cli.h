@@ -30,6 +30,8 @@ struct args {
 	const char *unknown_word; /* the first positional that is no verb, file or directory */
 	const char *archive;
 	const char *template_kernel;
+	const char *bad_jobs;
+	long count; /* log -n N (0: the default) */ /* a -j value that is no number (sync: an error, a warning under --hook) */
 	bool all, quiet, binaries_only, source_only;
 	char **owned_kernels, **owned_arches; /* lists --all got from the library */
 	struct rekmod_options o;
@@ -105,6 +107,7 @@ int opt_module(struct args *a, const char *spelling, const char *value);
 int opt_version(struct args *a, const char *spelling, const char *value);
 int opt_kernel(struct args *a, const char *spelling, const char *value);
 int opt_jobs(struct args *a, const char *spelling, const char *value);
+int opt_count(struct args *a, const char *spelling, const char *value);
 int opt_print_version(struct args *a, const char *spelling, const char *value);
 int opt_help(struct args *a, const char *spelling, const char *value);
 int opt_deprecated(struct args *a, const char *spelling, const char *value);
@@ -128,5 +131,6 @@ int cmd_generate_mok(struct rekmod_ctx *ctx, struct args *a);
 int cmd_kernel_preinst(struct rekmod_ctx *ctx, struct args *a);
 int cmd_kernel_prerm(struct rekmod_ctx *ctx, struct args *a);
 int cmd_sync(struct rekmod_ctx *ctx, struct args *a);
+int cmd_log(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mkdeb(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mkrpm(struct rekmod_ctx *ctx, struct args *a);

@@ -85,6 +85,8 @@ bool tree_optout(const struct rekmod_ctx *ctx, const char *m, const char *k, con
 void tree_optout_write(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 void tree_optout_clear(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
 void tree_optouts_forget(const struct rekmod_ctx *ctx, const char *m);
+/* <dkms_tree>/.rekmod-journal: appends one record (rotated past 256 KiB) */
+void tree_journal_append(struct rekmod_ctx *ctx, const char *record);
 /* a rebuild: the build set aside, then kept (keep: the new one stays) or put back */
 int tree_build_aside(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
@@ -118,6 +120,9 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
 /* a dkms.conf script (POST_ADD, PRE_BUILD, ...) of module m, relative to dir;
  * a same-named executable in /etc/dkms/<m>/ replaces it */
 int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir);
+/* PRE_BUILD with its output in the build's make.log; its exit status */
+int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
+		  const char *logpath);
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
 /* a tool (tar, dpkg-deb, rpmbuild): its output is logged, as errors when it
  * fails; 0 or REKMOD_E_GENERIC */

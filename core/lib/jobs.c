@@ -404,6 +404,73 @@ static void post_transaction(struct rekmod_ctx *ctx)
 		say(ctx, "Executing post-transaction command... done.");
 }
 
+/* ---- the journal: one record per run that changed something or failed ---- */
+
+static const char *outcome(const struct job *j)
+{
+	if (j->result == REKMOD_E_SKIPPED)
+		return "skipped";
+	if (j->result)
+		return "failed";
+	switch (j->kind) {
+	case JOB_AUTO:
+	case JOB_INSTALL:
+		return j->installed ? (j->built_already || j->kind == JOB_INSTALL ? "installed" : "built+installed")
+				    : "unchanged";
+	case JOB_BUILD:
+		return "built";
+	case JOB_UNINSTALL:
+		return j->uninstalled ? "uninstalled" : "unchanged";
+	case JOB_UNBUILD:
+		return j->uninstalled ? "uninstalled+unbuilt" : "unbuilt";
+	case JOB_UNREGISTER:
+		return "removed";
+	}
+	return "unchanged";
+}
+
+/* REKMOD_CALLER (the hooks set it: dpkg-trigger, kernel-hook, ...), else "manual" */
+static const char *caller(void)
+{
+	const char *c = getenv("REKMOD_CALLER");
+	if (!c || !*c || strlen(c) > 40 || strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(c))
+		return "manual";
+	return c;
+}
+
+/* "T\t<time>\t<caller>\t<verb>\t<ok|failed>\t<kernels,>\t<removed,>" then one
+ * "J\t<m>\t<v>\t<k>\t<a>\t<outcome>\t<exit>\t<seconds>\t<log>" per job that did something */
+static void journal(struct rekmod_ctx *ctx, const struct plan *p)
+{
+	struct strbuf jobs = { 0 }, ks = { 0 }, rm = { 0 };
+	for (size_t i = 0; i < p->n; i++) {
+		const struct job *j = &p->jobs[i];
+		const char *o = outcome(j);
+		if (streq(o, "unchanged") || (streq(o, "unbuilt") && !p->pol->record_optouts))
+			continue;
+		sb_printf(&jobs, "J\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%s\n", j->m, j->v, j->k ? j->k : "-", j->a ? j->a : "-",
+			  o, j->result, j->seconds, j->log ? j->log : "-");
+	}
+	for (size_t i = 0; p->broken && p->broken[i]; i++)
+		sb_printf(&jobs, "J\t%.*s\t%s\t-\t-\tbroken\t%d\t0.0\t-\n", (int)strcspn(p->broken[i], "/"),
+			  p->broken[i], strchr(p->broken[i], '/') + 1, REKMOD_E_BADCONF);
+	if (jobs.len) {
+		for (size_t i = 0; i < p->nk; i++)
+			sb_printf(p->ks[i].removed ? &rm : &ks, "%s%s", (p->ks[i].removed ? rm.len : ks.len) ? "," : "",
+				  p->ks[i].k);
+		char when[32];
+		time_t now = time(NULL);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+		_cleanup_free_ char *rec = xasprintf("T\t%s\t%s\t%s\t%s\t%s\t%s\n%s", when, caller(), p->pol->verb,
+						     plan_failed(p) ? "failed" : "ok", ks.len ? ks.s : "-",
+						     rm.len ? rm.s : "-", jobs.s);
+		tree_journal_append(ctx, rec);
+	}
+	sb_free(&jobs);
+	sb_free(&ks);
+	sb_free(&rm);
+}
+
 /* ---- the loop ---- */
 
 struct exec {
@@ -601,6 +668,8 @@ int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
 		post_transaction(ctx);
 	if (p->pol->report && p->pol->report->done)
 		p->pol->report->done(ctx, p);
+	if (p->pol->verb)
+		journal(ctx, p);
 	return 0;
 }
 

@@ -180,7 +180,7 @@ void plan_autoinstall(struct rekmod_ctx *ctx, struct plan *p, const char *const 
 void plan_kernel_removed(struct rekmod_ctx *ctx, struct plan *p, const char *k)
 {
 	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
-	plan_kernel(p, ctx, k);
+	plan_kernel(p, ctx, k)->removed = true;
 	for (size_t i = 0; added[i]; i++) {
 		char *slash = strchr(added[i], '/');
 		*slash = '\0';

@@ -46,6 +46,7 @@ struct kern {
 	char *k;
 	char *headers_pkg; /* asked of the package database once, when needed */
 	bool headers, image, touched, depmod_done;
+	bool removed; /* a kernel going away (plan_kernel_removed) */
 };
 
 struct plan;
@@ -71,6 +72,7 @@ struct policy {
 	bool record_optouts;  /* uninstall, unbuild, remove -k K: the user wants m off K (tree_optout_write) */
 	bool honour_optouts;  /* sync leaves a module off a kernel the user removed it from */
 	bool rebuild;         /* sync --rebuild: JOB_AUTO rebuilds and reinstalls what is there */
+	const char *verb;     /* the run's name in the journal (tree_journal_append); NULL: none kept */
 	const struct job_report *report; /* may be NULL */
 };
 

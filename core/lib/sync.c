@@ -90,6 +90,35 @@ static int check_kernel_names(struct rekmod_ctx *ctx, const char *const *ks)
 	return 0;
 }
 
+/* A -m or --kernel that names nothing is a typo: an error (a warning from a hook). */
+static int check_typos(struct rekmod_ctx *ctx, const struct rekmod_sync_options *o)
+{
+	int bad = 0;
+	for (size_t i = 0; o->modules && o->modules[i]; i++) {
+		const char *f = o->modules[i];
+		_cleanup_free_ char *m = xstrndup(f, strcspn(f, "/"));
+		const char *v = f[strlen(m)] ? f + strlen(m) + 1 : NULL;
+		_cleanup_strv_free_ char **vs = name_is_valid(m) ? tree_list_added(ctx, m) : NULL;
+		if (vs && vs[0] && (!v || (name_is_valid(v) && tree_is_added(ctx, m, v))))
+			continue;
+		rk_logf(log_of(ctx), o->hook ? LOG_WARNING : LOG_ERR,
+			"%s sync -m %s: no such module%s in %s; rekmod status lists the registered ones",
+			o->hook ? "Warning:" : "Error!", f, v ? " version" : "", ctx->dkms_tree_path);
+		bad = REKMOD_E_GENERIC;
+	}
+	for (size_t i = 0; o->kernels && o->kernels[i]; i++) {
+		_cleanup_free_ char *d = xasprintf("%s/%s", ctx->install_tree_path, o->kernels[i]);
+		if (is_dir(d))
+			continue;
+		rk_logf(log_of(ctx), o->hook ? LOG_WARNING : LOG_ERR,
+			"%s sync --kernel %s: no such kernel in %s; pass the name of one of its directories",
+			o->hook ? "Warning:" : "Error!",
+			o->kernels[i], ctx->install_tree_path);
+		bad = REKMOD_E_GENERIC;
+	}
+	return o->hook ? 0 : bad;
+}
+
 static void plan_sync(struct rekmod_ctx *ctx, struct plan *p, const struct rekmod_sync_options *o)
 {
 	_cleanup_strv_free_ char **removed = NULL;
@@ -126,7 +155,7 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 	if (!o)
 		o = &none;
 	int r = check_kernel_names(ctx, o->kernels);
-	if (r || (r = check_kernel_names(ctx, o->removed)) || (r = tree_lock(ctx)))
+	if (r || (r = check_kernel_names(ctx, o->removed)) || (r = check_typos(ctx, o)) || (r = tree_lock(ctx)))
 		return r;
 	const struct policy pol = {
 		.force = ctx->force,
@@ -136,6 +165,7 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 		.keep_records = true,
 		.post_transaction = true,
 		.honour_optouts = true,
+		.verb = "sync",
 		.rebuild = o->rebuild,
 		.report = &sync_report,
 	};

@@ -692,3 +692,37 @@ void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v,
 	rm_rf(old);
 	fsync_dir_of(base);
 }
+
+/* ---- the journal: <dkms_tree>/.rekmod-journal, one record per run (jobs.c
+ * writes them), append-only under the tree lock, each record one write(2);
+ * past JOURNAL_MAX bytes the file becomes .rekmod-journal.1 (the one before
+ * is dropped) ---- */
+
+#define JOURNAL_MAX (256 * 1024)
+
+static char *journal_path(const struct rekmod_ctx *ctx, bool old)
+{
+	return xasprintf("%s/.rekmod-journal%s", ctx->dkms_tree_path, old ? ".1" : "");
+}
+
+void tree_journal_append(struct rekmod_ctx *ctx, const char *record)
+{
+	_cleanup_free_ char *p = journal_path(ctx, false), *old = journal_path(ctx, true);
+	struct stat st;
+	if (stat(p, &st) == 0 && st.st_size + (off_t)strlen(record) > JOURNAL_MAX && rename(p, old) == 0)
+		fsync_dir_of(p);
+	_cleanup_close_ int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	size_t n = strlen(record);
+	if (fd < 0 || write(fd, record, n) != (ssize_t)n || fsync(fd) < 0)
+		dk_warn(ctx, "could not append this run to the journal %s: %s", p, strerror(errno));
+}
+
+_public_ int rekmod_journal_read(struct rekmod_ctx *ctx, char **ret_text)
+{
+	_cleanup_free_ char *p = journal_path(ctx, false), *old = journal_path(ctx, true);
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	(void)read_file(old, &a, NULL);
+	(void)read_file(p, &b, NULL);
+	*ret_text = xasprintf("%s%s", a ? a : "", b ? b : "");
+	return 0;
+}

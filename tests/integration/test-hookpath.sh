@@ -33,7 +33,7 @@ echo '#error deliberately broken' >>"$R/usr/src/bad-1.0/bad.c"
 rm "$R/lib/modules/$K2/build"
 : >"$R/lib/modules/$K2/modules.dep"
 rc=0
-"$REKMOD" --root "$R" sync --hook -q >"$W/out" 2>"$W/err" || rc=$?
+REKMOD_CALLER=kernel-hook "$REKMOD" --root "$R" sync --hook -q >"$W/out" 2>"$W/err" || rc=$?
 check "sync --hook -q exits 0 although a module fails" test "$rc" = 0
 check "nothing on stdout" test ! -s "$W/out"
 LOG=$R/var/lib/dkms/bad/1.0/log/make-$K1-$ARCH.log
@@ -145,6 +145,79 @@ force_build() {
 	[[ -e $KO ]] && "$REKMOD" --root "$R" status -m good | grep -q "^good/1.0, $K1, $ARCH: installed"
 }
 check "build --force rebuilds without uninstalling; status still says installed" force_build
+
+# ---- 3. a failing PRE_BUILD: dkms 3.x's lines, its exit status ----
+P=$W/prebuild
+new_root "$P"
+add_module "$P" pre
+printf '#!/bin/sh\necho "netflow: cannot find iptables headers" >&2\nexit 3\n' >"$P/usr/src/pre-1.0/fail.sh"
+chmod +x "$P/usr/src/pre-1.0/fail.sh"
+echo 'PRE_BUILD="fail.sh"' >>"$P/usr/src/pre-1.0/dkms.conf"
+rc=0
+"$REKMOD" --root "$P" build pre/1.0 -k "$K1" >"$W/pre.out" 2>&1 || rc=$?
+BLOG=$P/var/lib/dkms/pre/1.0/build/make.log
+check "the build exits with the script's status (3)" test "$rc" = 3
+check "\"Running the pre_build script...(bad exit status: 3)\"" \
+	grep -Fxq "Running the pre_build script...(bad exit status: 3)" "$W/pre.out"
+check "the failed command is named" grep -Fxq "cd $P/var/lib/dkms/pre/1.0/build/ && $P/var/lib/dkms/pre/1.0/build/fail.sh" "$W/pre.out"
+check "\"Consult <make.log> for more information.\"" grep -Fxq "Consult $BLOG for more information." "$W/pre.out"
+check "the make.log holds the script's output" grep -q "cannot find iptables headers" "$BLOG"
+
+# ---- 4. typos on sync's command line ----
+typo() { # EXPECTED-RC PATTERN ARGS...: exit status and one line naming the value
+	local want=$1 pat=$2 rc=0 out
+	shift 2
+	out=$("$REKMOD" --root "$R" sync -q "$@" 2>&1) || rc=$?
+	[[ $rc == "$want" && $(grep -c -- "$pat" <<<"$out") == 1 ]] || { echo "rc=$rc"; echo "$out"; return 1; }
+}
+check "sync -m <typo> is an error naming it" typo 1 "^Error! sync -m godo: no such module" -m godo
+check "sync -m m/<typo version> is an error" typo 1 "^Error! sync -m good/9.9: no such module version" -m good/9.9
+check "sync --kernel <typo> is an error naming it" typo 1 "^Error! sync --kernel 6.1.0-99-amd64: no such kernel" --kernel 6.1.0-99-amd64
+check "sync -j abc is an error naming it" typo 1 "^Error! -j abc is not a number" -j abc
+check "under --hook a -m typo is a warning, exit 0" typo 0 "^Warning: sync -m godo: no such module" -m godo --hook
+check "under --hook a --kernel typo is a warning, exit 0" typo 0 "^Warning: sync --kernel 6.1.0-99-amd64" --kernel 6.1.0-99-amd64 --hook
+check "under --hook -j abc is a warning, exit 0" typo 0 "^Warning: -j abc is not a number" -j abc --hook
+
+# ---- 5. the journal: rekmod log ----
+first_hook_run() {
+	local out
+	out=$("$REKMOD" --root "$R" log -n 1000) || return 1
+	grep -Eq "^[0-9T:-]+Z kernel-hook: sync failed; kernels ($K1,$K2|$K2,$K1); removed -\$" <<<"$out" &&
+		grep -q "^  bad/1.0 $K1 $ARCH: failed (exit 10) in [0-9.]*s; log: $LOG\$" <<<"$out" &&
+		grep -q "^  good/1.0 $K1 $ARCH: built+installed in [0-9.]*s\$" <<<"$out" || { echo "$out"; return 1; }
+}
+check "rekmod log shows the hook's transaction: caller, kernels, each job's outcome and log" first_hook_run
+last_runs() {
+	local out
+	out=$("$REKMOD" --root "$R" log -n 2) || return 1
+	[[ $(grep -c '^[0-9]' <<<"$out") == 2 ]] && grep -q "manual: build ok" <<<"$out" &&
+		grep -q "^  good/1.0 $K1 $ARCH: built in" <<<"$out" || { echo "$out"; return 1; }
+}
+check "log -n 2: the last two transactions, the build --force last" last_runs
+noop_not_journaled() {
+	local n0 n1
+	"$REKMOD" --root "$R" sync -q >/dev/null 2>&1 # bad, fixed, now builds for K2 too
+	n0=$(grep -c '^T' "$R/var/lib/dkms/.rekmod-journal")
+	"$REKMOD" --root "$R" sync -q >/dev/null 2>&1
+	n1=$(grep -c '^T' "$R/var/lib/dkms/.rekmod-journal")
+	[[ $n0 == "$n1" ]]
+}
+check "a sync with nothing to do adds no record" noop_not_journaled
+log_json() {
+	"$REKMOD" --root "$R" log --json -n 3 >"$W/log.json" || return 1
+	python3 - "$W/log.json" <<'EOF'
+import json, sys
+recs = json.load(open(sys.argv[1]))
+assert len(recs) == 3, recs
+for r in recs:
+    assert set(r) == {"time", "caller", "verb", "result", "kernels", "removed", "jobs"}, r
+    for j in r["jobs"]:
+        assert set(j) == {"module", "version", "kernel", "arch", "outcome", "exit", "seconds", "log"}, j
+assert recs[-1]["verb"] == "sync" and recs[-1]["jobs"][0]["outcome"] == "built+installed", recs[-1]
+assert any(r["verb"] == "build" and r["jobs"][0]["outcome"] == "built" for r in recs), recs
+EOF
+}
+check "log --json is valid JSON with the documented fields" log_json
 
 after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
 host_untouched() { [[ $before == "$after" ]]; }
