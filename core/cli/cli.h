@@ -30,8 +30,8 @@ struct args {
 	const char *unknown_word; /* the first positional that is no verb, file or directory */
 	const char *archive;
 	const char *template_kernel;
-	const char *bad_jobs;
-	long count; /* log -n N (0: the default) */ /* a -j value that is no number (sync: an error, a warning under --hook) */
+	const char *bad_jobs; /* a -j value that is no number (sync: an error, a warning under --hook) */
+	long count;           /* log -n N (0: the default, -1: not a number) */
 	bool all, quiet, binaries_only, source_only;
 	char **owned_kernels, **owned_arches; /* lists --all got from the library */
 	struct rekmod_options o;

@@ -74,12 +74,8 @@ int opt_count(struct args *a, const char *spelling, const char *value)
 {
 	char *end = NULL;
 	long n = strtol(value, &end, 10);
-	if (!*value || *end || n <= 0) {
-		fprintf(stderr, "Error! %s %s is not a count; pass %s N with N a positive number\n", spelling, value,
-			spelling);
-		return 1;
-	}
-	a->count = n;
+	/* checked by the verb that reads it (log) */
+	a->count = *value && !*end && n > 0 ? n : -1;
 	return -1;
 }
 

@@ -191,6 +191,10 @@ int cmd_sync(struct rekmod_ctx *ctx, struct args *a)
 /* log: the journal's last transactions */
 int cmd_log(struct rekmod_ctx *ctx, struct args *a)
 {
+	if (a->count < 0) {
+		err("-n needs a positive number of transactions; pass -n N, e.g. -n 5");
+		return 1;
+	}
 	char *text = NULL;
 	rekmod_journal_read(ctx, &text);
 	out_journal(text, a->count ? a->count : 10, a->json);

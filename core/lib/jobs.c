@@ -117,9 +117,10 @@ static int unbuild_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, st
 {
 	int r = 0;
 	uninstall_job(ctx, p, j, st);
-	if (tree_is_built(ctx, j->m, j->v, j->k, j->a))
+	if (tree_is_built(ctx, j->m, j->v, j->k, j->a)) {
 		r = do_unbuild(ctx, j->m, j->v, j->k, j->a);
-	else if (p->pol->say_skips)
+		j->unbuilt = r == 0;
+	} else if (p->pol->say_skips)
 		say(ctx, "Module %s/%s is not built for kernel %s (%s). Skipping...", j->m, j->v, j->k, j->a);
 	tree_record_clear(ctx, j->m, j->v, j->k, j->a);
 	return r;
@@ -138,6 +139,7 @@ static int build_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, stru
 			say(ctx, "Module %s/%s already built for kernel %s (%s), skip. You may override by specifying "
 				 "--force.",
 			    j->m, j->v, j->k, j->a);
+			j->built_already = true;
 			return 0;
 		}
 		/* dkms 3.x: the installed files stay; the old build until the new one is there */
@@ -418,11 +420,11 @@ static const char *outcome(const struct job *j)
 		return j->installed ? (j->built_already || j->kind == JOB_INSTALL ? "installed" : "built+installed")
 				    : "unchanged";
 	case JOB_BUILD:
-		return "built";
+		return j->built_already ? "unchanged" : "built";
 	case JOB_UNINSTALL:
 		return j->uninstalled ? "uninstalled" : "unchanged";
 	case JOB_UNBUILD:
-		return j->uninstalled ? "uninstalled+unbuilt" : "unbuilt";
+		return j->uninstalled ? "uninstalled+unbuilt" : j->unbuilt ? "unbuilt" : "unchanged";
 	case JOB_UNREGISTER:
 		return "removed";
 	}
@@ -446,7 +448,7 @@ static void journal(struct rekmod_ctx *ctx, const struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		const struct job *j = &p->jobs[i];
 		const char *o = outcome(j);
-		if (streq(o, "unchanged") || (streq(o, "unbuilt") && !p->pol->record_optouts))
+		if (streq(o, "unchanged"))
 			continue;
 		sb_printf(&jobs, "J\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%s\n", j->m, j->v, j->k ? j->k : "-", j->a ? j->a : "-",
 			  o, j->result, j->seconds, j->log ? j->log : "-");

@@ -32,7 +32,8 @@ struct job {
 	enum job_state state;
 	int result; /* 0, or the dkms exit code of the step that failed */
 	bool built_already, installed, uninstalled;
-	bool aside; /* a rebuild set the old build aside (tree_build_aside) */
+	bool aside;   /* a rebuild set the old build aside (tree_build_aside) */
+	bool unbuilt; /* JOB_UNBUILD deleted a build */
 	char *log; /* a recorded failure's make.log */
 	char *why; /* the first error a worker said (its first line) */
 	int msgfd; /* a worker's messages (a memfd), or -1 */

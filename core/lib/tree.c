@@ -563,7 +563,8 @@ char *log_first_error(const char *log)
 	return NULL;
 }
 
-/* the build's make.log moves out of <m>/<v>/build, which the next build reuses */
+/* the build's make.log, linked out of <m>/<v>/build (which the next build
+ * replaces; dkms's "Consult .../build/make.log" stays true until then) */
 static char *keep_failure_log(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
 			      const char *a)
 {
@@ -571,7 +572,8 @@ static char *keep_failure_log(const struct rekmod_ctx *ctx, const char *m, const
 	_cleanup_free_ char *dir = xasprintf("%s/%s/%s/log", ctx->dkms_tree_path, m, v);
 	char *log = tree_failure_log(ctx, m, v, k, a);
 	(void)mkdir(dir, 0755);
-	if (rename(made, log) < 0)
+	unlink(log);
+	if (link(made, log) < 0 && copy_file_atomic(made, log, 0644) < 0)
 		unlink(log);
 	if (!path_exists(log)) {
 		free(log);

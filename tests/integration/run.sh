@@ -275,8 +275,8 @@ check "unbuild -k K1 exits 0" rc_is 0
 check "the K1 build is gone" test ! -e "$DKMS/hello/0.1/$K1"
 run --root "$R" remove hello/0.1 --all
 check "remove --all exits 0" rc_is 0
-check "var/lib/dkms holds no trace of hello (lock file and signing key only)" \
-	test "$(cd "$DKMS" 2>/dev/null && find . -mindepth 1 | grep -vxE './(\.rekmod\.lock|mok\.key|mok\.pub)')" = ""
+check "var/lib/dkms holds no trace of hello (lock file, journal and signing key only)" \
+	test "$(cd "$DKMS" 2>/dev/null && find . -mindepth 1 | grep -vxE './(\.rekmod\.lock|\.rekmod-journal|mok\.key|mok\.pub)')" = ""
 check "lib/modules/K1/updates is gone" test ! -e "$R/lib/modules/$K1/updates"
 check "lib/modules/K2/updates is gone" test ! -e "$R/lib/modules/$K2/updates"
 check "the kernel's own hello.ko stays in place" test "$(md5sum <"$ORIG" 2>&1)" = "$md5_orig"
