@@ -24,12 +24,14 @@ struct args {
 	size_t n_mods;
 	const char *sync_kernels[MAX_ARGS + 1], *sync_removed[MAX_ARGS + 1];
 	size_t n_sync_kernels, n_sync_removed;
-	bool hook, retry, json;
+	bool hook, retry, rebuild, json;
 	const char *source_dir; /* add <dir> */
 	const char *missing_dir; /* a path-like positional that does not exist */
 	const char *unknown_word; /* the first positional that is no verb, file or directory */
 	const char *archive;
 	const char *template_kernel;
+	const char *bad_jobs; /* a -j value that is no number (sync: an error, a warning under --hook) */
+	long count;           /* log -n N (0: the default, -1: not a number) */
 	bool all, quiet, binaries_only, source_only;
 	char **owned_kernels, **owned_arches; /* lists --all got from the library */
 	struct rekmod_options o;
@@ -105,6 +107,7 @@ int opt_module(struct args *a, const char *spelling, const char *value);
 int opt_version(struct args *a, const char *spelling, const char *value);
 int opt_kernel(struct args *a, const char *spelling, const char *value);
 int opt_jobs(struct args *a, const char *spelling, const char *value);
+int opt_count(struct args *a, const char *spelling, const char *value);
 int opt_print_version(struct args *a, const char *spelling, const char *value);
 int opt_help(struct args *a, const char *spelling, const char *value);
 int opt_deprecated(struct args *a, const char *spelling, const char *value);
@@ -128,5 +131,6 @@ int cmd_generate_mok(struct rekmod_ctx *ctx, struct args *a);
 int cmd_kernel_preinst(struct rekmod_ctx *ctx, struct args *a);
 int cmd_kernel_prerm(struct rekmod_ctx *ctx, struct args *a);
 int cmd_sync(struct rekmod_ctx *ctx, struct args *a);
+int cmd_log(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mkdeb(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mkrpm(struct rekmod_ctx *ctx, struct args *a);

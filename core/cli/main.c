@@ -33,8 +33,10 @@ const struct verb verbs[] = {
 	{ "status", cmd_status, MOD_OPTIONAL, false, false, KERN_ANY, ALL_IGNORED, true,
 	  "[MODULE[/VERSION]] " KS " [--json] [--verbose]", "show what is added, built and installed" },
 	{ "sync", cmd_sync, MOD_OPTIONAL, false, false, KERN_ANY, ALL_IGNORED, true,
-	  "[--kernel K]... [--removed K]... [-m MODULE[/VERSION]]... [--hook] [--retry]",
+	  "[--kernel K]... [--removed K]... [-m MODULE[/VERSION]]... [--hook] [--retry] [--rebuild]",
 	  "install every AUTOINSTALL module on every kernel with headers" },
+	{ "log", cmd_log, MOD_UNUSED, false, false, KERN_UNUSED, ALL_IGNORED, true, "[-n N] [--json]",
+	  "the last transactions: what each hook and verb changed or failed" },
 	{ "autoinstall", cmd_autoinstall, MOD_UNUSED, false, false, KERN_RUNNING, ALL_REFUSED, false, "[-k KERNEL[/ARCH]]",
 	  "build and install every AUTOINSTALL module for one kernel" },
 	{ "match", cmd_match, MOD_OPTIONAL, false, false, KERN_RUNNING, ALL_IGNORED, false,
@@ -93,6 +95,8 @@ const struct cli_option options[] = {
 	LIST("--removed", NULL, true, "K", sync_removed, "sync: a kernel going away (repeatable)"),
 	FLAG("--hook", NULL, hook, "sync from a hook: exit 0, summary on stderr"),
 	FLAG("--retry", NULL, retry, "sync: rebuild recorded failures"),
+	FLAG("--rebuild", NULL, rebuild, "sync: rebuild and reinstall what is there"),
+	CALL(NULL, "-n", false, "N", opt_count, "log: the last N transactions (default 10)"),
 	FLAG("--json", NULL, json, "status: one JSON array"),
 	FLAG("--verbose", NULL, o.verbose, "more detail (status: signatures)"),
 	FLAG("--quiet", "-q", quiet, "errors only"),
@@ -368,9 +372,10 @@ int main(int argc, char **argv)
 		r = no_verb(&a);
 		goto out;
 	}
-	/* quiet: nothing from the library but sync's errors */
+	/* quiet: nothing from the library but sync's failures and warnings
+	 * (headers missing, signing, Secure Boot): quiet is not silent in a hook */
 	struct out_log_filter filter = { .max_priority = !a.quiet			    ? INT_MAX
-							 : strcmp(a.action, "sync") == 0 ? LOG_ERR
+							 : strcmp(a.action, "sync") == 0 ? LOG_WARNING
 											 : -1 };
 	a.o.directives = a.directives;
 	a.o.log_fn = out_log;

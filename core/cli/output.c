@@ -257,6 +257,8 @@ static void signature_line(struct rekmod_ctx *ctx, const struct rekmod_status *s
 void out_status(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool quiet, bool verbose)
 {
 	for (size_t j = 0; j < n; j++) {
+		if (s[j].state == REKMOD_OPTOUT && !verbose)
+			continue; /* not dkms's: plain status stays dkms's */
 		char *line = rekmod_status_format(&s[j]);
 		if (!quiet)
 			printf("%s\n", line);
@@ -300,7 +302,7 @@ static void json_str_or_null(const char *s)
 
 static const char *state_name(enum rekmod_state st)
 {
-	static const char *const names[] = { "added", "built", "installed", "broken", "failed" };
+	static const char *const names[] = { "added", "built", "installed", "broken", "failed", "optout" };
 	return names[st];
 }
 
@@ -358,4 +360,106 @@ void out_status_json(struct rekmod_ctx *ctx, const struct rekmod_status *s, size
 void out_json_end(bool first)
 {
 	printf("%s]\n", first ? "" : "\n");
+}
+
+/* ---- log: the journal's last transactions (format: rekmod.h rekmod_journal_read) ---- */
+
+/* the fields of one tab-separated line, in place; "-" is NULL */
+static size_t tab_fields(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	for (char *save = NULL, *t = strtok_r(line, "\t", &save); t && n < max; t = strtok_r(NULL, "\t", &save))
+		f[n++] = strcmp(t, "-") ? t : NULL;
+	return n;
+}
+
+static void json_list(const char *csv)
+{
+	printf("[");
+	char *copy = strdup(csv ? csv : "");
+	size_t i = 0;
+	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save), i++) {
+		printf("%s", i ? ", " : "");
+		json_str(t);
+	}
+	free(copy);
+	printf("]");
+}
+
+static void journal_head(char **f, size_t n, bool json, bool first)
+{
+	if (n < 7)
+		return;
+	if (!json) {
+		printf("%s %s: %s %s; kernels %s; removed %s\n", f[1], f[2], f[3], f[4], f[5] ? f[5] : "-",
+		       f[6] ? f[6] : "-");
+		return;
+	}
+	printf("%s\n  {\"time\": ", first ? "" : "]},");
+	json_str(f[1]);
+	printf(", \"caller\": ");
+	json_str(f[2]);
+	printf(", \"verb\": ");
+	json_str(f[3]);
+	printf(", \"result\": ");
+	json_str(f[4]);
+	printf(", \"kernels\": ");
+	json_list(f[5]);
+	printf(", \"removed\": ");
+	json_list(f[6]);
+	printf(", \"jobs\": [");
+}
+
+static void journal_job(char **f, size_t n, bool json, bool first)
+{
+	if (n < 9)
+		return;
+	if (!json) {
+		printf("  %s/%s %s %s: %s", f[1], f[2], f[3] ? f[3] : "-", f[4] ? f[4] : "-", f[5]);
+		if (strcmp(f[6], "0"))
+			printf(" (exit %s)", f[6]);
+		printf(" in %ss%s%s\n", f[7], f[8] ? "; log: " : "", f[8] ? f[8] : "");
+		return;
+	}
+	static const char *const keys[] = { "module", "version", "kernel", "arch", "outcome" };
+	printf("%s{", first ? "" : ", ");
+	for (size_t i = 0; i < 5; i++) {
+		printf("%s\"%s\": ", i ? ", " : "", keys[i]);
+		json_str_or_null(f[i + 1]);
+	}
+	printf(", \"exit\": %d, \"seconds\": %s, \"log\": ", atoi(f[6]), f[7]);
+	json_str_or_null(f[8]);
+	printf("}");
+}
+
+void out_journal(char *text, long last, bool json)
+{
+	long records = 0, skip;
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "")
+		records += strncmp(l, "T\t", 2) == 0;
+	skip = records > last ? records - last : 0;
+	bool first_rec = true, first_job = true;
+	if (json)
+		printf("[");
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *f[10];
+		bool head = strncmp(l, "T\t", 2) == 0;
+		if (head && skip > 0) {
+			skip--;
+			continue;
+		}
+		if (!head && first_rec)
+			continue; /* a job of a skipped record */
+		size_t n = tab_fields(l, f, 10);
+		if (head) {
+			journal_head(f, n, json, first_rec);
+			first_rec = false;
+			first_job = true;
+		} else {
+			journal_job(f, n, json, first_job);
+			first_job = false;
+		}
+	}
+	if (json)
+		printf("%s]\n", first_rec ? "" : "]}\n");
 }

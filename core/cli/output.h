@@ -28,6 +28,8 @@ void out_json_end(bool first);
 
 /* sync's closing line "rekmod sync: N built, ..." */
 void out_sync_result(FILE *f, const struct rekmod_sync_result *res);
+/* rekmod log: the last `last` records of the journal's text (consumed), as lines or one JSON array */
+void out_journal(char *text, long last, bool json);
 
 /* The live display: one line per running build, cut to the terminal's
  * width; at the end a table of every finished build. live_start returns

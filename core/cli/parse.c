@@ -62,7 +62,20 @@ int opt_kernel(struct args *a, const char *spelling, const char *value)
 
 int opt_jobs(struct args *a, const char *spelling, const char *value)
 {
-	a->o.jobs = atoi(value);
+	char *end = NULL;
+	long n = strtol(value, &end, 10);
+	bool ok = *value && *end == '\0' && n >= 0 && n < 100000;
+	a->o.jobs = ok ? (int)n : 0;
+	a->bad_jobs = ok ? NULL : value;
+	return -1;
+}
+
+int opt_count(struct args *a, const char *spelling, const char *value)
+{
+	char *end = NULL;
+	long n = strtol(value, &end, 10);
+	/* checked by the verb that reads it (log) */
+	a->count = *value && !*end && n > 0 ? n : -1;
 	return -1;
 }
 

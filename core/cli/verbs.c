@@ -4,6 +4,7 @@
  * are resolved (-k, the running kernel, --all) and counted. Each handler is
  * the library call, once per kernel where the library takes one. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -161,11 +162,19 @@ int cmd_kernel_prerm(struct rekmod_ctx *ctx, struct args *a)
 
 int cmd_sync(struct rekmod_ctx *ctx, struct args *a)
 {
+	if (a->bad_jobs && !a->hook) {
+		err("-j %s is not a number of parallel jobs; pass -j N (a number), or leave -j out", a->bad_jobs);
+		return 1;
+	}
+	if (a->bad_jobs)
+		fprintf(stderr, "Warning: -j %s is not a number of parallel jobs; using the default\n", a->bad_jobs);
 	struct rekmod_sync_options so = {
+		.hook = a->hook,
 		.kernels = a->n_sync_kernels ? a->sync_kernels : (a->n_kernels ? a->kernels : NULL),
 		.removed = a->n_sync_removed ? a->sync_removed : NULL,
 		.modules = a->n_mods ? a->mods : NULL,
 		.retry = a->retry,
+		.rebuild = a->rebuild,
 	};
 	struct rekmod_sync_result res = { 0 };
 	bool live = !a->quiet && !a->o.verbose && live_start();
@@ -177,4 +186,18 @@ int cmd_sync(struct rekmod_ctx *ctx, struct args *a)
 	if ((res.built || res.installed || res.failed || res.removed || res.waiting) && (!a->quiet || res.failed))
 		out_sync_result(a->hook ? stderr : stdout, &res);
 	return a->hook ? 0 : r;
+}
+
+/* log: the journal's last transactions */
+int cmd_log(struct rekmod_ctx *ctx, struct args *a)
+{
+	if (a->count < 0) {
+		err("-n needs a positive number of transactions; pass -n N, e.g. -n 5");
+		return 1;
+	}
+	char *text = NULL;
+	rekmod_journal_read(ctx, &text);
+	out_journal(text, a->count ? a->count : 10, a->json);
+	free(text);
+	return 0;
 }

@@ -150,6 +150,8 @@ enum rekmod_state {
 	REKMOD_INSTALLED,
 	REKMOD_BROKEN,
 	REKMOD_FAILED, /* sync recorded a failed build for kernel/arch (detail: its make.log) */
+	REKMOD_OPTOUT, /* the user removed the module from kernel/arch: sync leaves it off
+			* (not a dkms state: status shows it with --verbose and --json only) */
 };
 
 enum {
@@ -197,6 +199,9 @@ struct rekmod_sync_options {
 	const char *const *removed; /* kernels going away: their builds and installs are removed */
 	const char *const *modules; /* "m" or "m/v" filters; NULL: every registered module */
 	bool retry;                 /* rebuild recorded failures even if no input changed */
+	bool hook;                  /* from a hook: a -m or --kernel naming nothing is a warning, not an error */
+	bool rebuild;               /* rebuild and reinstall what is there (one transaction: a failed
+				     * rebuild keeps the old build and install) */
 	/* progress of the builds, for a live display; may be NULL */
 	void (*progress)(void *userdata, enum rekmod_job_event ev, const struct rekmod_job_info *job);
 	void *progress_userdata;
@@ -211,6 +216,13 @@ struct rekmod_sync_result {
  * in parallel under one make jobserver, one depmod per kernel. Returns 0, or
  * REKMOD_E_AUTOINSTALL when something failed (recorded in the tree). */
 int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_options *opts, struct rekmod_sync_result *ret);
+
+/* The journal (<dkms_tree>/.rekmod-journal and its rotated .1): every run
+ * that changed something or failed, oldest first, as text: a record is a
+ * "T\t<time UTC>\t<caller>\t<verb>\t<ok|failed>\t<kernels,>\t<removed kernels,>"
+ * line, then one "J\t<module>\t<version>\t<kernel>\t<arch>\t<outcome>\t<exit>\t
+ * <seconds>\t<log>" line per job ("-": none). *ret_text is freed by the caller. */
+int rekmod_journal_read(struct rekmod_ctx *ctx, char **ret_text);
 
 /* The module signing key and certificate (framework.conf mok_signing_key and
  * mok_certificate, default <dkms_tree>/mok.key and mok.pub): creates them when

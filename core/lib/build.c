@@ -228,7 +228,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	int r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
 		return r;
-	r = run_script(ctx, m, "pre_build", c->pre_build, build_dir);
+	r = run_pre_build(ctx, m, c->pre_build, build_dir, logfd, logpath);
 	if (r)
 		return r;
 	_cleanup_free_ char *cmd = make_command(ctx, c, k);

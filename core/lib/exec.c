@@ -75,19 +75,19 @@ char **build_env(const struct rekmod_ctx *ctx, const char *kernel)
 	return env;
 }
 
-/* PRE_BUILD, POST_BUILD (run in the build dir) and POST_ADD, PRE_INSTALL,
- * POST_INSTALL, POST_REMOVE (run in the source dir), as dkms does: the
- * script path relative to that dir, words split, output shown. */
-int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir)
+/* The script's argv (path relative to dir, or its /etc/dkms/<m>/ override;
+ * words split), or NULL: none, or not executable (said). */
+static char **script_argv(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script,
+			  const char *dir)
 {
 	if (!script || !*script)
-		return 0;
-	_cleanup_strv_free_ char **words = NULL;
+		return NULL;
+	char **words = NULL;
 	_cleanup_free_ char *copy = xstrdup(script);
 	for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
 		strv_push(&words, xstrdup(w));
 	if (!words)
-		return 0;
+		return NULL;
 	const char *base = strrchr(words[0], '/') ? strrchr(words[0], '/') + 1 : words[0];
 	_cleanup_free_ char *local = xasprintf("%s/etc/dkms/%s/%s", ctx->root, m, base);
 	bool overridden = name_is_valid(m) && name_is_valid(base) && access(local, X_OK) == 0;
@@ -95,10 +95,22 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 	if (access(exe, X_OK) != 0) {
 		say(ctx, "%s", "");
 		dk_warn(ctx, "The %s script is not executable.", kind);
-		return 0;
+		strv_free(words);
+		return NULL;
 	}
 	free(words[0]);
 	words[0] = TAKE_PTR(exe);
+	return words;
+}
+
+/* PRE_BUILD, POST_BUILD (run in the build dir) and POST_ADD, PRE_INSTALL,
+ * POST_INSTALL, POST_REMOVE (run in the source dir), as dkms does: the
+ * script path relative to that dir, words split, output shown. */
+int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir)
+{
+	_cleanup_strv_free_ char **words = script_argv(ctx, m, kind, script, dir);
+	if (!words)
+		return 0;
 	say(ctx, "%s", "");
 	say(ctx, "Running the %s script:", kind);
 	int st;
@@ -107,6 +119,41 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 		dk_error(ctx, "could not run the %s script %s: %s", kind, words[0], strerror(-r));
 		return 1;
 	}
+	return st;
+}
+
+/* PRE_BUILD: as run_script, its output also in the build's make.log; a
+ * failure is said as dkms 3.x says it (the status, the command, the log)
+ * and is the build's exit status. */
+int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
+		  const char *logpath)
+{
+	_cleanup_strv_free_ char **words = script_argv(ctx, m, "pre_build", script, dir);
+	if (!words)
+		return 0;
+	say(ctx, "%s", "");
+	say(ctx, "Running the pre_build script:");
+	struct strbuf cmd = { 0 };
+	for (size_t i = 0; words[i]; i++)
+		sb_printf(&cmd, "%s%s", i ? " " : "", words[i]);
+	dprintf(logfd, "\nRunning the pre_build script\n# command: cd %s/ && %s\n", dir, cmd.s);
+	struct rk_spawn s = { .argv = (const char *const *)words, .cwd = dir, .stdout_fd = -1, .stderr_fd = -1,
+			      .stdin_fd = -1 };
+	_cleanup_free_ char *out = NULL;
+	int st = 0;
+	int r = rk_run_capture(&s, &out, NULL, &st);
+	if (r < 0)
+		st = 127;
+	if (out && *out)
+		dprintf(logfd, "%s%s", out, endswith(out, "\n") ? "" : "\n");
+	dprintf(logfd, "\n# exit code: %d\n", st);
+	for (char *save = NULL, *l = out ? strtok_r(out, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+		rk_info(log_of(ctx), "%s", l);
+	if (st != 0)
+		rk_err(log_of(ctx), "Running the pre_build script...(bad exit status: %d)\nFailed command:\ncd %s/ && "
+		       "%s\nConsult %s for more information.",
+		       st, dir, cmd.s, logpath);
+	sb_free(&cmd);
 	return st;
 }
 

@@ -84,6 +84,24 @@ struct failure_record {
 bool tree_is_failure_record(const char *file_name);
 void tree_parse_failure(const char *text, struct failure_record *ret);
 void failure_record_done(struct failure_record *r);
+/* <m>/<v>/log/make-<K>-<A>.log: a failed build's make.log, kept with its record */
+char *tree_failure_log(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* the first compiler "error:" line of a make.log (trimmed), or NULL */
+char *log_first_error(const char *log);
+/* <m>/.rekmod-optout-<K>-<A>: the user removed m from K; sync leaves it off */
+bool tree_optout(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
+void tree_optout_write(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+void tree_optout_clear(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
+void tree_optouts_forget(const struct rekmod_ctx *ctx, const char *m);
+/* an opt-out record read back: its file name, its fields (NULL when absent) */
+bool tree_is_optout_record(const char *file_name);
+void tree_parse_optout(const char *text, char **ret_version, char **ret_kernel, char **ret_arch);
+/* <dkms_tree>/.rekmod-journal: appends one record (rotated past 256 KiB) */
+void tree_journal_append(struct rekmod_ctx *ctx, const char *record);
+/* a rebuild: the build set aside, then kept (keep: the new one stays) or put back */
+int tree_build_aside(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+			   bool keep);
 
 /* kernel.c: kernel discovery */
 bool kernel_dir_name_ok(const char *name);
@@ -113,6 +131,9 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
 /* a dkms.conf script (POST_ADD, PRE_BUILD, ...) of module m, relative to dir;
  * a same-named executable in /etc/dkms/<m>/ replaces it */
 int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir);
+/* PRE_BUILD with its output in the build's make.log; its exit status */
+int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
+		  const char *logpath);
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
 /* a tool (tar, dpkg-deb, rpmbuild): its output is logged, as errors when it
  * fails; 0 or REKMOD_E_GENERIC */

@@ -6,6 +6,7 @@
  * post_transaction runs once at the end. */
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "plan.h"
@@ -116,9 +117,10 @@ static int unbuild_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, st
 {
 	int r = 0;
 	uninstall_job(ctx, p, j, st);
-	if (tree_is_built(ctx, j->m, j->v, j->k, j->a))
+	if (tree_is_built(ctx, j->m, j->v, j->k, j->a)) {
 		r = do_unbuild(ctx, j->m, j->v, j->k, j->a);
-	else if (p->pol->say_skips)
+		j->unbuilt = r == 0;
+	} else if (p->pol->say_skips)
 		say(ctx, "Module %s/%s is not built for kernel %s (%s). Skipping...", j->m, j->v, j->k, j->a);
 	tree_record_clear(ctx, j->m, j->v, j->k, j->a);
 	return r;
@@ -137,11 +139,18 @@ static int build_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, stru
 			say(ctx, "Module %s/%s already built for kernel %s (%s), skip. You may override by specifying "
 				 "--force.",
 			    j->m, j->v, j->k, j->a);
+			j->built_already = true;
 			return 0;
 		}
-		uninstall_job(ctx, p, j, st);
-		do_unbuild(ctx, j->m, j->v, j->k, j->a);
+		/* dkms 3.x: the installed files stay; the old build until the new one is there */
+		int r = tree_build_aside(ctx, j->m, j->v, j->k, j->a);
+		if (r)
+			return r;
+		r = do_build(ctx, j->m, j->v, j->k, j->a);
+		tree_build_aside_done(ctx, j->m, j->v, j->k, j->a, r == 0);
+		return r;
 	}
+	(void)st;
 	return do_build(ctx, j->m, j->v, j->k, j->a);
 }
 
@@ -204,7 +213,7 @@ static int run_here(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 /* Does <m>/<v> still hold a kernel directory (anything but dkms's own subdirs)? */
 static bool has_kernel_dirs(const struct rekmod_ctx *ctx, const char *m, const char *v)
 {
-	static const char *const own[] = { "build", "tarball", "driver_disk", "rpm", "deb", "source", NULL };
+	static const char *const own[] = { "build", "tarball", "driver_disk", "rpm", "deb", "source", "log", NULL };
 	_cleanup_free_ char *d = mv_dir(ctx, m, v);
 	_cleanup_strv_free_ char **e = list_dir(d);
 	for (size_t i = 0; e && e[i]; i++) {
@@ -226,6 +235,9 @@ static int unregister_job(struct rekmod_ctx *ctx, struct job *j)
 	_cleanup_free_ char *src = xasprintf("%s/source", d);
 	unlink(src);
 	int r = rm_rf(d);
+	_cleanup_strv_free_ char **left = tree_list_added(ctx, j->m);
+	if (!left[0]) /* a module gone from the tree takes the user's opt-outs along */
+		tree_optouts_forget(ctx, j->m);
 	rmdir(md);
 	fsync_dir_of(d);
 	if (r < 0) {
@@ -267,11 +279,32 @@ static bool kernel_jobs_done(const struct plan *p, const char *k)
 	return true;
 }
 
+/* The user's decisions: an uninstall or remove keeps m off K, a build or
+ * install brings it back and clears a stale failure. */
+static void user_records(struct rekmod_ctx *ctx, const struct plan *p, const struct job *j)
+{
+	if (j->result || !j->k)
+		return;
+	if ((j->kind == JOB_UNINSTALL || j->kind == JOB_UNBUILD) && p->pol->record_optouts) {
+		/* an old version removed while another is installed is no opt-out */
+		_cleanup_free_ char *iv = tree_installed_version(ctx, j->m, j->k, j->a);
+		if (!iv)
+			tree_optout_write(ctx, j->m, j->v, j->k, j->a);
+	}
+	if (j->kind == JOB_BUILD || j->kind == JOB_INSTALL || j->kind == JOB_AUTO)
+		tree_optout_clear(ctx, j->m, j->k, j->a);
+	if (j->kind == JOB_BUILD || j->kind == JOB_INSTALL)
+		tree_record_clear(ctx, j->m, j->v, j->k, j->a);
+}
+
 /* The bookkeeping of a finished job: counts, records, the kernel's depmod. */
 static void job_done(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int result)
 {
 	j->state = J_DONE;
 	j->result = result;
+	if (j->aside)
+		tree_build_aside_done(ctx, j->m, j->v, j->k, j->a, result == 0);
+	user_records(ctx, p, j);
 	if (j->kind == JOB_AUTO) {
 		if (result == 0) {
 			p->res.built += !j->built_already;
@@ -373,6 +406,73 @@ static void post_transaction(struct rekmod_ctx *ctx)
 		say(ctx, "Executing post-transaction command... done.");
 }
 
+/* ---- the journal: one record per run that changed something or failed ---- */
+
+static const char *outcome(const struct job *j)
+{
+	if (j->result == REKMOD_E_SKIPPED)
+		return "skipped";
+	if (j->result)
+		return "failed";
+	switch (j->kind) {
+	case JOB_AUTO:
+	case JOB_INSTALL:
+		return j->installed ? (j->built_already || j->kind == JOB_INSTALL ? "installed" : "built+installed")
+				    : "unchanged";
+	case JOB_BUILD:
+		return j->built_already ? "unchanged" : "built";
+	case JOB_UNINSTALL:
+		return j->uninstalled ? "uninstalled" : "unchanged";
+	case JOB_UNBUILD:
+		return j->uninstalled ? "uninstalled+unbuilt" : j->unbuilt ? "unbuilt" : "unchanged";
+	case JOB_UNREGISTER:
+		return "removed";
+	}
+	return "unchanged";
+}
+
+/* REKMOD_CALLER (the hooks set it: dpkg-trigger, kernel-hook, ...), else "manual" */
+static const char *caller(void)
+{
+	const char *c = getenv("REKMOD_CALLER");
+	if (!c || !*c || strlen(c) > 40 || strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(c))
+		return "manual";
+	return c;
+}
+
+/* "T\t<time>\t<caller>\t<verb>\t<ok|failed>\t<kernels,>\t<removed,>" then one
+ * "J\t<m>\t<v>\t<k>\t<a>\t<outcome>\t<exit>\t<seconds>\t<log>" per job that did something */
+static void journal(struct rekmod_ctx *ctx, const struct plan *p)
+{
+	struct strbuf jobs = { 0 }, ks = { 0 }, rm = { 0 };
+	for (size_t i = 0; i < p->n; i++) {
+		const struct job *j = &p->jobs[i];
+		const char *o = outcome(j);
+		if (streq(o, "unchanged"))
+			continue;
+		sb_printf(&jobs, "J\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%s\n", j->m, j->v, j->k ? j->k : "-", j->a ? j->a : "-",
+			  o, j->result, j->seconds, j->log ? j->log : "-");
+	}
+	for (size_t i = 0; p->broken && p->broken[i]; i++)
+		sb_printf(&jobs, "J\t%.*s\t%s\t-\t-\tbroken\t%d\t0.0\t-\n", (int)strcspn(p->broken[i], "/"),
+			  p->broken[i], strchr(p->broken[i], '/') + 1, REKMOD_E_BADCONF);
+	if (jobs.len) {
+		for (size_t i = 0; i < p->nk; i++)
+			sb_printf(p->ks[i].removed ? &rm : &ks, "%s%s", (p->ks[i].removed ? rm.len : ks.len) ? "," : "",
+				  p->ks[i].k);
+		char when[32];
+		time_t now = time(NULL);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+		_cleanup_free_ char *rec = xasprintf("T\t%s\t%s\t%s\t%s\t%s\t%s\n%s", when, caller(), p->pol->verb,
+						     plan_failed(p) ? "failed" : "ok", ks.len ? ks.s : "-",
+						     rm.len ? rm.s : "-", jobs.s);
+		tree_journal_append(ctx, rec);
+	}
+	sb_free(&jobs);
+	sb_free(&ks);
+	sb_free(&rm);
+}
+
 /* ---- the loop ---- */
 
 struct exec {
@@ -381,17 +481,59 @@ struct exec {
 	struct jobserver js;
 	bool js_open;
 	size_t done;
+	char **said; /* the workers' warnings said so far */
 };
 
-/* The worker: one build, silent; the parent reports its outcome. */
+/* A worker's messages to the parent: "<priority> <message>\0" records. */
+static void to_parent(void *userdata, int priority, const char *msg)
+{
+	dprintf(*(const int *)userdata, "%d %s%c", priority, msg, 0);
+}
+
+/* The worker: one build; its warnings and errors go to the parent, which
+ * says the warnings (signing, Secure Boot) and reports the outcome. */
 static _noreturn_ void worker(struct exec *e, const struct job *j)
 {
+	static int msgfd;
+	msgfd = j->msgfd;
 	fcntl(e->js.rfd, F_SETFD, 0);
 	fcntl(e->js.wfd, F_SETFD, 0);
-	e->ctx->log.max_priority = -1; /* this process's own copy of the context */
+	/* this process's own copy of the context */
+	e->ctx->log = (struct rk_log){ .fn = to_parent, .userdata = &msgfd,
+				       .max_priority = msgfd >= 0 ? LOG_WARNING : -1 };
 	int r = do_build(e->ctx, j->m, j->v, j->k, j->a);
 	fflush(NULL);
 	_exit(r);
+}
+
+/* The worker's messages: each warning said once per run (the Secure Boot
+ * hint comes from every worker), the first error kept as the job's reason. */
+static void relay(struct exec *e, struct job *j)
+{
+	if (j->msgfd < 0)
+		return;
+	struct strbuf b = { 0 };
+	char buf[4096];
+	ssize_t n;
+	lseek(j->msgfd, 0, SEEK_SET);
+	while ((n = read(j->msgfd, buf, sizeof(buf))) > 0)
+		sb_putn(&b, buf, (size_t)n);
+	close(j->msgfd);
+	j->msgfd = -1;
+	for (size_t at = 0; b.s && at < b.len; at += strlen(b.s + at) + 1) {
+		char *msg = NULL;
+		long prio = strtol(b.s + at, &msg, 10);
+		msg += *msg == ' ';
+		if (prio == LOG_WARNING && !strv_contains(e->said, msg)) {
+			strv_push(&e->said, xstrdup(msg));
+			rk_warn(log_of(e->ctx), "%s", msg);
+		} else if (prio < LOG_WARNING && !j->why) {
+			if (startswith(msg, "Error! "))
+				msg += strlen("Error! ");
+			j->why = xstrndup(msg, strcspn(msg, "\n"));
+		}
+	}
+	sb_free(&b);
 }
 
 static void finish(struct exec *e, struct job *j, int result)
@@ -406,11 +548,22 @@ static void finish(struct exec *e, struct job *j, int result)
 static int start(struct exec *e, struct job *j)
 {
 	struct plan *p = e->p;
-	j->built_already = j->kind == JOB_AUTO && tree_is_built(e->ctx, j->m, j->v, j->k, j->a);
+	bool built = j->kind == JOB_AUTO && tree_is_built(e->ctx, j->m, j->v, j->k, j->a);
+	j->built_already = built && !p->pol->rebuild;
 	bool fork_it = j->kind == JOB_AUTO && p->pol->parallel && !j->built_already;
 	if (fork_it && token_get(&e->js, &j->token) < 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
+	if (built && p->pol->rebuild) {
+		int r = tree_build_aside(e->ctx, j->m, j->v, j->k, j->a);
+		j->aside = r == 0;
+		if (r) {
+			if (fork_it)
+				token_put(&e->js, j->token);
+			finish(e, j, r);
+			return 1;
+		}
+	}
 	if (deps_failed(p, j)) {
 		if (fork_it)
 			token_put(&e->js, j->token);
@@ -420,6 +573,8 @@ static int start(struct exec *e, struct job *j)
 	if (p->pol->report && p->pol->report->started)
 		p->pol->report->started(e->ctx, p, j);
 	fflush(NULL);
+	if (fork_it)
+		j->msgfd = memfd_create("rekmod-worker", MFD_CLOEXEC);
 	pid_t pid = fork_it ? fork() : 0;
 	if (fork_it && pid == 0)
 		worker(e, j);
@@ -448,6 +603,7 @@ static void reap(struct exec *e, pid_t pid, int status)
 			continue;
 		token_put(&e->js, j->token);
 		int built = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		relay(e, j);
 		finish(e, j, auto_install(e->ctx, e->p, j, built));
 	}
 }
@@ -508,6 +664,7 @@ int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
 		step_loop(&e, &last_tick);
 	if (e.js_open)
 		jobserver_close(ctx, &e.js);
+	strv_free(e.said);
 	for (size_t i = 0; i < p->nk; i++)
 		if (p->ks[i].touched && !p->ks[i].depmod_done)
 			depmod_kernel(ctx, p, &p->ks[i]);
@@ -515,6 +672,8 @@ int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
 		post_transaction(ctx);
 	if (p->pol->report && p->pol->report->done)
 		p->pol->report->done(ctx, p);
+	if (p->pol->verb)
+		journal(ctx, p);
 	return 0;
 }
 

@@ -8,7 +8,7 @@ struct job *plan_add(struct plan *p, enum job_kind kind, const char *m, const ch
 	p->jobs = xrealloc(p->jobs, (p->n + 1) * sizeof(*p->jobs));
 	struct job *j = &p->jobs[p->n++];
 	*j = (struct job){ .kind = kind, .m = xstrdup(m), .v = xstrdup(v), .k = k ? xstrdup(k) : NULL,
-			   .a = a ? xstrdup(a) : NULL, .state = J_WAIT, .pid = -1 };
+			   .a = a ? xstrdup(a) : NULL, .state = J_WAIT, .pid = -1, .msgfd = -1 };
 	return j;
 }
 
@@ -63,9 +63,16 @@ static char **newest_versions(const struct rekmod_ctx *ctx, const char *const *f
 static bool needs_job(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn, const char *m, const char *v)
 {
 	const char *a = ctx->arch;
+	if (p->pol->honour_optouts && tree_optout(ctx, m, kn->k, a)) {
+		rk_info(log_of(ctx), "%s/%s stays off %s: the user removed it (rekmod install %s/%s -k %s brings it back)",
+			m, v, kn->k, m, v, kn->k);
+		return false;
+	}
 	_cleanup_free_ char *iv = tree_installed_version(ctx, m, kn->k, a);
 	if (iv && p->pol->any_version)
 		return false;
+	if (p->pol->rebuild)
+		return true;
 	if (iv && streq(iv, v) && tree_is_built(ctx, m, v, kn->k, a))
 		return false; /* the common case: nothing to read, nothing to do */
 	if (p->pol->honour_skips && tree_record_matches(ctx, RECORD_SKIPPED, m, v, kn->k, a)) {
@@ -85,7 +92,8 @@ static void wait_for_headers(struct rekmod_ctx *ctx, struct plan *p, struct kern
 	p->res.waiting++;
 	if (!kn->headers_pkg)
 		kn->headers_pkg = headers_package_hint(ctx, kn->k);
-	rk_notice(log_of(ctx), "%s/%s waits for kernel headers of %s: install %s", m, v, kn->k, kn->headers_pkg);
+	/* a warning: sync -q (hooks) still says it */
+	rk_warn(log_of(ctx), "%s/%s waits for kernel headers of %s: install %s", m, v, kn->k, kn->headers_pkg);
 }
 
 static void plan_module(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn, const char *m, const char *v)
@@ -172,7 +180,7 @@ void plan_autoinstall(struct rekmod_ctx *ctx, struct plan *p, const char *const 
 void plan_kernel_removed(struct rekmod_ctx *ctx, struct plan *p, const char *k)
 {
 	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
-	plan_kernel(p, ctx, k);
+	plan_kernel(p, ctx, k)->removed = true;
 	for (size_t i = 0; added[i]; i++) {
 		char *slash = strchr(added[i], '/');
 		*slash = '\0';
@@ -253,6 +261,9 @@ void plan_free(struct plan *p)
 		strv_free(j->deps);
 		strv_free(j->missing);
 		free(j->log);
+		free(j->why);
+		if (j->msgfd >= 0)
+			close(j->msgfd);
 	}
 	free(p->jobs);
 	for (size_t i = 0; i < p->nk; i++) {

@@ -32,7 +32,11 @@ struct job {
 	enum job_state state;
 	int result; /* 0, or the dkms exit code of the step that failed */
 	bool built_already, installed, uninstalled;
+	bool aside;   /* a rebuild set the old build aside (tree_build_aside) */
+	bool unbuilt; /* JOB_UNBUILD deleted a build */
 	char *log; /* a recorded failure's make.log */
+	char *why; /* the first error a worker said (its first line) */
+	int msgfd; /* a worker's messages (a memfd), or -1 */
 	pid_t pid;
 	char token;
 	struct timespec start;
@@ -43,6 +47,7 @@ struct kern {
 	char *k;
 	char *headers_pkg; /* asked of the package database once, when needed */
 	bool headers, image, touched, depmod_done;
+	bool removed; /* a kernel going away (plan_kernel_removed) */
 };
 
 struct plan;
@@ -65,6 +70,10 @@ struct policy {
 	bool say_depmod;      /* "Running depmod... done." */
 	bool depmod_rollback; /* a failed depmod uninstalls this plan's installs on that kernel */
 	bool post_transaction;
+	bool record_optouts;  /* uninstall, unbuild, remove -k K: the user wants m off K (tree_optout_write) */
+	bool honour_optouts;  /* sync leaves a module off a kernel the user removed it from */
+	bool rebuild;         /* sync --rebuild: JOB_AUTO rebuilds and reinstalls what is there */
+	const char *verb;     /* the run's name in the journal (tree_journal_append); NULL: none kept */
 	const struct job_report *report; /* may be NULL */
 };
 

@@ -404,6 +404,25 @@ static void status_version(const struct walk *w, const char *v, unsigned char ty
 	vdir_close(&d);
 }
 
+/* the user's opt-outs of w->m (<m>/.rekmod-optout-K-A) */
+static void optout_entries(const struct walk *w, const char *fv)
+{
+	for (size_t i = 0; i < w->ents.n; i++) {
+		if (!tree_is_optout_record(w->ents.v[i].name))
+			continue;
+		_cleanup_free_ char *text = NULL, *v = NULL, *k = NULL, *a = NULL;
+		struct stat st;
+		if (read_at(w->fd, w->ents.v[i].name, &text, &st) < 0)
+			continue;
+		tree_parse_optout(text, &v, &k, &a);
+		if (!v || !k || !a || (fv && !streq(fv, v)) || (w->fk && !streq(w->fk, k)) || (w->fa && !streq(w->fa, a)))
+			continue;
+		struct rekmod_status *s = status_push(w, v, k, a, REKMOD_OPTOUT, 0);
+		s->detail = xasprintf("removed by the user: sync leaves it off; rekmod install %s/%s -k %s brings it back",
+				      w->m, v, k);
+	}
+}
+
 static void status_module(struct walk *w, int top, const char *version)
 {
 	w->fd = open_dir_at(top, w->m);
@@ -414,6 +433,7 @@ static void status_module(struct walk *w, int top, const char *version)
 		status_version(w, version, DT_UNKNOWN);
 	for (size_t i = 0; !version && i < w->ents.n; i++)
 		status_version(w, w->ents.v[i].name, w->ents.v[i].type);
+	optout_entries(w, version);
 	dents_free(&w->ents);
 	close(w->fd);
 }
@@ -489,6 +509,10 @@ _public_ char *rekmod_status_format(const struct rekmod_status *s)
 		sb_puts(&b, "failed (");
 		sb_puts(&b, s->detail ? s->detail : "build failed");
 		sb_putc(&b, ')');
+		break;
+	case REKMOD_OPTOUT:
+		format_head(&b, s);
+		sb_puts(&b, s->detail ? s->detail : "removed by the user");
 		break;
 	case REKMOD_BUILT:
 	case REKMOD_INSTALLED:

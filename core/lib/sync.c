@@ -24,6 +24,17 @@ static const char *failure_reason(int code)
 	}
 }
 
+/* One line: what failed where, why (the compiler's first error, else the
+ * first error the build said), and the log to read. */
+static void say_failure(struct rekmod_ctx *ctx, const struct job *j)
+{
+	_cleanup_free_ char *first = log_first_error(j->log);
+	const char *why = first ? first : j->why;
+	rk_err(log_of(ctx), "%s/%s, %s, %s: failed with exit %d (%s)%s%s%s%s", j->m, j->v, j->k, j->a, j->result,
+	       failure_reason(j->result), why ? ": " : "", why ? why : "", j->log ? "; log: " : "",
+	       j->log ? j->log : "");
+}
+
 static void sync_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
 	if (j->kind != JOB_AUTO)
@@ -44,8 +55,7 @@ static void sync_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 	else if (j->result == REKMOD_E_SKIPPED)
 		rk_notice(log_of(ctx), "%s/%s, %s, %s: skipped (BUILD_EXCLUSIVE)", j->m, j->v, j->k, j->a);
 	else
-		rk_err(log_of(ctx), "%s/%s, %s, %s: failed with exit %d (%s)%s%s", j->m, j->v, j->k, j->a, j->result,
-		       failure_reason(j->result), j->log ? ", see " : "", j->log ? j->log : "");
+		say_failure(ctx, j);
 	(void)p;
 }
 
@@ -78,6 +88,35 @@ static int check_kernel_names(struct rekmod_ctx *ctx, const char *const *ks)
 		}
 	}
 	return 0;
+}
+
+/* A -m or --kernel that names nothing is a typo: an error (a warning from a hook). */
+static int check_typos(struct rekmod_ctx *ctx, const struct rekmod_sync_options *o)
+{
+	int bad = 0;
+	for (size_t i = 0; o->modules && o->modules[i]; i++) {
+		const char *f = o->modules[i];
+		_cleanup_free_ char *m = xstrndup(f, strcspn(f, "/"));
+		const char *v = f[strlen(m)] ? f + strlen(m) + 1 : NULL;
+		_cleanup_strv_free_ char **vs = name_is_valid(m) ? tree_list_added(ctx, m) : NULL;
+		if (vs && vs[0] && (!v || (name_is_valid(v) && tree_is_added(ctx, m, v))))
+			continue;
+		rk_logf(log_of(ctx), o->hook ? LOG_WARNING : LOG_ERR,
+			"%s sync -m %s: no such module%s in %s; rekmod status lists the registered ones",
+			o->hook ? "Warning:" : "Error!", f, v ? " version" : "", ctx->dkms_tree_path);
+		bad = REKMOD_E_GENERIC;
+	}
+	for (size_t i = 0; o->kernels && o->kernels[i]; i++) {
+		_cleanup_free_ char *d = xasprintf("%s/%s", ctx->install_tree_path, o->kernels[i]);
+		if (is_dir(d))
+			continue;
+		rk_logf(log_of(ctx), o->hook ? LOG_WARNING : LOG_ERR,
+			"%s sync --kernel %s: no such kernel in %s; pass the name of one of its directories",
+			o->hook ? "Warning:" : "Error!",
+			o->kernels[i], ctx->install_tree_path);
+		bad = REKMOD_E_GENERIC;
+	}
+	return o->hook ? 0 : bad;
 }
 
 static void plan_sync(struct rekmod_ctx *ctx, struct plan *p, const struct rekmod_sync_options *o)
@@ -116,7 +155,7 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 	if (!o)
 		o = &none;
 	int r = check_kernel_names(ctx, o->kernels);
-	if (r || (r = check_kernel_names(ctx, o->removed)) || (r = tree_lock(ctx)))
+	if (r || (r = check_kernel_names(ctx, o->removed)) || (r = check_typos(ctx, o)) || (r = tree_lock(ctx)))
 		return r;
 	const struct policy pol = {
 		.force = ctx->force,
@@ -125,6 +164,9 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 		.honour_failures = !o->retry,
 		.keep_records = true,
 		.post_transaction = true,
+		.honour_optouts = true,
+		.verb = "sync",
+		.rebuild = o->rebuild,
 		.report = &sync_report,
 	};
 	struct plan p = { .pol = &pol, .progress = o->progress, .progress_userdata = o->progress_userdata };

@@ -2,7 +2,7 @@
 /* The dkms tree on disk: what is added, built, installed; and the
  * only reader and writer of every record rekmod keeps in it: the install
  * lists (.rekmod-installed), failure and skip records (.rekmod-failed-K-A,
- * .rekmod-skipped-K-A), the .dep_<d> records of BUILD_DEPENDS_REBUILD and
+ * .rekmod-skipped-K-A; a failure's make.log in <m>/<v>/log/), the .dep_<d> records of BUILD_DEPENDS_REBUILD and
  * the tree lock (.rekmod.lock). */
 #include <ctype.h>
 #include <fcntl.h>
@@ -316,25 +316,57 @@ bool tree_record_matches(const struct rekmod_ctx *ctx, enum record_kind kind, co
 	return had && streq(had, now);
 }
 
+/* A failed build's make.log, where a person finds it: <m>/<v>/log/make-<K>-<A>.log
+ * (dkms's own status ignores the directory: its kernels start with a digit) */
+char *tree_failure_log(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	return xasprintf("%s/%s/%s/log/make-%s-%s.log", ctx->dkms_tree_path, m, v, k, a);
+}
+
+char *log_first_error(const char *log)
+{
+	_cleanup_free_ char *text = NULL;
+	if (!log || read_file(log, &text, NULL) < 0)
+		return NULL;
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (!strstr(l, "error:") && !strstr(l, "Error:"))
+			continue;
+		while (*l == ' ' || *l == '\t')
+			l++;
+		return xstrndup(l, 300);
+	}
+	return NULL;
+}
+
+/* the build's make.log, linked out of <m>/<v>/build (which the next build
+ * replaces; dkms's "Consult .../build/make.log" stays true until then) */
+static char *keep_failure_log(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
+			      const char *a)
+{
+	_cleanup_free_ char *made = xasprintf("%s/%s/%s/build/make.log", ctx->dkms_tree_path, m, v);
+	_cleanup_free_ char *dir = xasprintf("%s/%s/%s/log", ctx->dkms_tree_path, m, v);
+	char *log = tree_failure_log(ctx, m, v, k, a);
+	(void)mkdir(dir, 0755);
+	unlink(log);
+	if (link(made, log) < 0 && copy_file_atomic(made, log, 0644) < 0)
+		unlink(log);
+	if (!path_exists(log)) {
+		free(log);
+		return NULL;
+	}
+	fsync_dir_of(log);
+	return log;
+}
+
 char *tree_record_write(struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
 			const char *k, const char *a, int code)
 {
 	_cleanup_free_ char *p = record_file(ctx, kind, m, v, k, a);
-	_cleanup_free_ char *log = NULL;
-	if (kind == RECORD_FAILED) {
-		/* the next build of this module reuses <m>/<v>/build: keep its log beside the record */
-		_cleanup_free_ char *made = xasprintf("%s/%s/%s/build/make.log", ctx->dkms_tree_path, m, v);
-		log = xasprintf("%s.make.log", p);
-		if (rename(made, log) < 0)
-			unlink(log);
-		if (!path_exists(log)) {
-			free(log);
-			log = NULL;
-		}
-	}
+	_cleanup_free_ char *log = kind == RECORD_FAILED ? keep_failure_log(ctx, m, v, k, a) : NULL;
+	_cleanup_free_ char *first = log_first_error(log);
 	_cleanup_free_ char *in = build_inputs(ctx, m, v, k, a);
-	_cleanup_free_ char *text = xasprintf("kernel=%s\narch=%s\ninputs=%s\nexit=%d\nlog=%s\n", k, a, in, code,
-					      log ? log : "");
+	_cleanup_free_ char *text = xasprintf("kernel=%s\narch=%s\ninputs=%s\nexit=%d\nlog=%s\nerror=%s\n", k, a, in,
+					      code, log ? log : "", first ? first : "");
 	if (write_file_atomic(p, text, strlen(text), 0644) < 0)
 		dk_warn(ctx, "could not record the %s build in %s: %s", record_kinds[kind], p, strerror(errno));
 	return TAKE_PTR(log);
@@ -344,10 +376,144 @@ void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *
 {
 	for (size_t i = 0; i < ARRAY_SIZE(record_kinds); i++) {
 		_cleanup_free_ char *p = record_file(ctx, (enum record_kind)i, m, v, k, a);
-		_cleanup_free_ char *log = xasprintf("%s.make.log", p);
+		_cleanup_free_ char *log = xasprintf("%s.make.log", p); /* where older versions kept it */
 		unlink(p);
 		unlink(log);
 	}
+	_cleanup_free_ char *log = tree_failure_log(ctx, m, v, k, a);
+	_cleanup_free_ char *dir = xasprintf("%s/%s/%s/log", ctx->dkms_tree_path, m, v);
+	unlink(log);
+	rmdir(dir);
+}
+
+/* ---- the user's opt-outs: <m>/.rekmod-optout-<K>-<A>, written by remove and
+ * uninstall -k K, honoured by sync, cleared by a build or install for K ---- */
+
+static char *optout_file(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+{
+	return xasprintf("%s/%s/.rekmod-optout-%s-%s", ctx->dkms_tree_path, m, k, a);
+}
+
+bool tree_optout(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = optout_file(ctx, m, k, a);
+	return path_exists(p);
+}
+
+void tree_optout_write(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = optout_file(ctx, m, k, a);
+	_cleanup_free_ char *text = xasprintf("version=%s\nkernel=%s\narch=%s\n", v, k, a);
+	if (write_file_atomic(p, text, strlen(text), 0644) < 0)
+		dk_warn(ctx, "could not record in %s that %s stays off kernel %s: %s; sync will install it again", p,
+			m, k, strerror(errno));
+}
+
+void tree_optout_clear(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = optout_file(ctx, m, k, a);
+	if (unlink(p) == 0)
+		fsync_dir_of(p);
+}
+
+bool tree_is_optout_record(const char *file_name)
+{
+	return startswith(file_name, ".rekmod-optout-");
+}
+
+void tree_parse_optout(const char *text, char **ret_version, char **ret_kernel, char **ret_arch)
+{
+	*ret_version = text_value(text, "version");
+	*ret_kernel = text_value(text, "kernel");
+	*ret_arch = text_value(text, "arch");
+}
+
+void tree_optouts_forget(const struct rekmod_ctx *ctx, const char *m)
+{
+	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, m);
+	_cleanup_strv_free_ char **e = list_dir(md);
+	for (size_t i = 0; e && e[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", md, e[i]);
+		if (tree_is_optout_record(e[i]))
+			unlink(p);
+	}
+}
+
+/* ---- a rebuild keeps the old build aside (<K>/.<A>.rekmod-old) until the new one is there ---- */
+
+static char *aside_dir(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	return xasprintf("%s/%s/%s/%s/.%s.rekmod-old", ctx->dkms_tree_path, m, v, k, a);
+}
+
+int tree_build_aside(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *old = aside_dir(ctx, m, v, k, a);
+	rm_rf(old);
+	if (rename(base, old) < 0) {
+		dk_error(ctx, "could not set the build %s aside for the rebuild: %s", base, strerror(errno));
+		return REKMOD_E_GENERIC;
+	}
+	fsync_dir_of(old);
+	return 0;
+}
+
+/* keep: the new build stays (and the old one's install record moves into it
+ * unless the new build has its own); else the old build comes back */
+void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+			   bool keep)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *old = aside_dir(ctx, m, v, k, a);
+	if (!is_dir(old))
+		return;
+	if (keep) {
+		_cleanup_free_ char *rec_old = xasprintf("%s/.rekmod-installed", old);
+		_cleanup_free_ char *rec_new = tree_install_record(ctx, m, v, k, a);
+		if (!path_exists(rec_new))
+			(void)rename(rec_old, rec_new);
+	} else {
+		rm_rf(base);
+		if (rename(old, base) < 0)
+			dk_warn(ctx, "could not put the old build %s back: %s", base, strerror(errno));
+	}
+	rm_rf(old);
+	fsync_dir_of(base);
+}
+
+/* ---- the journal: <dkms_tree>/.rekmod-journal, one record per run (jobs.c
+ * writes them), append-only under the tree lock, each record one write(2);
+ * past JOURNAL_MAX bytes the file becomes .rekmod-journal.1 (the one before
+ * is dropped) ---- */
+
+#define JOURNAL_MAX (256 * 1024)
+
+static char *journal_path(const struct rekmod_ctx *ctx, bool old)
+{
+	return xasprintf("%s/.rekmod-journal%s", ctx->dkms_tree_path, old ? ".1" : "");
+}
+
+void tree_journal_append(struct rekmod_ctx *ctx, const char *record)
+{
+	_cleanup_free_ char *p = journal_path(ctx, false), *old = journal_path(ctx, true);
+	struct stat st;
+	if (stat(p, &st) == 0 && st.st_size + (off_t)strlen(record) > JOURNAL_MAX && rename(p, old) == 0)
+		fsync_dir_of(p);
+	_cleanup_close_ int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	size_t n = strlen(record);
+	if (fd < 0 || write(fd, record, n) != (ssize_t)n || fsync(fd) < 0)
+		dk_warn(ctx, "could not append this run to the journal %s: %s", p, strerror(errno));
+}
+
+_public_ int rekmod_journal_read(struct rekmod_ctx *ctx, char **ret_text)
+{
+	_cleanup_free_ char *p = journal_path(ctx, false), *old = journal_path(ctx, true);
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	(void)read_file(old, &a, NULL);
+	(void)read_file(p, &b, NULL);
+	*ret_text = xasprintf("%s%s", a ? a : "", b ? b : "");
+	return 0;
 }
 
 bool tree_is_failure_record(const char *file_name)

@@ -404,31 +404,37 @@ static int zero_result(const struct plan *p)
 }
 
 static const struct verb verbs[] = {
-	[REKMOD_VERB_BUILD] = { plan_targets, plan_last_failure, { .say_depmod = true }, JOB_BUILD, true, false,
-				false },
+	[REKMOD_VERB_BUILD] = { plan_targets, plan_last_failure, { .verb = "build", .say_depmod = true }, JOB_BUILD,
+				true, false, false },
 	[REKMOD_VERB_INSTALL] = { plan_targets, plan_last_failure,
-				  { .say_depmod = true, .depmod_rollback = true }, JOB_INSTALL, true, false, false },
-	[REKMOD_VERB_UNINSTALL] = { plan_targets, zero_result, { .say_skips = true, .say_depmod = true },
+				  { .verb = "install", .say_depmod = true, .depmod_rollback = true }, JOB_INSTALL, true,
+				  false, false },
+	[REKMOD_VERB_UNINSTALL] = { plan_targets, zero_result,
+				    { .verb = "uninstall", .say_skips = true, .say_depmod = true, .record_optouts = true },
 				    JOB_UNINSTALL, true, true, false },
-	[REKMOD_VERB_UNBUILD] = { plan_targets, zero_result, { .say_skips = true, .say_depmod = true }, JOB_UNBUILD,
-				  true, true, false },
-	[REKMOD_VERB_REMOVE] = { plan_targets, plan_last_failure, { .say_skips = true, .say_depmod = true },
+	[REKMOD_VERB_UNBUILD] = { plan_targets, zero_result,
+				  { .verb = "unbuild", .say_skips = true, .say_depmod = true, .record_optouts = true },
+				  JOB_UNBUILD, true, true, false },
+	[REKMOD_VERB_REMOVE] = { plan_targets, plan_last_failure,
+				 { .verb = "remove", .say_skips = true, .say_depmod = true, .record_optouts = true },
 				 JOB_UNBUILD, true, true, false },
 	[REKMOD_VERB_AUTOINSTALL] = { plan_autoinstall_verb, autoinstall_result,
-				      { .any_version = true, .keep_records = true, .say_depmod = true,
-					.post_transaction = true, .report = &autoinstall_report },
+				      { .verb = "autoinstall", .any_version = true, .keep_records = true,
+					.say_depmod = true, .post_transaction = true, .report = &autoinstall_report },
 				      JOB_AUTO, false, false, true },
 	[REKMOD_VERB_KERNEL_POSTINST] = { plan_autoinstall_verb, autoinstall_result,
-					  { .any_version = true, .keep_records = true, .say_depmod = true,
-					    .post_transaction = true, .report = &autoinstall_report },
+					  { .verb = "kernel_postinst", .any_version = true, .keep_records = true,
+					    .say_depmod = true, .post_transaction = true, .report = &autoinstall_report },
 					  JOB_AUTO, false, false, true },
-	[REKMOD_VERB_KERNEL_PREINST] = { plan_kernel_unbuild, unbuild_all_result, { .report = &prerm_report },
-					 JOB_UNBUILD, false, false, true },
-	[REKMOD_VERB_KERNEL_PRERM] = { plan_kernel_unbuild, unbuild_all_result, { .report = &prerm_report },
-				       JOB_UNBUILD, false, false, true },
+	[REKMOD_VERB_KERNEL_PREINST] = { plan_kernel_unbuild, unbuild_all_result,
+					 { .verb = "kernel_preinst", .report = &prerm_report }, JOB_UNBUILD, false, false,
+					 true },
+	[REKMOD_VERB_KERNEL_PRERM] = { plan_kernel_unbuild, unbuild_all_result,
+				       { .verb = "kernel_prerm", .report = &prerm_report }, JOB_UNBUILD, false, false,
+				       true },
 	[REKMOD_VERB_MATCH] = { plan_match, plan_last_failure,
-				{ .say_depmod = true, .depmod_rollback = true, .report = &match_report }, JOB_INSTALL,
-				false, false, true },
+				{ .verb = "match", .say_depmod = true, .depmod_rollback = true, .report = &match_report },
+				JOB_INSTALL, false, false, true },
 };
 
 static const struct verb *verb_of(enum rekmod_verb v)
@@ -465,6 +471,9 @@ _public_ int rekmod_run(struct rekmod_ctx *ctx, const struct rekmod_request *req
 	/* under the lock: a remove --all waiting for an install sees its build */
 	struct policy pol = vb->pol;
 	pol.force = ctx->force;
+	/* the user's decision is a kernel named with -k; --all (a package's
+	 * postinst re-adding its version) is none */
+	pol.record_optouts &= !req->all;
 	struct plan p = { .pol = &pol };
 	r = request_kernels(ctx, req, &ks, &as);
 	if (r == 0)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -117,8 +118,15 @@ static void print_argv(char *const *argv)
 	fflush(stdout);
 }
 
+static void set_caller(const struct hookcall *h)
+{
+	if (h->caller)
+		setenv("REKMOD_CALLER", h->caller, 1);
+}
+
 void hook_run(const struct hookcall *h, const char *const *words)
 {
+	set_caller(h);
 	_cleanup_strv_free_ char **argv = rekmod_argv(h);
 	for (size_t i = 0; words[i]; i++)
 		strv_push(&argv, xstrdup(words[i]));
@@ -155,6 +163,7 @@ void hook_exec_sync(const struct hookcall *h, char *const *kernels, char *const 
 		return;
 	}
 	fflush(NULL);
+	set_caller(h);
 	execv(argv[0], argv);
 	fprintf(stderr, "%s: cannot run %s: %s; run `rekmod sync` by hand\n", h->prog, argv[0], strerror(errno));
 }

@@ -16,6 +16,7 @@ struct hookcall {
 	const char *root;   /* NULL: "/" (package managers run hooks chrooted) */
 	const char *rekmod; /* the rekmod binary */
 	bool print;         /* tests: print the commands instead of running them */
+	const char *caller; /* REKMOD_CALLER for rekmod's journal (alpm-hook, rpm-trigger) */
 };
 
 /* [--root DIR] [--rekmod PATH] [--print] MODE; *mode is "" when malformed. */

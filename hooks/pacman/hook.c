@@ -118,7 +118,7 @@ static void on_remove(struct hook *t)
 
 int main(int argc, char **argv)
 {
-	struct hook t = { .h = { .prog = prog } };
+	struct hook t = { .h = { .prog = prog, .caller = "alpm-hook" } };
 	const char *mode;
 	hook_parse_args(&t.h, argc, argv, &mode);
 	t.kernels = xcalloc(1, sizeof(char *));

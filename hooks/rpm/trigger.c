@@ -214,7 +214,7 @@ static void sources_in(const struct hookcall *t, char *const *paths)
 
 int main(int argc, char **argv)
 {
-	struct hookcall t = { .prog = prog };
+	struct hookcall t = { .prog = prog, .caller = "rpm-trigger" };
 	const char *mode;
 	hook_parse_args(&t, argc, argv, &mode);
 	_cleanup_strv_free_ char **paths = read_paths();

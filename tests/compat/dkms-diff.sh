@@ -300,7 +300,8 @@ run_tool() {
 # Lists files and symlinks (with their targets) under dkms/ and modules/ of
 # world $1; skips the dkms build/ directory except its make.log, log/.config
 # (dkms copies the kernel's .config there; rekmod does not), the placeholder
-# modules.dep and rekmod's .rekmod* records.
+# modules.dep and rekmod's .rekmod* records and the make.log of a failed
+# autoinstall it keeps (<m>/<v>/log/make-<K>-<A>.log).
 tree_list() {
 	local w=$1
 	(
@@ -312,6 +313,7 @@ tree_list() {
 		$1 ~ /(^|\/)log\/\.config$/ { next }
 		$1 ~ /^modules\/[^\/]+\/(build|modules\.dep)$/ { next }
 		$1 ~ /(^|\/)\.rekmod[^\/]*$/ { next }
+		$1 ~ /^dkms\/[^\/]+\/[^\/]+\/log\/make-[^\/]+\.log$/ { next }
 		$2 == "l" { print $1 " -> " $3; next }
 		{ print $1 }' | normalize "$w" | sort
 }

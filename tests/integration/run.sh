@@ -275,8 +275,8 @@ check "unbuild -k K1 exits 0" rc_is 0
 check "the K1 build is gone" test ! -e "$DKMS/hello/0.1/$K1"
 run --root "$R" remove hello/0.1 --all
 check "remove --all exits 0" rc_is 0
-check "var/lib/dkms holds no trace of hello (lock file and signing key only)" \
-	test "$(cd "$DKMS" 2>/dev/null && find . -mindepth 1 | grep -vxE './(\.rekmod\.lock|mok\.key|mok\.pub)')" = ""
+check "var/lib/dkms holds no trace of hello (lock file, journal and signing key only)" \
+	test "$(cd "$DKMS" 2>/dev/null && find . -mindepth 1 | grep -vxE './(\.rekmod\.lock|\.rekmod-journal|mok\.key|mok\.pub)')" = ""
 check "lib/modules/K1/updates is gone" test ! -e "$R/lib/modules/$K1/updates"
 check "lib/modules/K2/updates is gone" test ! -e "$R/lib/modules/$K2/updates"
 check "the kernel's own hello.ko stays in place" test "$(md5sum <"$ORIG" 2>&1)" = "$md5_orig"
@@ -373,7 +373,7 @@ run --root "$R" status
 	printf 'brokenmod/1.0: broken\n'
 	printf 'failhello/1.0: added\n'
 	printf 'failhello/1.0, %s, %s: failed (exit 10, see %s)\n' "$K1" "$ARCH" \
-		"$DKMS/failhello/1.0/.rekmod-failed-$K1-$ARCH.make.log"
+		"$DKMS/failhello/1.0/log/make-$K1-$ARCH.log"
 	printf 'hello/0.1, %s, %s: installed (Original modules exist)\n' "$K1" "$ARCH"
 	printf 'hello2/0.2, %s, %s: installed\n' "$K1" "$ARCH"
 } >"$W/status.expected"

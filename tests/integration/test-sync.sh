@@ -79,9 +79,9 @@ check "--hook exits 0 although a module fails to build" hook_zero
 recorded() {
 	local st
 	st=$("$REKMOD" --root "$P" status -m broken)
-	grep -q "^broken/1.0, $K1, $ARCH: failed (exit 10, see .*make.log)" <<<"$st" &&
-		[[ -s $P/var/lib/dkms/broken/1.0/.rekmod-failed-$K1-$ARCH.make.log ]] &&
-		grep -q "deliberately broken" "$P/var/lib/dkms/broken/1.0/.rekmod-failed-$K1-$ARCH.make.log"
+	grep -q "^broken/1.0, $K1, $ARCH: failed (exit 10, see .*/log/make-$K1-$ARCH.log)" <<<"$st" &&
+		[[ -s $P/var/lib/dkms/broken/1.0/log/make-$K1-$ARCH.log ]] &&
+		grep -q "deliberately broken" "$P/var/lib/dkms/broken/1.0/log/make-$K1-$ARCH.log"
 }
 check "the failure is recorded with its make.log and shown by status" recorded
 failed_json() {
@@ -102,7 +102,7 @@ EOF
 check "status --json gives a failure's exit_code and log as fields (detail kept)" failed_json
 others_fine() { [[ $(installed_list "$P" | wc -l) -eq 6 ]]; }
 check "the failing module did not stop the others" others_fine
-log=$P/var/lib/dkms/broken/1.0/.rekmod-failed-$K1-$ARCH.make.log
+log=$P/var/lib/dkms/broken/1.0/log/make-$K1-$ARCH.log
 stamp=$(stat -c %Y.%s "$log")
 sleep 1.1
 not_retried() {
