@@ -93,7 +93,7 @@ k1, arch = sys.argv[2:4]
 e = [e for e in st if e["state"] == "failed" and e["kernel"] == k1]
 assert len(e) == 1, st
 e = e[0]
-log = "/var/lib/dkms/broken/1.0/.rekmod-failed-%s-%s.make.log" % (k1, arch)
+log = "/var/lib/dkms/broken/1.0/log/make-%s-%s.log" % (k1, arch)
 assert e["exit_code"] == 10, e
 assert e["log"] is not None and e["log"].endswith(log), e
 assert e["detail"] == "exit 10, see " + e["log"], e
