@@ -95,6 +95,7 @@ integration: $(O)/rekmod
 
 compat: $(O)/rekmod
 	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash tests/compat/dkms-diff.sh
+	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash tests/compat/conf-diff.sh && REKMOD=$(CURDIR)/$(O)/rekmod bash tests/compat/build-parity.sh
 
 # Installs the build and test dependencies from Debian's archive (root).
 deps:
