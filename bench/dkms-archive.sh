@@ -16,7 +16,7 @@
 # and the installed module files).
 #
 # Environment: REKMOD (default build/rekmod), DKMS (/usr/sbin/dkms), ONLY
-# (space-separated package names), KEEP=1 keeps the scratch directory,
+# (space-separated package names, run in that order), KEEP=1 keeps the scratch directory,
 # TIMEOUT per step (default 3600 s).
 set -euo pipefail
 
@@ -48,6 +48,15 @@ main() {
 	command -v "$DKMS" >/dev/null || die "$DKMS not found (run tests/deps.sh)"
 	mapfile -t debs < <(archive_debs) || true
 	((${#debs[@]})) || die "no cached *-dkms packages in $ARCHIVE_CACHE (run tests/deps.sh)"
+	if [[ -n ${ONLY:-} ]]; then # in ONLY's order
+		local all=("${debs[@]}") name d
+		debs=()
+		for name in $ONLY; do
+			for d in "${all[@]}"; do
+				[[ $(deb_name "$d") == "$name" ]] && debs+=("$d")
+			done
+		done
+	fi
 	mapfile -t kernels < <(test_kernels)
 	((${#kernels[@]})) || die "no 6.1.0-*-amd64 or 6.12.*-amd64 headers in /usr/src"
 	SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/rekmod-archive.XXXXXX")

@@ -229,8 +229,10 @@ all_dkms_packages() {
 fetch_all_dkms() {
 	local p ver file tmp n=0 got=0
 	mkdir -p "$ALL_CACHE" || die "cannot create $ALL_CACHE"
-	while read -r p; do
-		ver=$(apt-cache "${APT_OPTS[@]}" policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2; exit}')
+	local pkgs=()
+	mapfile -t pkgs < <(all_dkms_packages)
+	((${#pkgs[@]} > 0)) || die "apt-cache found no *-dkms package with the private configuration $APT_PRIV"
+	while read -r p ver; do
 		[[ -n $ver && $ver != "(none)" ]] || continue
 		n=$((n + 1))
 		file="${p}_${ver//:/%3a}_"
@@ -249,9 +251,10 @@ fetch_all_dkms() {
 		done
 		rm -rf "$tmp"
 		got=$((got + 1))
-	done < <(all_dkms_packages)
-	((n > 0)) || die "apt-cache found no *-dkms package with the private configuration $APT_PRIV"
-	all_dkms_packages >"$ALL_CACHE/packages.list.tmp" && mv "$ALL_CACHE/packages.list.tmp" "$ALL_CACHE/packages.list"
+	done < <(apt-cache "${APT_OPTS[@]}" policy "${pkgs[@]}" 2>/dev/null |
+		awk '/^[^ ].*:$/ { p = substr($0, 1, length($0) - 1) } $1 == "Candidate:" { print p, $2 }')
+	((n > 0)) || die "apt-cache found no candidate version of any *-dkms package ($APT_PRIV)"
+	printf '%s\n' "${pkgs[@]}" >"$ALL_CACHE/packages.list.tmp" && mv "$ALL_CACHE/packages.list.tmp" "$ALL_CACHE/packages.list"
 	step "*-dkms packages: $n in the archive, $got downloaded now, cached in ${ALL_CACHE#"$REPO_ROOT"/}"
 }
 
