@@ -291,7 +291,7 @@ static bool is_name_char(char c)
 static bool is_special_name(const char *n)
 {
 	static const char *const prefixes[] = { "BASH", "COMP_", "LC_", "HIST", "READLINE_", "_rk_",
-						"PS", "MAIL", NULL };
+						"PS", "MAIL", "DKMS_DIRECTIVE", NULL };
 	static const char *const names[] = {
 		"RANDOM", "SRANDOM", "SECONDS", "LINENO", "EPOCHSECONDS", "EPOCHREALTIME", "UID",
 		"EUID", "PPID", "SHELLOPTS", "GROUPS", "FUNCNAME", "IFS", "PATH", "HOME", "OPTIND",
@@ -694,6 +694,9 @@ int conf_eval_native(const char *const *files, size_t n_files, const struct conf
 {
 	if (env_check(env, log) < 0)
 		return -EINVAL;
+	for (char **e = environ; e && *e; e++)
+		if (startswith(*e, "DKMS_DIRECTIVE"))
+			return -ENOTSUP; /* safe_source echoes these too: bash */
 	_cleanup_vars_ struct conf_vars *parent = xcalloc(1, sizeof(*parent));
 	_cleanup_free_ char *dir = eval_dir(files, n_files);
 	struct native n = { .parent = parent, .dir = dir };
