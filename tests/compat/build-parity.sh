@@ -136,10 +136,13 @@ main() {
 	((${#kernels[@]})) || { echo "SKIP: no kernel headers for PARITY_KERNELS=${PARITY_KERNELS:-61}"; exit 77; }
 	SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/rekmod-build-parity.XXXXXX")
 	trap cleanup EXIT
-	local stamp="$SCRATCH/stamp" t0=$SECONDS p deb line dir m v k
+	local stamp="$SCRATCH/stamp" t0=$SECONDS p d deb line dir m v k
 	touch "$stamp"
 	for p in $PACKAGES; do
-		deb=$(archive_debs | while read -r d; do [[ $(deb_name "$d") == "$p" ]] && printf '%s\n' "$d"; done)
+		deb=''
+		while read -r d; do
+			if [[ $(deb_name "$d") == "$p" ]]; then deb=$d; fi
+		done < <(archive_debs || true)
 		line=''
 		[[ -n $deb ]] && line=$(extract_pkg "$deb" "$SCRATCH/pkg/$p" | head -n 1)
 		if [[ -z $line ]]; then
