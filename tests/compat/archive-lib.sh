@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
 # Shared by tests/compat/conf-diff.sh, tests/compat/build-parity.sh and
 # bench/dkms-archive.sh: the *-dkms packages cached by tests/deps.sh in
 # build/test-cache/debs-all, the test kernels, and scratch worlds in which

@@ -17,10 +17,11 @@
 # escaped the same way), then "#read_conf RC" and "#env NAME=value" lines
 # with the variables dkms defined (for rekmod's conf-eval -e).
 # no set -u or pipefail: dkms runs without them
+# shellcheck disable=SC1087,SC2016,SC2086,SC2154  # eval of dkms's arrays; dkms's own variables
 export LC_ALL=C
 
 _ce_dkms=${DKMS:-/usr/sbin/dkms}
-_ce_conf=$1 _ce_m=$2 _ce_v=$3 _ce_k=$4 _ce_a=$5
+_ce_conf=$(realpath -s -- "$1") _ce_m=$2 _ce_v=$3 _ce_k=$4 _ce_a=$5
 _ce_n=$(grep -n '^setup_kernels_arches "\$action"$' "$_ce_dkms" | cut -d: -f1)
 if [[ -z $_ce_n ]]; then
 	echo "dkms-conf-eval: $_ce_dkms has no 'setup_kernels_arches \"\$action\"' line to stop before" >&2
