@@ -134,6 +134,7 @@ integration: $(O)/rekmod
 
 compat: $(O)/rekmod
 	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash tests/compat/dkms-diff.sh
+	$(Q)REKMOD=$(CURDIR)/$(O)/rekmod bash tests/compat/conf-diff.sh && REKMOD=$(CURDIR)/$(O)/rekmod bash tests/compat/build-parity.sh
 
 # Installs dependencies from Debian's archive (root): deps-build what `make`
 # and `make demo` need (compilers, libraries, qemu and the 6.12 kernel image

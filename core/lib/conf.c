@@ -77,11 +77,18 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
 	_cleanup_free_ char *kconfig = kernel_config_path(ctx, k);
 	_cleanup_free_ char *jobs = xasprintf("%d", ctx->jobs);
+	/* dkms.conf sees dkms's own $kernel_source_dir: <install_tree>/K/build,
+	 * the link itself (zfs's ${kernel_source_dir/%build/source}); under
+	 * --root the link's target is only meaningful resolved in the root */
+	_cleanup_free_ char *ksd_conf = ctx->kernel_source_dir || (ctx->root && *ctx->root)
+						? xstrdup(ksd)
+						: xasprintf("%s/%s/build", ctx->install_tree_path, k);
+	_cleanup_free_ char *kconfig_conf = ctx->kernel_config ? xstrdup(kconfig) : xasprintf("%s/.config", ksd_conf);
 	struct conf_env env = {
 		.kernelver = k,
 		.arch = a,
-		.kernel_source_dir = ksd,
-		.kernel_config = kconfig,
+		.kernel_source_dir = ksd_conf,
+		.kernel_config = kconfig_conf,
 		.dkms_tree = ctx->dkms_tree_path,
 		.source_tree = ctx->source_tree_path,
 		.install_tree = ctx->install_tree_path,

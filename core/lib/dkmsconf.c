@@ -2,6 +2,7 @@
 /* dkms.conf evaluation and post-processing, following dkms 3.0.10's
  * safe_source / read_conf (plus the BUILD_EXCLUSIVE_* family of dkms 3.x). */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -60,6 +61,21 @@ static void env_values(const struct conf_env *env, const char *out[N_ENV])
 	};
 	for (size_t i = 0; i < N_ENV; i++)
 		out[i] = v[i] ? v[i] : "";
+}
+
+/* dkms expands every value a second time: a variable of its own holding
+ * quotes, $, ` or \ would be run or re-quoted. Refused instead. */
+static int env_check(const struct conf_env *env, const struct rk_log *log)
+{
+	const char *v[N_ENV];
+	env_values(env, v);
+	for (size_t i = 0; i < N_ENV; i++)
+		if (strpbrk(v[i], "$`\"\\\n")) {
+			rk_err(log, "%s=\"%s\" holds a quote, $, ` or \\, which dkms would expand again while reading dkms.conf; use a name without them",
+			       env_names[i], v[i]);
+			return -EINVAL;
+		}
+	return 0;
 }
 
 static bool in_list(const char *const *list, const char *name)
@@ -156,17 +172,6 @@ static void vars_keep_whitelisted(struct conf_vars *v)
 			vars_remove_at(v, i - 1);
 }
 
-static void vars_strip_cr(struct conf_vars *v)
-{
-	for (size_t i = 0; i < v->n_vars; i++)
-		for (size_t j = 0; j < v->vars[i].n_elems; j++) {
-			char *s = v->vars[i].elems[j].value;
-			size_t l = strlen(s);
-			if (l > 0 && s[l - 1] == '\r')
-				s[l - 1] = '\0';
-		}
-}
-
 void conf_vars_free(struct conf_vars *v)
 {
 	if (!v)
@@ -257,9 +262,18 @@ char *conf_vars_dump(const struct conf_vars *v)
 
 /* ---- native reader ---- */
 
+/* dkms sources each file in a subshell (first expansion), prints every
+ * whitelisted element through an unquoted `eval echo` and sources that output
+ * again in its own shell (second expansion): `parent` is dkms's shell, `scope`
+ * the subshell of the file being read. */
 struct native {
-	struct conf_vars *scope; /* carried whitelisted names + this file's assignments */
+	struct conf_vars *parent; /* whitelisted names after the files read so far */
+	struct conf_vars *scope;  /* the subshell: parent + this file's assignments */
+	bool pass2;               /* expanding the echoed line in dkms's shell */
 	const char *env[N_ENV];
+	const char *dir; /* the evaluator's working directory (pathname expansion) */
+	char **entries;  /* its entries, loaded on demand */
+	bool entries_loaded;
 };
 
 static bool is_name_start(char c)
@@ -277,7 +291,7 @@ static bool is_name_char(char c)
 static bool is_special_name(const char *n)
 {
 	static const char *const prefixes[] = { "BASH", "COMP_", "LC_", "HIST", "READLINE_", "_rk_",
-						"PS", "MAIL", NULL };
+						"PS", "MAIL", "DKMS_DIRECTIVE", NULL };
 	static const char *const names[] = {
 		"RANDOM", "SRANDOM", "SECONDS", "LINENO", "EPOCHSECONDS", "EPOCHREALTIME", "UID",
 		"EUID", "PPID", "SHELLOPTS", "GROUPS", "FUNCNAME", "IFS", "PATH", "HOME", "OPTIND",
@@ -296,9 +310,11 @@ static bool is_special_name(const char *n)
 
 static bool native_lookup(const struct native *n, const char *name, unsigned long idx, const char **ret)
 {
-	const struct conf_var *var = conf_vars_get(n->scope, name);
+	/* the subshell's own variables do not reach dkms's shell */
+	const struct conf_vars *vars = n->pass2 ? n->parent : n->scope;
+	const struct conf_var *var = conf_vars_get(vars, name);
 	if (var) {
-		const char *s = conf_vars_elem(n->scope, name, idx);
+		const char *s = conf_vars_elem(vars, name, idx);
 		*ret = s ? s : "";
 		return true;
 	}
@@ -480,6 +496,150 @@ static int native_line(struct native *n, const char *line)
 	return 0;
 }
 
+static struct conf_vars *vars_copy(const struct conf_vars *v)
+{
+	struct conf_vars *c = xcalloc(1, sizeof(*c));
+	for (size_t i = 0; v && i < v->n_vars; i++) {
+		struct conf_var *var = vars_add(c, v->vars[i].name);
+		for (size_t j = 0; j < v->vars[i].n_elems; j++)
+			var_set(var, v->vars[i].elems[j].index, xstrdup(v->vars[i].elems[j].value));
+	}
+	return c;
+}
+
+/* What `eval echo NAME[i]=\"${NAME[i]%$CR}\"` makes of a value: one trailing
+ * CR removed (dkms 3.x), then the unquoted expansion split at blanks and
+ * newlines and joined by single spaces; a leading or trailing run leaves one
+ * space, as the fields next to NAME[i]=" and the closing quote do. */
+static char *echo_collapse(const char *v)
+{
+	size_t l = strlen(v);
+	if (l > 0 && v[l - 1] == '\r')
+		l--;
+	struct strbuf b = { 0 };
+	bool blank = false;
+	for (size_t i = 0; i < l; i++) {
+		if (v[i] == ' ' || v[i] == '\t' || v[i] == '\n') {
+			blank = true;
+			continue;
+		}
+		if (blank)
+			sb_putc(&b, ' ');
+		blank = false;
+		sb_putc(&b, v[i]);
+	}
+	if (blank)
+		sb_putc(&b, ' ');
+	return sb_steal(&b);
+}
+
+static void native_load_entries(struct native *n)
+{
+	if (n->entries_loaded)
+		return;
+	n->entries_loaded = true;
+	n->entries = xcalloc(1, sizeof(char *));
+	DIR *d = n->dir ? opendir(n->dir) : NULL;
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
+			strv_push(&n->entries, xstrdup(e->d_name));
+	if (d)
+		closedir(d);
+}
+
+static bool has_glob(const char *f, size_t l)
+{
+	for (size_t i = 0; i < l; i++)
+		if (f[i] == '*' || f[i] == '?' || f[i] == '[' ||
+		    (i + 1 < l && f[i + 1] == '(' && strchr("+@!", f[i])))
+			return true;
+	return false;
+}
+
+/* Could pattern field f (length l) match an entry of the working directory?
+ * Only the literal prefix is compared: true means "maybe". */
+static bool glob_may_match(struct native *n, const char *f, size_t l)
+{
+	if (memchr(f, '/', l))
+		return true;
+	size_t pre = 0;
+	while (pre < l && !strchr("*?[\\", f[pre]) && !(pre + 1 < l && f[pre + 1] == '(' && strchr("+@!", f[pre])))
+		pre++;
+	native_load_entries(n);
+	for (char **e = n->entries; *e; e++)
+		if (strncmp(*e, f, pre) == 0)
+			return true;
+	return false;
+}
+
+/* The echoed words undergo pathname expansion in dkms's working directory;
+ * the native reader only goes on when no word can match a file. */
+static bool echo_globs(struct native *n, const char *name, const char *collapsed)
+{
+	if (glob_may_match(n, name, strlen(name))) /* the first word is NAME[i]="... */
+		return true;
+	const char *p = collapsed;
+	if (*p != ' ')
+		p += strcspn(p, " "); /* the value's first word is part of it */
+	while (*p) {
+		p += strspn(p, " ");
+		size_t l = strcspn(p, " ");
+		if (l && has_glob(p, l) && glob_may_match(n, p, l))
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+/* The second expansion: collapsed value c inside double quotes in dkms's
+ * shell. A quote or backquote ends or opens other quoting: bash then. */
+static int native_pass2(struct native *n, const char *c, struct strbuf *out)
+{
+	for (const char *p = c; *p;) {
+		if (*p == '"' || *p == '`')
+			return -ENOTSUP;
+		if (*p == '\\') {
+			if (!p[1])
+				return -ENOTSUP; /* would escape the closing quote */
+			if (strchr("$`\"\\", p[1]))
+				p++;
+			sb_putc(out, *p++);
+		} else if (*p == '$' && (p[1] == '{' || is_name_start(p[1]))) {
+			n->pass2 = true;
+			int r = native_expand(n, &p, out);
+			n->pass2 = false;
+			if (r < 0)
+				return r;
+		} else if (*p == '$' && !(p[1] == '\0' || strchr(" /.,:=%+^", p[1]))) {
+			return -ENOTSUP; /* special parameters, $( $[ $" ... */
+		} else {
+			sb_putc(out, *p++);
+		}
+	}
+	return 0;
+}
+
+/* The subshell prints each whitelisted element (dkms's order, indices
+ * ascending); dkms's shell sources the lines one by one. */
+static int native_reecho(struct native *n, const struct conf_vars *scope)
+{
+	for (const char *const *name = conf_whitelist; *name; name++) {
+		const struct conf_var *var = conf_vars_get(scope, *name);
+		for (size_t j = 0; var && j < var->n_elems; j++) {
+			_cleanup_free_ char *c = echo_collapse(var->elems[j].value);
+			if (echo_globs(n, *name, c))
+				return -ENOTSUP;
+			struct strbuf out = { 0 };
+			if (native_pass2(n, c, &out) < 0) {
+				sb_free(&out);
+				return -ENOTSUP;
+			}
+			var_set(vars_add(n->parent, *name), var->elems[j].index, sb_steal(&out));
+		}
+	}
+	return 0;
+}
+
 static int native_file(struct native *n, const char *path, const struct rk_log *log)
 {
 	_cleanup_free_ char *text = NULL;
@@ -493,6 +653,8 @@ static int native_file(struct native *n, const char *path, const struct rk_log *
 	}
 	if (strlen(text) != len)
 		return -ENOTSUP; /* NUL bytes */
+	_cleanup_vars_ struct conf_vars *scope = vars_copy(n->parent);
+	n->scope = scope;
 	for (char *line = text; line;) {
 		char *nl = strchr(line, '\n');
 		if (nl)
@@ -502,23 +664,50 @@ static int native_file(struct native *n, const char *path, const struct rk_log *
 			return r;
 		line = nl ? nl + 1 : NULL;
 	}
-	vars_keep_whitelisted(n->scope);
-	return 0;
+	vars_keep_whitelisted(scope);
+	n->scope = NULL;
+	return native_reecho(n, scope);
+}
+
+static const char *first_existing(const char *const *files, size_t n_files)
+{
+	for (size_t i = 0; i < n_files; i++)
+		if (path_exists(files[i]))
+			return files[i];
+	return NULL;
+}
+
+/* The directory both evaluators work in: that of the first file read. */
+static char *eval_dir(const char *const *files, size_t n_files)
+{
+	const char *first = first_existing(files, n_files);
+	const char *slash = first ? strrchr(first, '/') : NULL;
+	if (!first)
+		return NULL;
+	if (!slash)
+		return getcwd(NULL, 0);
+	return xstrndup(first, slash == first ? 1 : (size_t)(slash - first));
 }
 
 int conf_eval_native(const char *const *files, size_t n_files, const struct conf_env *env,
 		     const struct rk_log *log, struct conf_vars **ret)
 {
-	_cleanup_vars_ struct conf_vars *scope = xcalloc(1, sizeof(*scope));
-	struct native n = { .scope = scope };
+	if (env_check(env, log) < 0)
+		return -EINVAL;
+	for (char **e = environ; e && *e; e++)
+		if (startswith(*e, "DKMS_DIRECTIVE"))
+			return -ENOTSUP; /* safe_source echoes these too: bash */
+	_cleanup_vars_ struct conf_vars *parent = xcalloc(1, sizeof(*parent));
+	_cleanup_free_ char *dir = eval_dir(files, n_files);
+	struct native n = { .parent = parent, .dir = dir };
 	env_values(env, n.env);
-	for (size_t i = 0; i < n_files; i++) {
-		int r = native_file(&n, files[i], log);
-		if (r < 0)
-			return r;
-	}
-	vars_strip_cr(scope);
-	*ret = TAKE_PTR(scope);
+	int r = 0;
+	for (size_t i = 0; i < n_files && r >= 0; i++)
+		r = native_file(&n, files[i], log);
+	strv_free(n.entries);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(parent);
 	return 0;
 }
 
@@ -535,6 +724,13 @@ int conf_eval_native(const char *const *files, size_t n_files, const struct conf
 	"builtin printf '%s\\0%s\\0%s\\0' \"$_rk_n\" \"$_rk_i\" \"$_rk_v\"; "      \
 	"done; done\n"
 
+/* dkms's read_conf/safe_source: each file is sourced in a subshell whose
+ * positional parameters are the whitelist; the subshell prints every
+ * whitelisted element through an unquoted `eval echo` (blanks and newlines
+ * collapse, words are pathname-expanded), one trailing CR removed as dkms 3.x
+ * does, plus the DKMS_DIRECTIVE* lines; this shell then evaluates that output
+ * (the second expansion). The subshell's status comes from the command
+ * substitution itself, never from `wait $!`. */
 static const char script_head[] =
 	"shopt -s extglob\n"
 	"kernelver=$1 arch=$2 kernel_source_dir=$3 kernel_config=$4 dkms_tree=$5\n"
@@ -542,22 +738,33 @@ static const char script_head[] =
 	"current_kernel=${11} running_distribution=${12} tmp_location=${13}\n"
 	"shift 13\n"
 	"_rk_files=(\"$@\")\n"
-	"set --\n"
+	"set -- WL\n"
 	"for _rk_f in \"${_rk_files[@]}\"; do\n"
 	"[[ -e $_rk_f ]] || continue\n"
 	"printf '\\001rekmod-file %s\\n' \"$_rk_f\" >&2\n"
 	"if ! \"$BASH\" --norc --noprofile -O extglob -n \"$_rk_f\"; then\n"
 	"  printf '\\001rekmod-syntax\\n' >&2; exit 65\n"
 	"fi\n"
-	"while IFS= read -r -d '' _rk_n && IFS= read -r -d '' _rk_i && IFS= read -r -d '' _rk_v; do\n"
-	"  printf -v \"$_rk_n[$_rk_i]\" %s \"$_rk_v\"\n"
-	"done < <(\n"
-	"  set -- \"$_rk_f\" WL\n"
+	"_rk_out=$(\n"
 	"  . \"$_rk_f\" >/dev/null\n"
-	"  builtin trap - EXIT; builtin set +eu; IFS=$' \\t\\n'\n"
-	"  " PRINT_VARS ")\n"
-	"wait $!; _rk_st=$?\n"
+	"  _rk_cr=$'\\r'\n"
+	"  for _export_env in WL; do\n"
+	"    eval \"_rk_ix=(\\${!$_export_env[@]})\"\n"
+	"    for _i in \"${_rk_ix[@]}\"; do\n"
+	"      eval echo '$_export_env[$_i]=\\\"${'$_export_env'[$_i]%$_rk_cr}\\\"'\n"
+	"    done\n"
+	"  done\n"
+	"  if compgen -v DKMS_DIRECTIVE >/dev/null; then\n"
+	"    for directive in $(set | grep ^DKMS_DIRECTIVE | cut -d = -f 2-3); do\n"
+	"      directive_name=${directive%%=*}\n"
+	"      directive_value=${directive#*=}\n"
+	"      echo \"$directive_name=\\\"$directive_value\\\"\"\n"
+	"    done\n"
+	"  fi\n"
+	")\n"
+	"_rk_st=$?\n"
 	"if ((_rk_st)); then printf '\\001rekmod-exit %d\\n' \"$_rk_st\" >&2; exit 66; fi\n"
+	"eval \"$_rk_out\"\n"
 	"done\n" PRINT_VARS;
 
 static char *build_script(void)
@@ -651,12 +858,30 @@ static void process_stderr(int fd, struct stderr_state *s)
 	}
 }
 
-static const char *first_existing(const char *const *files, size_t n_files)
+/* dkms.conf sees dkms's environment, which is its caller's: our caller's,
+ * without the names dkms sets or unsets itself (the whitelist, the variables
+ * of conf_env), without bash's startup files (BASH_ENV, ENV), and with
+ * /usr/lib/dkms appended to PATH as dkms does. */
+static char **bash_envp(void)
 {
-	for (size_t i = 0; i < n_files; i++)
-		if (path_exists(files[i]))
-			return files[i];
-	return NULL;
+	char **envp = NULL;
+	const char *path = getenv("PATH");
+	strv_push(&envp, xasprintf("PATH=%s:/usr/lib/dkms",
+				   path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq)
+			continue;
+		_cleanup_free_ char *name = xstrndup(*e, (size_t)(eq - *e));
+		bool own = false;
+		for (size_t i = 0; i < N_ENV; i++)
+			own = own || streq(env_names[i], name);
+		if (own || is_whitelisted(name) || streq(name, "PATH") || streq(name, "BASH_ENV") ||
+		    streq(name, "ENV") || startswith(name, "_rk_"))
+			continue;
+		strv_push(&envp, xstrdup(*e));
+	}
+	return envp;
 }
 
 static int run_bash(const char *const *files, size_t n_files, const struct conf_env *env, int err_fd,
@@ -688,19 +913,10 @@ static int run_bash(const char *const *files, size_t n_files, const struct conf_
 	}
 	argv[k] = NULL;
 
-	static const char *const envp[] = {
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"LC_ALL=C",
-		NULL,
-	};
-	const char *first = first_existing((const char *const *)abs, n_files);
-	_cleanup_free_ char *cwd = NULL;
-	if (first) {
-		const char *slash = strrchr(first, '/');
-		cwd = slash ? xstrndup(first, slash == first ? 1 : (size_t)(slash - first)) : NULL;
-	}
+	_cleanup_strv_free_ char **envp = bash_envp();
+	_cleanup_free_ char *cwd = eval_dir((const char *const *)abs, n_files);
 	struct rk_spawn sp = {
-		.argv = argv, .envp = envp, .cwd = cwd,
+		.argv = argv, .envp = (const char *const *)envp, .cwd = cwd,
 		.stdout_fd = -1, .stderr_fd = err_fd, .stdin_fd = -1,
 	};
 	return rk_run_capture(&sp, ret_out, ret_len, ret_status);
@@ -709,6 +925,8 @@ static int run_bash(const char *const *files, size_t n_files, const struct conf_
 int conf_eval_bash(const char *const *files, size_t n_files, const struct conf_env *env,
 		   const struct rk_log *log, struct conf_vars **ret)
 {
+	if (env_check(env, log) < 0)
+		return -EINVAL;
 	_cleanup_close_ int err_fd = memfd_create("rekmod-conf-stderr", MFD_CLOEXEC);
 	if (err_fd < 0)
 		return -errno;
@@ -744,7 +962,6 @@ int conf_eval_bash(const char *const *files, size_t n_files, const struct conf_e
 		rk_err(log, "%s: unexpected output from the bash evaluator; check the shell code", what);
 		return -EINVAL;
 	}
-	vars_strip_cr(v);
 	*ret = TAKE_PTR(v);
 	return 0;
 }

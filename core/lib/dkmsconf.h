@@ -11,7 +11,7 @@
 /* ---- raw evaluation result: whitelisted directive name -> sparse array ---- */
 struct conf_elem {
 	unsigned long index;
-	char *value; /* trailing '\r' already stripped */
+	char *value; /* as dkms's safe_source leaves it (one trailing CR removed, as dkms 3.x) */
 };
 struct conf_var {
 	char *name;

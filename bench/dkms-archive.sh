@@ -1,0 +1,107 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Every *-dkms package of Debian's archive (main, contrib, non-free; the
+# .debs tests/deps.sh caches in build/test-cache/debs-all) through Debian's
+# dkms and rekmod, on the newest 6.1.0-*-amd64 and 6.12.*-amd64 kernels with
+# headers: `add`, then `install -k K` (which builds), each in its own scratch
+# world (see tests/compat/archive-lib.sh: private mount namespace,
+# --no-depmod, nothing of the host written).  Not a CI test: it takes about
+# an hour.
+#
+# Writes a Markdown table (to stdout and, rows as they finish, to $OUT,
+# default build/dkms-archive.md): package, kernel, dkms outcome and time,
+# rekmod outcome and time.  An outcome is "ok, N modules" (the install exited
+# 0; N module files under the kernel's tree) or "exit N" (add's or install's
+# exit code), and "same"/"DIFFERS" says whether the two tools agree (exit code
+# and the installed module files).
+#
+# Environment: REKMOD (default build/rekmod), DKMS (/usr/sbin/dkms), ONLY
+# (space-separated package names, run in that order), KEEP=1 keeps the scratch directory,
+# TIMEOUT per step (default 3600 s).
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$REPO_ROOT/bench/lib.sh"
+# shellcheck source=tests/compat/archive-lib.sh
+. "$REPO_ROOT/tests/compat/archive-lib.sh"
+REKMOD=$(abspath "${REKMOD:-$REPO_ROOT/build/rekmod}")
+DKMS=${DKMS:-/usr/sbin/dkms}
+OUT=${OUT:-$REPO_ROOT/build/dkms-archive.md}
+TIMEOUT=${TIMEOUT:-3600}
+export LC_ALL=C
+
+outcome() { # outcome RC WORLD KERNEL
+	if [[ $1 == 0 ]]; then
+		printf 'ok, %s modules' "$(installed_modules "$2" "$3" | wc -l)"
+	else
+		printf 'exit %s' "$1"
+	fi
+}
+
+row() {
+	printf '%s\n' "$*" | tee -a "$OUT"
+}
+
+main() {
+	[[ -x $REKMOD ]] || die "$REKMOD is not executable (run make)"
+	command -v "$DKMS" >/dev/null || die "$DKMS not found (run tests/deps.sh)"
+	mapfile -t debs < <(archive_debs) || true
+	((${#debs[@]})) || die "no cached *-dkms packages in $ARCHIVE_CACHE (run tests/deps.sh)"
+	if [[ -n ${ONLY:-} ]]; then # in ONLY's order
+		local all=("${debs[@]}") name d
+		debs=()
+		for name in $ONLY; do
+			for d in "${all[@]}"; do
+				[[ $(deb_name "$d") == "$name" ]] && debs+=("$d")
+			done
+		done
+	fi
+	mapfile -t kernels < <(test_kernels)
+	((${#kernels[@]})) || die "no 6.1.0-*-amd64 or 6.12.*-amd64 headers in /usr/src"
+	SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/rekmod-archive.XXXXXX")
+	trap cleanup EXIT
+	cp "$REKMOD" "$SCRATCH/rekmod"
+	local stamp="$SCRATCH/stamp"
+	touch "$stamp"
+	mkdir -p "${OUT%/*}"
+	: >"$OUT"
+	log "dkms $("$DKMS" --version 2>/dev/null), rekmod $REKMOD, kernels ${kernels[*]}, ${#debs[@]} packages"
+	row "| package | kernel | dkms | dkms s | rekmod | rekmod s | |"
+	row "|---|---|---|---|---|---|---|"
+	local deb p line dir m v k wa wb ra rb ta tb oa ob same
+	for deb in "${debs[@]}"; do
+		p=$(deb_name "$deb")
+		[[ -z ${ONLY:-} || " $ONLY " == *" $p "* ]] || continue
+		line=$(extract_pkg "$deb" "$SCRATCH/pkg/$p" | head -n 1)
+		if [[ -z $line ]]; then
+			row "| $p | - | ships no /usr/src/*/dkms.conf | | | | |"
+			continue
+		fi
+		IFS=$'\t' read -r dir m v <<<"$line"
+		for k in "${kernels[@]}"; do
+			wa="$SCRATCH/w/$p/$k/A" wb="$SCRATCH/w/$p/$k/B"
+			make_world "$wa" "$k"
+			make_world "$wb" "$k"
+			read -r ra ta < <(add_install "$wa" "$wa.log" "$TIMEOUT" "$DKMS" "$dir" "$m" "$v" "$k")
+			read -r rb tb < <(add_install "$wb" "$wb.log" "$TIMEOUT" "$SCRATCH/rekmod" "$dir" "$m" "$v" "$k")
+			oa=$(outcome "$ra" "$wa" "$k")
+			ob=$(outcome "$rb" "$wb" "$k")
+			same=same
+			if [[ $ra != "$rb" ]] || ! cmp -s <(installed_modules "$wa" "$k") <(installed_modules "$wb" "$k"); then
+				same=DIFFERS
+				mkdir -p "$SCRATCH/differs/$p-$k"
+				cp "$wa".log.* "$wb".log.* "$SCRATCH/differs/$p-$k/" 2>/dev/null || true
+				cp -r "$SCRATCH/differs/$p-$k" "${OUT%.md}-logs-$p-$k" 2>/dev/null || true
+			fi
+			row "| $p $v | $k | $oa | $ta | $ob | $tb | $same |"
+			rm -rf --one-file-system "$wa" "$wb"
+		done
+		rm -rf --one-file-system "$SCRATCH/pkg/$p"
+	done
+	local leaked
+	leaked=$(find /var/lib/dkms /lib/modules /etc/dkms -newer "$stamp" 2>/dev/null | head || true)
+	[[ -z $leaked ]] || log "WARNING: changed on the host: $leaked"
+}
+
+main "$@"
