@@ -397,6 +397,13 @@ static int plan_match(struct rekmod_ctx *ctx, const struct rekmod_request *req, 
 	return 0;
 }
 
+/* dkms: with several -k, the result of the last kernel (one excluded by
+ * BUILD_EXCLUSIVE before a built one exits 0) */
+static int last_kernel_result(const struct plan *p)
+{
+	return p->n ? p->jobs[p->n - 1].result : 0;
+}
+
 static int zero_result(const struct plan *p)
 {
 	(void)p;
@@ -404,9 +411,9 @@ static int zero_result(const struct plan *p)
 }
 
 static const struct verb verbs[] = {
-	[REKMOD_VERB_BUILD] = { plan_targets, plan_last_failure, { .verb = "build", .say_depmod = true }, JOB_BUILD,
+	[REKMOD_VERB_BUILD] = { plan_targets, last_kernel_result, { .verb = "build", .say_depmod = true }, JOB_BUILD,
 				true, false, false },
-	[REKMOD_VERB_INSTALL] = { plan_targets, plan_last_failure,
+	[REKMOD_VERB_INSTALL] = { plan_targets, last_kernel_result,
 				  { .verb = "install", .say_depmod = true, .depmod_rollback = true }, JOB_INSTALL, true,
 				  false, false },
 	[REKMOD_VERB_UNINSTALL] = { plan_targets, zero_result,
@@ -481,7 +488,8 @@ _public_ int rekmod_run(struct rekmod_ctx *ctx, const struct rekmod_request *req
 	if (r == 0)
 		r = plan_execute(ctx, &p);
 	if (r == 0)
-		r = vb->result(&p);
+		/* --all: every kernel is tried, a failure is the result */
+		r = req->all && vb->result == last_kernel_result ? plan_last_failure(&p) : vb->result(&p);
 	plan_free(&p);
 	tree_unlock(ctx);
 	return r;
