@@ -43,18 +43,59 @@ static int source_entries(const char *dir)
 	return e ? (int)strv_len(e) : 0;
 }
 
+/* s as one bash word: as is when it holds only characters bash gives no
+ * meaning, else in single quotes */
+static void sb_shell_word(struct strbuf *b, const char *s)
+{
+	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:+,=@%-") == strlen(s)) {
+		sb_puts(b, s);
+		return;
+	}
+	sb_putc(b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			sb_puts(b, "'\\''");
+		else
+			sb_putc(b, *p);
+	}
+	sb_putc(b, '\'');
+}
+
+/* dkms's default: make -C <kernel_source_dir> M=<dkms_tree>/<m>/<v>/build,
+ * composed here with each path quoted (a root with a space in it) */
+static void default_make_args(struct strbuf *b, const struct rekmod_ctx *ctx, const char *m, const char *v,
+			      const char *k)
+{
+	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
+	_cleanup_free_ char *dir = xasprintf("M=%s/%s/%s/build", ctx->dkms_tree_path, m, v);
+	sb_puts(b, " -C ");
+	sb_shell_word(b, ksd);
+	sb_putc(b, ' ');
+	sb_shell_word(b, dir);
+}
+
 /* dkms: a leading word `make` becomes `make -j<jobs> KERNELRELEASE=<kver>` */
-static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *k)
+static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
+			  const char *k)
 {
 	struct strbuf b = { 0 };
 	const char *cmd = c->make_command;
-	bool is_make = startswith(cmd, "make") && (cmd[4] == '\0' || cmd[4] == ' ' || cmd[4] == '\t');
-	if (is_make && ctx->jobserver)
-		sb_printf(&b, "make KERNELRELEASE=%s%s", k, cmd + 4); /* -j comes from the shared jobserver */
-	else if (is_make)
-		sb_printf(&b, "make -j%d KERNELRELEASE=%s%s", ctx->jobs, k, cmd + 4);
-	else
+	bool is_make = c->make_is_default ||
+		       (startswith(cmd, "make") && (cmd[4] == '\0' || cmd[4] == ' ' || cmd[4] == '\t'));
+	if (is_make) {
+		sb_puts(&b, "make");
+		if (!ctx->jobserver) /* else -j comes from the shared jobserver */
+			sb_printf(&b, " -j%d", ctx->jobs);
+		_cleanup_free_ char *kr = xasprintf("KERNELRELEASE=%s", k);
+		sb_putc(&b, ' ');
+		sb_shell_word(&b, kr);
+		if (c->make_is_default)
+			default_make_args(&b, ctx, m, v, k);
+		else
+			sb_puts(&b, cmd + 4);
+	} else {
 		sb_puts(&b, cmd);
+	}
 	_cleanup_free_ char *cfg = kernel_config_path(ctx, k);
 	_cleanup_free_ char *text = NULL;
 	if (read_file(cfg, &text, NULL) == 0) {
@@ -231,7 +272,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	r = run_script(ctx, m, "pre_build", c->pre_build, build_dir);
 	if (r)
 		return r;
-	_cleanup_free_ char *cmd = make_command(ctx, c, k);
+	_cleanup_free_ char *cmd = make_command(ctx, c, m, v, k);
 	dprintf(logfd, "\n# command: %s\n", cmd);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

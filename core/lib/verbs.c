@@ -14,8 +14,8 @@ static int check_names(struct rekmod_ctx *ctx, const char *m, const char *v, con
 			return REKMOD_E_GENERIC;
 		}
 		if (val[i] && !name_is_valid(val[i])) {
-			dk_error(ctx, "invalid %s \"%s\": it must be one path component (no '/', not '.' or '..', at "
-				 "most 200 characters); pass a plain name",
+			dk_error(ctx, "invalid %s \"%s\": it may hold only letters, digits and . _ + ~ : - (at most "
+				 "200, not starting with - or .); pass the real name",
 				 what[i], val[i]);
 			return REKMOD_E_GENERIC;
 		}

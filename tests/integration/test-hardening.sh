@@ -1,0 +1,79 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Hardening (issue 15): what an attacker or an accident controls (a kernel
+# directory's name, -k, a module name, dkms.conf's paths, the owner of a
+# source tree, two adds at once, a lock holder that died) cannot run code,
+# write outside the trees, or leave the tree broken. Scratch roots, real make
+# and headers. Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
+set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+W=$(realpath "$(mktemp -d /tmp/rekmod-harden.XXXXXX)")
+trap '[[ -n ${KEEP:-} ]] || rm -rf "$W"' EXIT
+
+# mk_src DIR NAME VERSION [dkms.conf lines...]: a hello-like module source in DIR
+mk_src() {
+	local d=$1 name=$2 ver=$3 line
+	shift 3
+	mkdir -p "$d"
+	sed "s/hello/$name/g" "$SRCDIR/examples/hello/hello.c" >"$d/$name.c"
+	printf 'obj-m := %s.o\n' "$name" >"$d/Makefile"
+	{
+		printf 'PACKAGE_NAME="%s"\nPACKAGE_VERSION="%s"\nBUILT_MODULE_NAME[0]="%s"\n' "$name" "$ver" "$name"
+		printf 'DEST_MODULE_LOCATION[0]="/updates/dkms"\nAUTOINSTALL="yes"\n'
+		for line in "$@"; do
+			printf '%s\n' "$line"
+		done
+	} >"$d/dkms.conf"
+}
+KMAKE='MAKE[0]="make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build"'
+
+# ---- 6. names reach bash -c quoted, and only real names are accepted ----
+R=$W/names
+new_root "$R"
+BAD='6.1.0-57-amd64;echo${IFS}INJECTED-$(id${IFS}-u);'
+mkdir -p "$R/lib/modules/$BAD"
+ln -s "/usr/src/linux-headers-$K1" "$R/lib/modules/$BAD/build"
+mk_src "$R/usr/src/inj-1.0" inj 1.0 "$KMAKE"
+"$REKMOD" --root "$R" add inj/1.0 >/dev/null 2>&1
+"$REKMOD" --root "$R" install inj/1.0 --all >"$W/inj-all.out" 2>&1
+no_injection() { ! grep -rqs 'INJECTED-[0-9]' "$W/inj-all.out" "$R"; }
+check "install --all with a kernel dir named '$BAD': no code runs" no_injection
+check "the bad kernel dir is skipped with a warning naming it" \
+	grep -Fq "Warning: skipping $R/lib/modules/$BAD: a kernel release may hold only" "$W/inj-all.out"
+check "the good kernels are still built" test -e "$R/lib/modules/$K1/updates/dkms/inj.ko"
+"$REKMOD" --root "$R" sync -q >"$W/inj-sync.out" 2>&1
+check "sync with that kernel dir: no code runs" bash -c "! grep -rqs 'INJECTED-[0-9]' '$W/inj-sync.out' '$R'"
+check "sync built nothing for it" test ! -e "$R/var/lib/dkms/inj/1.0/$BAD"
+"$REKMOD" --root "$R" build inj/1.0 -k "$BAD" >"$W/inj-k.out" 2>&1
+check "build -k '$BAD' fails" test $? != 0
+check "... with one line naming the value" grep -Fq "invalid kernel version \"$BAD\": it may hold only" "$W/inj-k.out"
+check "... and runs no code" bash -c "! grep -rqs 'INJECTED-[0-9]' '$W/inj-k.out' '$R'"
+
+mk_src "$W/xid" 'x;id' 1.0
+"$REKMOD" --root "$R" add "$W/xid" >"$W/xid.out" 2>&1
+check "add of a module named 'x;id' fails" test $? != 0
+check "... naming the bad module name" grep -Fq 'invalid module name "x;id"' "$W/xid.out"
+check "... and registers nothing" test ! -e "$R/var/lib/dkms/x;id"
+"$REKMOD" --root "$R" build 'x;id/1.0' -k "$K1" >"$W/xid-build.out" 2>&1
+check "build 'x;id/1.0' is refused before anything runs" grep -Fq 'invalid module name "x;id"' "$W/xid-build.out"
+
+S="$W/with space"
+new_root "$S"
+mk_src "$S/usr/src/spaced-1.0" spaced 1.0
+# kbuild itself refuses an M= with a space; what rekmod owes is one word per value
+"$REKMOD" --root "$S" build spaced/1.0 -k "$K1" >"$W/space.out" 2>&1
+one_word() {
+	local cmd
+	cmd=$(sed -n 's/^# command: //p' "$S/var/lib/dkms/spaced/1.0/build/make.log")
+	eval "set -- $cmd"
+	local a found=
+	for a in "$@"; do
+		[[ $a == "M=$S/var/lib/dkms/spaced/1.0/build" ]] && found=1
+		[[ $a == space/* ]] && return 1
+	done
+	[[ -n $found ]]
+}
+check "the default MAKE in a root whose path has a space passes M= as one word" one_word
+
+summary
