@@ -43,6 +43,56 @@ static int source_entries(const char *dir)
 	return e ? (int)strv_len(e) : 0;
 }
 
+/* a path dkms.conf gives relative to a tree: no ".." component */
+bool conf_path_inside(const char *p)
+{
+	for (const char *c = p; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return false;
+		c += n;
+		c += *c == '/';
+	}
+	return true;
+}
+
+static bool module_paths_ok(const struct rekmod_ctx *ctx, const struct rk_log *log, const struct dkms_conf *c,
+			    size_t i, bool dest)
+{
+	const struct dkms_module *mod = &c->modules[i];
+	const char *bad = NULL, *what = NULL, *fix = NULL;
+	if (!name_is_valid(mod->built_name))
+		bad = "BUILT_MODULE_NAME", what = mod->built_name, fix = "set it to the module's file name without .ko";
+	else if (!name_is_valid(mod->dest_name))
+		bad = "DEST_MODULE_NAME", what = mod->dest_name, fix = "set it to the module's file name without .ko";
+	else if (!conf_path_inside(mod->built_location))
+		bad = "BUILT_MODULE_LOCATION", what = mod->built_location,
+		fix = "set it to a directory of the source, without \"..\"";
+	else if (dest && !conf_path_inside(mod->dest_location))
+		bad = "DEST_MODULE_LOCATION", what = mod->dest_location,
+		fix = "set it to \"/updates\" or another path under the kernel's module directory, without \"..\"";
+	if (!bad)
+		return true;
+	if (streq(bad, "DEST_MODULE_LOCATION") && ctx->addon_modules_dir && *ctx->addon_modules_dir)
+		rk_err(log, "Error! %s: ADDON_MODULES_DIR=\"%s\" (framework.conf) leaves the install tree; set it to "
+		       "a directory under the kernel's module directory, without \"..\"", c->path,
+		       ctx->addon_modules_dir);
+	else
+		rk_err(log, "Error! %s: %s[%zu]=\"%s\" leaves its tree; %s", c->path, bad, i, what, fix);
+	return false;
+}
+
+/* Every path dkms.conf names stays inside its tree: the built module in the
+ * build directory, its name one file name, and (dest) its install location
+ * under the kernel's module directory. */
+bool conf_paths_ok(const struct rekmod_ctx *ctx, const struct rk_log *log, const struct dkms_conf *c, bool dest)
+{
+	for (size_t i = 0; i < c->n_modules; i++)
+		if (!module_paths_ok(ctx, log, c, i, dest))
+			return false;
+	return true;
+}
+
 /* s as one bash word: as is when it holds only characters bash gives no
  * meaning, else in single quotes */
 static void sb_shell_word(struct strbuf *b, const char *s)
@@ -199,6 +249,14 @@ static int stage_one(struct rekmod_ctx *ctx, const struct dkms_module *mod, cons
 {
 	_cleanup_free_ char *src = xasprintf("%s/%s%s.ko", build_dir, mod->built_location, mod->built_name);
 	_cleanup_free_ char *dst = xasprintf("%s/%s.ko", moddir, mod->dest_name);
+	_cleanup_free_ char *real = realpath(src, NULL), *realdir = realpath(build_dir, NULL);
+	struct stat sb;
+	if (!real || !realdir || !startswith(real, realdir) || real[strlen(realdir)] != '/' || lstat(src, &sb) < 0 ||
+	    !S_ISREG(sb.st_mode)) {
+		dk_error(ctx, "%s is not a file inside the build directory %s (a symbolic link?); make BUILT_MODULE_NAME and "
+			 "BUILT_MODULE_LOCATION name the module make built", src, build_dir);
+		return REKMOD_E_NOKO;
+	}
 	if (mod->strip) {
 		const char *argv[] = { "strip", "-g", src, NULL };
 		int st = 0;
@@ -360,6 +418,10 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	int r = conf_read(ctx, &req, &c);
 	if (r)
 		return r;
+	if (!conf_paths_ok(ctx, log_of(ctx), c, false)) {
+		dkms_conf_free(c);
+		return REKMOD_E_BADCONF;
+	}
 	_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
 	_cleanup_free_ char *src = source_dir(ctx, m, v);
 	_cleanup_free_ char *build_dir = xasprintf("%s/build", mvd);

@@ -170,6 +170,11 @@ struct step {
 	struct rk_log log;
 	bool force, force_version_override;
 };
+/* a path dkms.conf gives relative to a tree has no ".." component */
+bool conf_path_inside(const char *p);
+/* the paths of every module stay inside their trees (dest: the install
+ * location too); else one error line naming the directive, its value, the fix */
+bool conf_paths_ok(const struct rekmod_ctx *ctx, const struct rk_log *log, const struct dkms_conf *c, bool dest);
 char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const char *k, const char *a);
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 /* builds first when not built; depmod is the executor's */

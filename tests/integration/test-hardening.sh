@@ -76,4 +76,53 @@ one_word() {
 }
 check "the default MAKE in a root whose path has a space passes M= as one word" one_word
 
+# ---- 5. dkms.conf's paths stay inside their trees ----
+P=$W/paths
+new_root "$P"
+printf 'ID=plainos\nNAME="Plain"\n' >"$P/etc/os-release" # no DEST_MODULE_LOCATION override
+outside_kos() { find "$W" -name '*.ko' ! -path "$P/lib/modules/*" ! -path "$P/var/lib/dkms/*" ! -path "$R/*" ! -path "$S/*"; }
+
+mk_src "$P/usr/src/dn-1.0" dn 1.0 "$KMAKE" 'DEST_MODULE_NAME[0]="../../../../../../dnout"'
+"$REKMOD" --root "$P" add dn/1.0 >/dev/null 2>&1
+"$REKMOD" --root "$P" install dn/1.0 -k "$K1" >"$W/dn.out" 2>&1
+check "DEST_MODULE_NAME with ../: install fails" test $? != 0
+check "... with a line naming the directive and its value" \
+	grep -q 'DEST_MODULE_NAME\[0\]="../../../../../../dnout"' "$W/dn.out"
+check "... and writes no module outside the trees" test -z "$(outside_kos)"
+
+echo decoy >"$W/dl.ko"
+mk_src "$P/usr/src/dl-1.0" dl 1.0 "$KMAKE" 'DEST_MODULE_LOCATION[0]="/updates/../../../../.."'
+"$REKMOD" --root "$P" add dl/1.0 >/dev/null 2>&1
+"$REKMOD" --root "$P" install dl/1.0 -k "$K1" >"$W/dl.out" 2>&1
+check "DEST_MODULE_LOCATION=/updates/../../../../..: install fails" test $? != 0
+check "... with a line naming the directive, its value and the fix" \
+	grep -q 'DEST_MODULE_LOCATION\[0\]="/updates/../../../../..".*set it to "/updates"' "$W/dl.out"
+check "... the module is not installed" bash -c "! '$REKMOD' --root '$P' status dl | grep -q installed"
+"$REKMOD" --root "$P" remove dl/1.0 --all >/dev/null 2>&1
+check "... and install and remove leave the file there alone" test "$(cat "$W/dl.ko" 2>/dev/null)" = decoy
+
+mkdir -p "$P/outside"
+printf 'int f(void) { return 1; }\n' >"$W/f.c"
+gcc -g -c "$W/f.c" -o "$P/outside/bl.ko"
+SUM=$(sha256sum <"$P/outside/bl.ko")
+mk_src "$P/usr/src/bl-1.0" bl 1.0 "$KMAKE" 'BUILT_MODULE_LOCATION[0]="../../../../../../outside/"'
+"$REKMOD" --root "$P" add bl/1.0 >/dev/null 2>&1
+"$REKMOD" --root "$P" build bl/1.0 -k "$K1" >"$W/bl.out" 2>&1
+check "BUILT_MODULE_LOCATION with ../: build fails" test $? != 0
+check "... with a line naming the directive" grep -q 'BUILT_MODULE_LOCATION\[0\]="../../../../../../outside/"' "$W/bl.out"
+check "... and strip -g leaves the file outside the build directory alone" \
+	test "$(sha256sum <"$P/outside/bl.ko")" = "$SUM"
+
+L=$W/link
+new_root "$L"
+mkdir -p "$L/lib/modules/$K1/updates" "$W/elsewhere"
+ln -s "$W/elsewhere" "$L/lib/modules/$K1/updates/dkms"
+mk_src "$L/usr/src/ln-1.0" ln 1.0 "$KMAKE"
+"$REKMOD" --root "$L" add ln/1.0 >/dev/null 2>&1
+"$REKMOD" --root "$L" install ln/1.0 -k "$K1" >"$W/ln.out" 2>&1
+check "a symlinked updates/dkms: install fails" test $? != 0
+check "... naming the link and the fix" grep -Fq "Error! $L/lib/modules/$K1/updates/dkms is a symbolic link" "$W/ln.out"
+check "... and nothing lands where it points" test -z "$(ls -A "$W/elsewhere")"
+check "... the module is not installed" bash -c "! '$REKMOD' --root '$L' status ln | grep -q installed"
+
 summary
