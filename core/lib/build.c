@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One build: fresh copy of the source, patches, PRE_BUILD, make, collect and
  * strip the modules into a staging directory renamed into place. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -41,6 +42,76 @@ static int source_entries(const char *dir)
 {
 	_cleanup_strv_free_ char **e = list_dir(dir);
 	return e ? (int)strv_len(e) : 0;
+}
+
+/* ---- trust: a source tree another user can change is not run as root ---- */
+
+/* why path (lstat'ed as st) is untrusted, or NULL: owned by another user,
+ * or writable by others (group writable unless the group is root) */
+static char *untrusted_why(const char *path, const struct stat *st)
+{
+	uid_t me = geteuid();
+	if (st->st_uid != 0 && st->st_uid != me)
+		return xasprintf("%s is owned by uid %u, not root", path, (unsigned)st->st_uid);
+	if (S_ISLNK(st->st_mode))
+		return NULL;
+	if ((st->st_mode & S_IWOTH) || ((st->st_mode & S_IWGRP) && st->st_gid != 0 && st->st_gid != getegid()))
+		return xasprintf("%s is writable by other users (mode %04o)", path, (unsigned)(st->st_mode & 07777));
+	return NULL;
+}
+
+static char *untrusted_in(int dfd, const char *path, int depth)
+{
+	DIR *d = depth < 32 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		close(dfd);
+		return NULL;
+	}
+	char *why = NULL;
+	for (struct dirent *de; !why && (de = readdir(d));) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", path, de->d_name);
+		why = untrusted_why(p, &st);
+		if (!why && S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				why = untrusted_in(sub, p, depth + 1);
+		}
+	}
+	closedir(d);
+	return why;
+}
+
+/* dir and everything in it belong to root (or the caller) and only they can
+ * write there, else its dkms.conf and make would run as root code another
+ * user wrote: one error line, unless --force. 0 or REKMOD_E_NOPERM. */
+int check_source_trust(struct rekmod_ctx *ctx, const char *dir)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0; /* a missing source is reported where it is read */
+	}
+	_cleanup_free_ char *why = untrusted_why(dir, &st);
+	if (why)
+		close(fd);
+	else
+		why = untrusted_in(fd, dir, 0);
+	if (!why)
+		return 0;
+	if (ctx->force) {
+		dk_warn(ctx, "%s; going on (--force)", why);
+		return 0;
+	}
+	dk_error(ctx, "%s: rekmod will not run its dkms.conf and make as root; fix it with chown -R root:root %s "
+		 "and chmod -R go-w %s (or pass --force)", why, dir, dir);
+	return REKMOD_E_NOPERM;
 }
 
 /* a path dkms.conf gives relative to a tree: no ".." component */
@@ -413,9 +484,13 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 			 k, base);
 		return REKMOD_E_EXISTS;
 	}
+	_cleanup_free_ char *src = source_dir(ctx, m, v);
+	int r = check_source_trust(ctx, src);
+	if (r)
+		return r;
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a, .strict = true };
-	int r = conf_read(ctx, &req, &c);
+	r = conf_read(ctx, &req, &c);
 	if (r)
 		return r;
 	if (!conf_paths_ok(ctx, log_of(ctx), c, false)) {
@@ -423,7 +498,6 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 		return REKMOD_E_BADCONF;
 	}
 	_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
-	_cleanup_free_ char *src = source_dir(ctx, m, v);
 	_cleanup_free_ char *build_dir = xasprintf("%s/build", mvd);
 	_cleanup_free_ char *kdir = xasprintf("%s/%s", mvd, k);
 	_cleanup_free_ char *staging = xasprintf("%s/.tmp_%s_XXXXXX", kdir, a);

@@ -170,6 +170,9 @@ struct step {
 	struct rk_log log;
 	bool force, force_version_override;
 };
+/* the source tree dir is root's (or the caller's) and nobody else can write
+ * in it, else one error line and REKMOD_E_NOPERM (--force: a warning, 0) */
+int check_source_trust(struct rekmod_ctx *ctx, const char *dir);
 /* a path dkms.conf gives relative to a tree has no ".." component */
 bool conf_path_inside(const char *p);
 /* the paths of every module stay inside their trees (dest: the install

@@ -41,11 +41,14 @@ int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 		dk_error(ctx, "Could not find module source directory.\nDirectory: %s does not exist.", src);
 		return REKMOD_E_NOSOURCE;
 	}
+	int r = check_source_trust(ctx, src);
+	if (r)
+		return r;
 	_cleanup_free_ char *confpath = xasprintf("%s/dkms.conf", src);
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a, .strict = true,
 				.path = ctx->conf ? ctx->conf : confpath };
-	int r = conf_read(ctx, &req, &c);
+	r = conf_read(ctx, &req, &c);
 	if (r)
 		return r;
 	_cleanup_free_ char *d = mv_dir(ctx, m, v);
@@ -88,6 +91,9 @@ int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_mod
 		dk_error(ctx, "%s must contain a dkms.conf file!", dir);
 		return REKMOD_E_NOPERM;
 	}
+	int r = check_source_trust(ctx, from);
+	if (r)
+		return r;
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .kernel = ctx->current_kernel, .arch = ctx->arch, .path = conf };
 	if (conf_read(ctx, &req, &c)) {
@@ -96,7 +102,7 @@ int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_mod
 	}
 	_cleanup_free_ char *m = xstrdup(c->package_name), *v = xstrdup(c->package_version);
 	dkms_conf_free(c);
-	int r = check_names(ctx, m, v, NULL, NULL);
+	r = check_names(ctx, m, v, NULL, NULL);
 	if (r)
 		return r;
 	_cleanup_free_ char *dst = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);

@@ -125,4 +125,42 @@ check "... naming the link and the fix" grep -Fq "Error! $L/lib/modules/$K1/upda
 check "... and nothing lands where it points" test -z "$(ls -A "$W/elsewhere")"
 check "... the module is not installed" bash -c "! '$REKMOD' --root '$L' status ln | grep -q installed"
 
+# ---- 7. a source tree another user can change is not built as root ----
+T=$W/trust
+new_root "$T"
+mk_src "$T/usr/src/owned-1.0" owned 1.0 "$KMAKE" 'POST_ADD="touch-marker.sh"'
+printf '#!/bin/sh\ntouch "%s/ran"\n' "$W" >"$T/usr/src/owned-1.0/touch-marker.sh"
+chmod 755 "$T/usr/src/owned-1.0/touch-marker.sh"
+chown -R nobody: "$T/usr/src/owned-1.0"
+"$REKMOD" --root "$T" add owned/1.0 >"$W/owned.out" 2>&1
+check "add of a source owned by nobody fails" test $? != 0
+check "... in one line naming the path and the fix" \
+	grep -Eq "^Error! $T/usr/src/owned-1.0 is owned by uid [0-9]+, not root: .*chown -R root:root $T/usr/src/owned-1.0" \
+	"$W/owned.out"
+check "... registers nothing and runs nothing" bash -c "test ! -e '$T/var/lib/dkms/owned' && test ! -e '$W/ran'"
+"$REKMOD" --root "$T" add owned/1.0 --force >"$W/owned-force.out" 2>&1
+check "add --force adds it, with a warning" \
+	bash -c "test -L '$T/var/lib/dkms/owned/1.0/source' && grep -q '^Warning: .* is owned by uid' '$W/owned-force.out'"
+
+mk_src "$T/usr/src/ww-1.0" ww 1.0 "$KMAKE"
+chmod 0777 "$T/usr/src/ww-1.0"
+"$REKMOD" --root "$T" add ww/1.0 >"$W/ww.out" 2>&1
+check "add of a world-writable (0777) source directory fails" test $? != 0
+check "... naming the mode and chmod go-w" \
+	grep -Fq "Error! $T/usr/src/ww-1.0 is writable by other users (mode 0777): rekmod will not run its dkms.conf and make as root; fix it with chown -R root:root $T/usr/src/ww-1.0 and chmod -R go-w" \
+	"$W/ww.out"
+chmod 0755 "$T/usr/src/ww-1.0"
+chmod 0666 "$T/usr/src/ww-1.0/dkms.conf"
+"$REKMOD" --root "$T" add "$T/usr/src/ww-1.0" >"$W/ww2.out" 2>&1
+check "add DIR with a 0666 dkms.conf fails" \
+	bash -c "! test -e '$T/var/lib/dkms/ww' && grep -Fq '$T/usr/src/ww-1.0/dkms.conf is writable by other users (mode 0666)' '$W/ww2.out'"
+chmod 0644 "$T/usr/src/ww-1.0/dkms.conf"
+"$REKMOD" --root "$T" add ww/1.0 >/dev/null 2>&1
+chmod 0666 "$T/usr/src/ww-1.0/Makefile"
+"$REKMOD" --root "$T" build ww/1.0 -k "$K1" >"$W/ww3.out" 2>&1
+check "build of a source whose Makefile became 0666 fails" test $? != 0
+check "... before make runs" bash -c "grep -Fq '$T/usr/src/ww-1.0/Makefile is writable by other users' '$W/ww3.out' && test ! -e '$T/var/lib/dkms/ww/1.0/build/make.log'"
+"$REKMOD" --root "$T" build ww/1.0 -k "$K1" --force >/dev/null 2>&1
+check "build --force builds it" test -d "$T/var/lib/dkms/ww/1.0/$K1/$ARCH/module"
+
 summary
