@@ -82,6 +82,40 @@ _public_ int rekmod_add(struct rekmod_ctx *ctx, const char *m, const char *v)
 	return r;
 }
 
+/* from into dst under the tree lock: copied into a unique directory beside
+ * dst, then renamed, so two adds at once never mix; a copy a crash left
+ * without its dkms.conf is replaced. */
+static int copy_source_locked(struct rekmod_ctx *ctx, const char *from, const char *dst, bool force)
+{
+	_cleanup_free_ char *realdst = realpath(dst, NULL);
+	if (realdst && streq(realdst, from))
+		return 0;
+	_cleanup_free_ char *dstconf = xasprintf("%s/dkms.conf", dst);
+	if (!force && is_dir(dst) && !path_exists(dstconf))
+		dk_warn(ctx, "%s has no dkms.conf (a copy that was cut short); replacing it with %s", dst, from);
+	if (force || (is_dir(dst) && !path_exists(dstconf)))
+		rm_rf(dst);
+	if (is_dir(dst))
+		return 0;
+	int r = mkdir_p(ctx->source_tree_path, 0755);
+	_cleanup_free_ char *base = strrchr(dst, '/') ? xstrdup(strrchr(dst, '/') + 1) : xstrdup(dst);
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.rekmod-XXXXXX", ctx->source_tree_path, base);
+	if (r == 0 && !mkdtemp(tmp))
+		r = -errno;
+	_cleanup_free_ char *inner = xasprintf("%s/src", tmp);
+	if (r == 0)
+		r = copy_tree(from, inner);
+	if (r == 0 && rename(inner, dst) < 0)
+		r = -errno;
+	rm_rf(tmp);
+	if (r < 0) {
+		dk_error(ctx, "could not copy %s to %s: %s", from, dst, strerror(-r));
+		return REKMOD_E_GENERIC;
+	}
+	fsync_dir_of(dst);
+	return 0;
+}
+
 /* `dkms add <dir>`: read PACKAGE_NAME/VERSION, copy the tree to <source_tree>/<m>-<v>. */
 int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_module, char **ret_version)
 {
@@ -106,25 +140,12 @@ int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_mod
 	if (r)
 		return r;
 	_cleanup_free_ char *dst = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
-	_cleanup_free_ char *realdst = realpath(dst, NULL);
-	if (!realdst || !streq(realdst, from)) {
-		if (force)
-			rm_rf(dst);
-		if (!is_dir(dst)) {
-			_cleanup_free_ char *tmp = xasprintf("%s.rekmod-tmp", dst);
-			rm_rf(tmp);
-			r = mkdir_p(ctx->source_tree_path, 0755);
-			if (r == 0)
-				r = copy_tree(from, tmp);
-			if (r == 0 && rename(tmp, dst) < 0)
-				r = -errno;
-			if (r < 0) {
-				rm_rf(tmp);
-				dk_error(ctx, "could not copy %s to %s: %s", from, dst, strerror(-r));
-				return REKMOD_E_GENERIC;
-			}
-		}
-	}
+	if ((r = tree_lock(ctx)))
+		return r;
+	r = copy_source_locked(ctx, from, dst, force);
+	tree_unlock(ctx);
+	if (r)
+		return r;
 	*ret_module = TAKE_PTR(m);
 	*ret_version = TAKE_PTR(v);
 	return 0;

@@ -163,4 +163,24 @@ check "... before make runs" bash -c "grep -Fq '$T/usr/src/ww-1.0/Makefile is wr
 "$REKMOD" --root "$T" build ww/1.0 -k "$K1" --force >/dev/null 2>&1
 check "build --force builds it" test -d "$T/var/lib/dkms/ww/1.0/$K1/$ARCH/module"
 
+# ---- 9. add DIR of one module twice at once; a copy a crash cut short ----
+A=$W/adds
+new_root "$A"
+mk_src "$W/big" big 1.0 "$KMAKE"
+mkdir -p "$W/big/data"
+for i in $(seq 1 3000); do echo "$i" >"$W/big/data/f$i"; done
+for i in 1 2 3 4; do "$REKMOD" --root "$A" add "$W/big" >"$W/add$i.out" 2>&1 & done
+wait
+whole_copy() { diff -r "$W/big" "$A/usr/src/big-1.0" >/dev/null; }
+check "four concurrent add DIR: the source copy is whole" whole_copy
+check "... big/1.0 is added" test -L "$A/var/lib/dkms/big/1.0/source"
+check "... and no temporary copy is left" test -z "$(ls -A "$A/usr/src" | grep -v '^big-1.0$')"
+mkdir -p "$A/usr/src/cut-1.0"
+echo 'obj-m := cut.o' >"$A/usr/src/cut-1.0/Makefile" # no dkms.conf: a copy cut short
+mk_src "$W/cut" cut 1.0 "$KMAKE"
+"$REKMOD" --root "$A" add "$W/cut" >"$W/cut.out" 2>&1
+check "add DIR over a copy without dkms.conf replaces it" \
+	bash -c "'$REKMOD' --root '$A' status cut | grep -q 'cut/1.0: added' && diff -r '$W/cut' '$A/usr/src/cut-1.0'"
+check "... saying so" grep -Fq "Warning: $A/usr/src/cut-1.0 has no dkms.conf" "$W/cut.out"
+
 summary
