@@ -32,6 +32,7 @@ struct rekmod_ctx {
 	char *jobserver; /* "R,W": builds share this make jobserver (sync) */
 	int lock_fd;
 	unsigned lock_depth;
+	int lock_timeout; /* framework.conf's lock_timeout_seconds; 0: 1800 */
 };
 
 #define log_of(ctx) (&(ctx)->log)
@@ -47,6 +48,9 @@ char *resolve_link(const struct rekmod_ctx *ctx, const char *link, bool host_fal
 /* Exclusive lock of the dkms tree (reentrant within the process). */
 int tree_lock(struct rekmod_ctx *ctx);
 void tree_unlock(struct rekmod_ctx *ctx);
+/* In a process forked while the lock is held (a build worker): it and its
+ * children die with the lock holder, so none outlives it holding the lock. */
+void tree_lock_child(struct rekmod_ctx *ctx);
 char *mv_dir(const struct rekmod_ctx *ctx, const char *m, const char *v);
 char *build_base(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 char *kernel_link(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);

@@ -388,6 +388,7 @@ static _noreturn_ void worker(struct exec *e, const struct job *j)
 {
 	fcntl(e->js.rfd, F_SETFD, 0);
 	fcntl(e->js.wfd, F_SETFD, 0);
+	tree_lock_child(e->ctx); /* dies with the parent, make and all */
 	e->ctx->log.max_priority = -1; /* this process's own copy of the context */
 	int r = do_build(e->ctx, j->m, j->v, j->k, j->a);
 	fflush(NULL);

@@ -183,4 +183,74 @@ check "add DIR over a copy without dkms.conf replaces it" \
 	bash -c "'$REKMOD' --root '$A' status cut | grep -q 'cut/1.0: added' && diff -r '$W/cut' '$A/usr/src/cut-1.0'"
 check "... saying so" grep -Fq "Warning: $A/usr/src/cut-1.0 has no dkms.conf" "$W/cut.out"
 
+# ---- 11. the tree lock: who holds it, said at once; a bounded, configurable wait; no orphan keeps it ----
+Q=$W/lock
+new_root "$Q"
+LOCK=$Q/var/lib/dkms/.rekmod.lock
+slow_make() { # SECONDS: a MAKE[0] that sleeps first
+	printf 'MAKE[0]="sleep %s; make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build"' "$1"
+}
+mk_src "$Q/usr/src/slow-1.0" slow 1.0 "$(slow_make 4)"
+mk_src "$Q/usr/src/other-1.0" other 1.0 "$KMAKE"
+"$REKMOD" --root "$Q" add slow/1.0 >/dev/null 2>&1
+"$REKMOD" --root "$Q" install slow/1.0 -k "$K1" >/dev/null 2>&1 &
+HOLDER=$!
+sleep 1
+"$REKMOD" --root "$Q" add other/1.0 >"$W/wait.out" 2>"$W/wait.err" &
+WAITER=$!
+sleep 1
+check "a waiting command says so on stderr at once, naming the live holder" \
+	grep -Fxq "Waiting for the DKMS tree lock $LOCK held by pid $HOLDER..." "$W/wait.err"
+wait "$HOLDER" "$WAITER"
+
+mkdir -p "$Q/etc/dkms"
+echo 'lock_timeout_seconds=2' >"$Q/etc/dkms/framework.conf"
+echo 2147483646 >"$LOCK" # the last holder's pid, long gone
+flock "$LOCK" sleep 6 &
+FL=$!
+sleep 0.5
+"$REKMOD" --root "$Q" remove other/1.0 --all >"$W/stale.out" 2>&1 &
+RM=$!
+SECONDS=0
+wait "$RM"
+RC=$?
+T=$SECONDS
+check "the waiting line does not name the stale pid in the lock file" bash -c "! grep -q 2147483646 '$W/stale.out'"
+check "lock_timeout_seconds=2: the wait ends in time (exit 1, ${T}s)" test "$RC" = 1 -a "$T" -le 4
+check "... with an error naming the timeout and the setting" \
+	grep -q "^Error! Timed out after 2s waiting for $LOCK.*lock_timeout_seconds in framework.conf" "$W/stale.out"
+wait "$FL"
+
+O=$W/orphan
+new_root "$O"
+mkdir -p "$O/etc/dkms"
+echo 'lock_timeout_seconds=5' >"$O/etc/dkms/framework.conf"
+mk_src "$O/usr/src/orph-1.0" orph 1.0 "$(slow_make 12)"
+mk_src "$O/usr/src/late-1.0" late 1.0 "$KMAKE"
+"$REKMOD" --root "$O" add orph/1.0 >/dev/null 2>&1
+"$REKMOD" --root "$O" sync --kernel "$K1" >/dev/null 2>&1 &
+SYNC=$!
+sleep 2
+kill -KILL "$SYNC"
+wait "$SYNC" 2>/dev/null
+SECONDS=0
+timeout 8 "$REKMOD" --root "$O" add late/1.0 >"$W/late.out" 2>&1
+T=$SECONDS
+check "a killed sync's build worker does not keep the lock (add got it in ${T}s)" \
+	test -L "$O/var/lib/dkms/late/1.0/source" -a "$T" -le 3
+timeout 20 flock "$O/var/lib/dkms/.rekmod.lock" true # an orphan (unfixed) finishes before the tree goes
+
+# ---- 4. remove --all waiting for an install removes what the install built ----
+F=$W/race
+new_root "$F"
+mk_src "$F/usr/src/race-1.0" race 1.0 "$(slow_make 2)"
+"$REKMOD" --root "$F" add race/1.0 >/dev/null 2>&1
+"$REKMOD" --root "$F" install race/1.0 -k "$K1" >/dev/null 2>&1 &
+INST=$!
+sleep 0.2
+"$REKMOD" --root "$F" remove race/1.0 --all >"$W/race.out" 2>&1
+wait "$INST"
+check "install -k K & remove --all: the module is removed from K" test ! -e "$F/lib/modules/$K1/updates/dkms/race.ko"
+check "... and unregistered" test ! -e "$F/var/lib/dkms/race"
+
 summary
