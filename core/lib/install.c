@@ -103,9 +103,11 @@ static int mkdir_beneath(const char *lib, const char *rel, char **ret_bad)
 			break;
 		}
 		int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
 		if (next < 0) {
 			r = -errno;
-			*ret_bad = xstrdup(at.s);
+			if (lstat(at.s, &st) == 0 && S_ISLNK(st.st_mode))
+				*ret_bad = xstrdup(at.s);
 		}
 		close(fd);
 		fd = next;

@@ -231,8 +231,10 @@ mk_src "$O/usr/src/late-1.0" late 1.0 "$KMAKE"
 "$REKMOD" --root "$O" sync --kernel "$K1" >/dev/null 2>&1 &
 SYNC=$!
 sleep 2
-kill -KILL "$SYNC"
-wait "$SYNC" 2>/dev/null
+{
+	kill -KILL "$SYNC"
+	wait "$SYNC"
+} 2>/dev/null # no "Killed" notice
 SECONDS=0
 timeout 8 "$REKMOD" --root "$O" add late/1.0 >"$W/late.out" 2>&1
 T=$SECONDS
