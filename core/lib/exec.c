@@ -7,25 +7,15 @@
 
 extern char **environ;
 
-static int run_logged_env(struct rekmod_ctx *ctx, const char *const *argv, const char *const *envp, const char *cwd,
-			  int *ret_status);
-
 /* Output of a child, line by line, into the log at LOG_INFO. */
 int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd, int *ret_status)
-{
-	return run_logged_env(ctx, argv, NULL, cwd, ret_status);
-}
-
-static int run_logged_env(struct rekmod_ctx *ctx, const char *const *argv, const char *const *envp, const char *cwd,
-			  int *ret_status)
 {
 	struct strbuf cmd = { 0 };
 	for (size_t i = 0; argv[i]; i++)
 		sb_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
 	rk_debug(log_of(ctx), "%s", cmd.s);
 	sb_free(&cmd);
-	struct rk_spawn s = { .argv = argv, .envp = envp, .cwd = cwd, .stdout_fd = -1, .stderr_fd = -1,
-			      .stdin_fd = -1 };
+	struct rk_spawn s = { .argv = argv, .cwd = cwd, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
 	_cleanup_free_ char *out = NULL;
 	int r = rk_run_capture(&s, &out, NULL, ret_status);
 	if (r < 0)
@@ -65,43 +55,19 @@ static char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel)
 	return TAKE_PTR(cc);
 }
 
-/* What MAKE and the scripts get of the caller's environment: the search
- * path, home, locale, temporary directory, terminal and reproducible-build
- * settings. Nothing else (no SSH_AUTH_SOCK, no secrets, no MAKEFLAGS, no
- * BASH_ENV for bash to source); dkms unsets CC CXX CFLAGS CXXFLAGS LDFLAGS. */
-static bool env_kept(const char *e)
-{
-	static const char *const keep[] = { "PATH=", "HOME=", "LANG=", "LANGUAGE=", "TMPDIR=", "TERM=",
-					    "SOURCE_DATE_EPOCH=", "KBUILD_BUILD_TIMESTAMP=", "KBUILD_BUILD_USER=",
-					    "KBUILD_BUILD_HOST=" };
-	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
-		if (startswith(e, keep[i]))
-			return true;
-	return startswith(e, "LC_") && strchr(e, '=');
-}
-
-/* the clean environment, plus the variables dkms defines for that kernel
- * (kernel NULL: a script that runs for no one kernel) */
+/* environ without CC CXX CFLAGS CXXFLAGS LDFLAGS (dkms unsets them), plus CC from the kernel */
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel)
 {
+	static const char *const drop[] = { "CC=", "CXX=", "CFLAGS=", "CXXFLAGS=", "LDFLAGS=" };
 	char **env = NULL;
-	bool path = false;
 	for (char **e = environ; e && *e; e++) {
-		if (!env_kept(*e))
-			continue;
-		path |= startswith(*e, "PATH=");
-		strv_push(&env, xstrdup(*e));
+		bool skip = false;
+		for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
+			skip |= startswith(*e, drop[i]);
+		if (!skip)
+			strv_push(&env, xstrdup(*e));
 	}
-	if (!path)
-		strv_push(&env, xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
-	strv_push(&env, xasprintf("dkms_tree=%s", ctx->dkms_tree_path));
-	strv_push(&env, xasprintf("source_tree=%s", ctx->source_tree_path));
-	strv_push(&env, xasprintf("install_tree=%s", ctx->install_tree_path));
 	if (kernel) {
-		_cleanup_free_ char *ksd = kernel_source_dir(ctx, kernel);
-		strv_push(&env, xasprintf("kernelver=%s", kernel));
-		strv_push(&env, xasprintf("arch=%s", ctx->arch));
-		strv_push(&env, xasprintf("kernel_source_dir=%s", ksd));
 		_cleanup_free_ char *cc = kernel_cc(ctx, kernel);
 		if (cc)
 			strv_push(&env, xasprintf("CC=%s", cc));
@@ -136,8 +102,7 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 	say(ctx, "%s", "");
 	say(ctx, "Running the %s script:", kind);
 	int st;
-	_cleanup_strv_free_ char **env = build_env(ctx, NULL);
-	int r = run_logged_env(ctx, (const char *const *)words, (const char *const *)env, dir, &st);
+	int r = run_logged(ctx, (const char *const *)words, dir, &st);
 	if (r < 0) {
 		dk_error(ctx, "could not run the %s script %s: %s", kind, words[0], strerror(-r));
 		return 1;

@@ -255,27 +255,4 @@ wait "$INST"
 check "install -k K & remove --all: the module is removed from K" test ! -e "$F/lib/modules/$K1/updates/dkms/race.ko"
 check "... and unregistered" test ! -e "$F/var/lib/dkms/race"
 
-# ---- 10. MAKE and the scripts get a clean environment ----
-E=$W/env
-new_root "$E"
-printf 'touch "%s/bash-env-sourced"\n' "$W" >"$W/bashenv"
-mk_src "$E/usr/src/envy-1.0" envy 1.0 \
-	"MAKE[0]=\"env | sort >$W/make.env; make -C \${kernel_source_dir} M=\${dkms_tree}/\${PACKAGE_NAME}/\${PACKAGE_VERSION}/build\"" \
-	'POST_BUILD="dump-env.sh"'
-printf '#!/bin/sh\nenv | sort >"%s/script.env"\n' "$W" >"$E/usr/src/envy-1.0/dump-env.sh"
-chmod 755 "$E/usr/src/envy-1.0/dump-env.sh"
-"$REKMOD" --root "$E" add envy/1.0 >/dev/null 2>&1
-SSH_AUTH_SOCK=/run/secret.sock API_TOKEN=s3cret MAKEFLAGS=-k BASH_ENV=$W/bashenv \
-	"$REKMOD" --root "$E" build envy/1.0 -k "$K1" >"$W/envy.out" 2>&1
-check "MAKE ran and built" test -d "$E/var/lib/dkms/envy/1.0/$K1/$ARCH/module"
-check "MAKE gets no SSH_AUTH_SOCK, token, caller's MAKEFLAGS or BASH_ENV" \
-	bash -c "! grep -Eq '^(SSH_AUTH_SOCK|API_TOKEN|MAKEFLAGS|BASH_ENV)=' '$W/make.env'"
-check "bash sourced no BASH_ENV" test ! -e "$W/bash-env-sourced"
-check "MAKE gets PATH, HOME and dkms's kernelver, arch, kernel_source_dir, dkms_tree, source_tree" bash -c "
-	grep -q '^PATH=' '$W/make.env' && grep -q '^HOME=' '$W/make.env' && grep -qx 'kernelver=$K1' '$W/make.env' &&
-	grep -qx 'arch=$ARCH' '$W/make.env' && grep -q '^kernel_source_dir=/' '$W/make.env' &&
-	grep -qx 'dkms_tree=$E/var/lib/dkms' '$W/make.env' && grep -qx 'source_tree=$E/usr/src' '$W/make.env'"
-check "the POST_BUILD script gets no SSH_AUTH_SOCK or token either" \
-	bash -c "test -s '$W/script.env' && ! grep -Eq '^(SSH_AUTH_SOCK|API_TOKEN|BASH_ENV)=' '$W/script.env'"
-
 summary
