@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One build: fresh copy of the source, patches, PRE_BUILD, make, collect and
  * strip the modules into a staging directory renamed into place. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -43,18 +44,179 @@ static int source_entries(const char *dir)
 	return e ? (int)strv_len(e) : 0;
 }
 
+/* ---- trust: a source tree another user can change is not run as root ---- */
+
+/* why path (lstat'ed as st) is untrusted, or NULL: owned by another user,
+ * or writable by others (group writable unless the group is root) */
+static char *untrusted_why(const char *path, const struct stat *st)
+{
+	uid_t me = geteuid();
+	if (st->st_uid != 0 && st->st_uid != me)
+		return xasprintf("%s is owned by uid %u, not root", path, (unsigned)st->st_uid);
+	if (S_ISLNK(st->st_mode))
+		return NULL;
+	if ((st->st_mode & S_IWOTH) || ((st->st_mode & S_IWGRP) && st->st_gid != 0 && st->st_gid != getegid()))
+		return xasprintf("%s is writable by other users (mode %04o)", path, (unsigned)(st->st_mode & 07777));
+	return NULL;
+}
+
+static char *untrusted_in(int dfd, const char *path, int depth)
+{
+	DIR *d = depth < 32 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		close(dfd);
+		return NULL;
+	}
+	char *why = NULL;
+	for (struct dirent *de; !why && (de = readdir(d));) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", path, de->d_name);
+		why = untrusted_why(p, &st);
+		if (!why && S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				why = untrusted_in(sub, p, depth + 1);
+		}
+	}
+	closedir(d);
+	return why;
+}
+
+/* dir and everything in it belong to root (or the caller) and only they can
+ * write there, else its dkms.conf and make would run as root code another
+ * user wrote: one error line, unless --force. 0 or REKMOD_E_NOPERM. */
+int check_source_trust(struct rekmod_ctx *ctx, const char *dir)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0; /* a missing source is reported where it is read */
+	}
+	_cleanup_free_ char *why = untrusted_why(dir, &st);
+	if (why)
+		close(fd);
+	else
+		why = untrusted_in(fd, dir, 0);
+	if (!why)
+		return 0;
+	if (ctx->force) {
+		dk_warn(ctx, "%s; going on (--force)", why);
+		return 0;
+	}
+	dk_error(ctx, "%s: rekmod will not run its dkms.conf and make as root; fix it with chown -R root:root %s "
+		 "and chmod -R go-w %s (or pass --force)", why, dir, dir);
+	return REKMOD_E_NOPERM;
+}
+
+/* a path dkms.conf gives relative to a tree: no ".." component */
+bool conf_path_inside(const char *p)
+{
+	for (const char *c = p; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return false;
+		c += n;
+		c += *c == '/';
+	}
+	return true;
+}
+
+static bool module_paths_ok(const struct rekmod_ctx *ctx, const struct rk_log *log, const struct dkms_conf *c,
+			    size_t i, bool dest)
+{
+	const struct dkms_module *mod = &c->modules[i];
+	const char *bad = NULL, *what = NULL, *fix = NULL;
+	if (!name_is_valid(mod->built_name))
+		bad = "BUILT_MODULE_NAME", what = mod->built_name, fix = "set it to the module's file name without .ko";
+	else if (!name_is_valid(mod->dest_name))
+		bad = "DEST_MODULE_NAME", what = mod->dest_name, fix = "set it to the module's file name without .ko";
+	else if (!conf_path_inside(mod->built_location))
+		bad = "BUILT_MODULE_LOCATION", what = mod->built_location,
+		fix = "set it to a directory of the source, without \"..\"";
+	else if (dest && !conf_path_inside(mod->dest_location))
+		bad = "DEST_MODULE_LOCATION", what = mod->dest_location,
+		fix = "set it to \"/updates\" or another path under the kernel's module directory, without \"..\"";
+	if (!bad)
+		return true;
+	if (streq(bad, "DEST_MODULE_LOCATION") && ctx->addon_modules_dir && *ctx->addon_modules_dir)
+		rk_err(log, "Error! %s: ADDON_MODULES_DIR=\"%s\" (framework.conf) leaves the install tree; set it to "
+		       "a directory under the kernel's module directory, without \"..\"", c->path,
+		       ctx->addon_modules_dir);
+	else
+		rk_err(log, "Error! %s: %s[%zu]=\"%s\" leaves its tree; %s", c->path, bad, i, what, fix);
+	return false;
+}
+
+/* Every path dkms.conf names stays inside its tree: the built module in the
+ * build directory, its name one file name, and (dest) its install location
+ * under the kernel's module directory. */
+bool conf_paths_ok(const struct rekmod_ctx *ctx, const struct rk_log *log, const struct dkms_conf *c, bool dest)
+{
+	for (size_t i = 0; i < c->n_modules; i++)
+		if (!module_paths_ok(ctx, log, c, i, dest))
+			return false;
+	return true;
+}
+
+/* s as one bash word: as is when it holds only characters bash gives no
+ * meaning, else in single quotes */
+static void sb_shell_word(struct strbuf *b, const char *s)
+{
+	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:+,=@%-") == strlen(s)) {
+		sb_puts(b, s);
+		return;
+	}
+	sb_putc(b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			sb_puts(b, "'\\''");
+		else
+			sb_putc(b, *p);
+	}
+	sb_putc(b, '\'');
+}
+
+/* dkms's default: make -C <kernel_source_dir> M=<dkms_tree>/<m>/<v>/build,
+ * composed here with each path quoted (a root with a space in it) */
+static void default_make_args(struct strbuf *b, const struct rekmod_ctx *ctx, const char *m, const char *v,
+			      const char *k)
+{
+	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
+	_cleanup_free_ char *dir = xasprintf("M=%s/%s/%s/build", ctx->dkms_tree_path, m, v);
+	sb_puts(b, " -C ");
+	sb_shell_word(b, ksd);
+	sb_putc(b, ' ');
+	sb_shell_word(b, dir);
+}
+
 /* dkms: a leading word `make` becomes `make -j<jobs> KERNELRELEASE=<kver>` */
-static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *k)
+static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
+			  const char *k)
 {
 	struct strbuf b = { 0 };
 	const char *cmd = c->make_command;
-	bool is_make = startswith(cmd, "make") && (cmd[4] == '\0' || cmd[4] == ' ' || cmd[4] == '\t');
-	if (is_make && ctx->jobserver)
-		sb_printf(&b, "make KERNELRELEASE=%s%s", k, cmd + 4); /* -j comes from the shared jobserver */
-	else if (is_make)
-		sb_printf(&b, "make -j%d KERNELRELEASE=%s%s", ctx->jobs, k, cmd + 4);
-	else
+	bool is_make = c->make_is_default ||
+		       (startswith(cmd, "make") && (cmd[4] == '\0' || cmd[4] == ' ' || cmd[4] == '\t'));
+	if (is_make) {
+		sb_puts(&b, "make");
+		if (!ctx->jobserver) /* else -j comes from the shared jobserver */
+			sb_printf(&b, " -j%d", ctx->jobs);
+		_cleanup_free_ char *kr = xasprintf("KERNELRELEASE=%s", k);
+		sb_putc(&b, ' ');
+		sb_shell_word(&b, kr);
+		if (c->make_is_default)
+			default_make_args(&b, ctx, m, v, k);
+		else
+			sb_puts(&b, cmd + 4);
+	} else {
 		sb_puts(&b, cmd);
+	}
 	_cleanup_free_ char *cfg = kernel_config_path(ctx, k);
 	_cleanup_free_ char *text = NULL;
 	if (read_file(cfg, &text, NULL) == 0) {
@@ -158,6 +320,14 @@ static int stage_one(struct rekmod_ctx *ctx, const struct dkms_module *mod, cons
 {
 	_cleanup_free_ char *src = xasprintf("%s/%s%s.ko", build_dir, mod->built_location, mod->built_name);
 	_cleanup_free_ char *dst = xasprintf("%s/%s.ko", moddir, mod->dest_name);
+	_cleanup_free_ char *real = realpath(src, NULL), *realdir = realpath(build_dir, NULL);
+	struct stat sb;
+	if (!real || !realdir || !startswith(real, realdir) || real[strlen(realdir)] != '/' || lstat(src, &sb) < 0 ||
+	    !S_ISREG(sb.st_mode)) {
+		dk_error(ctx, "%s is not a file inside the build directory %s (a symbolic link?); make BUILT_MODULE_NAME and "
+			 "BUILT_MODULE_LOCATION name the module make built", src, build_dir);
+		return REKMOD_E_NOKO;
+	}
 	if (mod->strip) {
 		const char *argv[] = { "strip", "-g", src, NULL };
 		int st = 0;
@@ -231,7 +401,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	r = run_pre_build(ctx, m, c->pre_build, build_dir, logfd, logpath);
 	if (r)
 		return r;
-	_cleanup_free_ char *cmd = make_command(ctx, c, k);
+	_cleanup_free_ char *cmd = make_command(ctx, c, m, v, k);
 	dprintf(logfd, "\n# command: %s\n", cmd);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -314,13 +484,20 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 			 k, base);
 		return REKMOD_E_EXISTS;
 	}
-	struct dkms_conf *c = NULL;
-	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a, .strict = true };
-	int r = conf_read(ctx, &req, &c);
+	_cleanup_free_ char *src = source_dir(ctx, m, v);
+	int r = check_source_trust(ctx, src);
 	if (r)
 		return r;
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a, .strict = true };
+	r = conf_read(ctx, &req, &c);
+	if (r)
+		return r;
+	if (!conf_paths_ok(ctx, log_of(ctx), c, false)) {
+		dkms_conf_free(c);
+		return REKMOD_E_BADCONF;
+	}
 	_cleanup_free_ char *mvd = mv_dir(ctx, m, v);
-	_cleanup_free_ char *src = source_dir(ctx, m, v);
 	_cleanup_free_ char *build_dir = xasprintf("%s/build", mvd);
 	_cleanup_free_ char *kdir = xasprintf("%s/%s", mvd, k);
 	_cleanup_free_ char *staging = xasprintf("%s/.tmp_%s_XXXXXX", kdir, a);

@@ -50,7 +50,7 @@ static const char *const framework_keys[] = {
 	"source_tree", "dkms_tree", "install_tree", "tmp_location", "verbose", "symlink_modules",
 	"autoinstall_all_kernels", "modprobe_on_install", "parallel_jobs", "compress_gzip_opts",
 	"compress_xz_opts", "compress_zstd_opts", "build_environment", "post_transaction", "sign_file",
-	"mok_signing_key", "mok_certificate", "try_sign_modules", NULL,
+	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", NULL,
 };
 
 static char *unquote(const char *s)
@@ -112,7 +112,15 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 		ctx->install_tree = TAKE_PTR(val);
 	else if (streq(key, "parallel_jobs") && ctx->jobs == 0)
 		ctx->jobs = atoi(val);
-	else if (streq(key, "post_transaction")) {
+	else if (streq(key, "lock_timeout_seconds")) {
+		char *end;
+		long t = strtol(val, &end, 10);
+		if (*val && !*end && t > 0 && t <= 86400 * 7)
+			ctx->lock_timeout = (int)t;
+		else
+			rk_warn(log_of(ctx), "framework.conf: lock_timeout_seconds=\"%s\" is not a number of seconds "
+				"(1 to 604800), the default 1800 is used; write e.g. lock_timeout_seconds=600", val);
+	} else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);
 	} else {

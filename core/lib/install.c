@@ -78,6 +78,64 @@ static int move_file(const char *from, const char *to)
 	return r < 0 ? r : (unlink(from) < 0 ? -errno : 0);
 }
 
+/* lib/<rel>, each directory made where missing and opened without following
+ * a symbolic link: an updates/dkms that links elsewhere would take the
+ * install out of the tree. On a link, *ret_bad names it. */
+static int mkdir_beneath(const char *lib, const char *rel, char **ret_bad)
+{
+	int fd = open(lib, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	_cleanup_free_ char *copy = xstrdup(rel);
+	struct strbuf at = { 0 };
+	sb_puts(&at, lib);
+	int r = 0;
+	for (char *save = NULL, *c = strtok_r(copy, "/", &save); c && r == 0; c = strtok_r(NULL, "/", &save)) {
+		sb_printf(&at, "/%s", c);
+		if (streq(c, "."))
+			continue;
+		if (streq(c, "..")) {
+			r = -EINVAL;
+			break;
+		}
+		if (mkdirat(fd, c, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		int next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (next < 0) {
+			r = -errno;
+			if (lstat(at.s, &st) == 0 && S_ISLNK(st.st_mode))
+				*ret_bad = xstrdup(at.s);
+		}
+		close(fd);
+		fd = next;
+	}
+	if (fd >= 0)
+		close(fd);
+	sb_free(&at);
+	return r;
+}
+
+/* Is file in lib's tree: below it, no ".." and no symbolic link on the way? */
+static bool beneath(const char *lib, const char *file)
+{
+	size_t n = strlen(lib);
+	if (strncmp(file, lib, n) != 0 || file[n] != '/' || !conf_path_inside(file + n))
+		return false;
+	_cleanup_free_ char *p = xstrdup(file);
+	for (char *slash = strchr(p + n + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		struct stat st;
+		bool link = lstat(p, &st) == 0 && S_ISLNK(st.st_mode);
+		*slash = '/';
+		if (link)
+			return false;
+	}
+	return true;
+}
+
 /* Moves a same-named module out of the way into original_module/K/A with an
  * .origin file naming where it came from. */
 static void archive_original(struct step *st, const char *m, const char *k, const char *a,
@@ -89,7 +147,7 @@ static void archive_original(struct step *st, const char *m, const char *k, cons
 	for (size_t i = 0; i < ARRAY_SIZE(dirs) && !orig; i++) {
 		_cleanup_free_ char *d = xasprintf("%s%s", lib, dirs[i]);
 		orig = module_file_in(d, mod->dest_name);
-		if (orig && is_symlink(orig)) {
+		if (orig && (is_symlink(orig) || !beneath(lib, orig))) {
 			free(orig);
 			orig = NULL;
 		}
@@ -122,6 +180,8 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
 	bool any = false, seen_first = false;
+	if (!conf_paths_ok(ctx, &st->log, c, true))
+		return REKMOD_E_INSTALL;
 	for (size_t i = 0; i < c->n_modules; i++) {
 		const struct dkms_module *mod = &c->modules[i];
 		if (mod->excluded)
@@ -156,7 +216,13 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 		_cleanup_free_ char *dir = xasprintf("%s%s", lib, mod->dest_location);
 		const char *bn = strrchr(built, '/') + 1;
 		_cleanup_free_ char *dst = xasprintf("%s/%s", dir, bn);
-		int r = mkdir_p(dir, 0755);
+		_cleanup_free_ char *link = NULL;
+		int r = mkdir_beneath(lib, mod->dest_location, &link);
+		if (link) {
+			rk_err(&st->log, "Error! %s is a symbolic link: %s.ko would be installed outside %s; make it a "
+			       "directory (rm it, rekmod creates it)", link, mod->dest_name, lib);
+			return REKMOD_E_INSTALL;
+		}
 		if (r == 0)
 			r = copy_file_atomic(built, dst, 0644);
 		if (r < 0) {
@@ -277,13 +343,18 @@ int do_install(struct step *st, const char *m, const char *v, const char *k, con
 static char **installed_files(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
 	char **out = xcalloc(1, sizeof(char *));
+	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	_cleanup_free_ char *rec = tree_install_record(ctx, m, v, k, a);
 	_cleanup_free_ char *text = NULL;
 	if (read_file(rec, &text, NULL) == 0) {
 		for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 			char *tab = strchr(l, '\t');
-			if (tab)
-				strv_push(&out, root_path(ctx, tab + 1));
+			_cleanup_free_ char *f = tab ? root_path(ctx, tab + 1) : NULL;
+			if (f && beneath(lib, f))
+				strv_push(&out, TAKE_PTR(f));
+			else if (f)
+				rk_warn(log_of(ctx), "Warning: %s names %s, outside %s or through a symbolic link; it is "
+					"left alone", rec, f, lib);
 		}
 		return out;
 	}
@@ -298,8 +369,10 @@ static char **installed_files(struct rekmod_ctx *ctx, const char *m, const char 
 		_cleanup_free_ char *built = module_file_in(moddir, mod->dest_name);
 		const char *locs[] = { mod->dest_location, mod->dest_location_conf };
 		for (size_t j = 0; built && j < ARRAY_SIZE(locs); j++) {
-			_cleanup_free_ char *dir = xasprintf("%s/%s%s", ctx->install_tree_path, k, locs[j]);
-			_cleanup_free_ char *inst = module_file_in(dir, mod->dest_name);
+			_cleanup_free_ char *dir = xasprintf("%s%s", lib, locs[j]);
+			_cleanup_free_ char *inst = name_is_valid(mod->dest_name) ? module_file_in(dir, mod->dest_name) : NULL;
+			if (inst && !beneath(lib, inst))
+				continue;
 			_cleanup_free_ char *v1 = NULL, *s1 = NULL, *v2 = NULL, *s2 = NULL;
 			if (!inst || module_verinfo(inst, &v1, &s1) < 0 || module_verinfo(built, &v2, &s2) < 0)
 				continue;
@@ -331,6 +404,11 @@ static void restore_originals(struct step *st, const char *m, const char *k, con
 		}
 		origin[strcspn(origin, "\n")] = '\0';
 		_cleanup_free_ char *to = root_path(ctx, origin);
+		_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
+		if (!beneath(lib, to)) {
+			rk_warn(&st->log, "Warning: %s names %s, outside %s; it stays archived in %s", of, to, lib, store);
+			continue;
+		}
 		_cleanup_free_ char *dir = xstrdup(to);
 		*strrchr(dir, '/') = '\0';
 		if (mkdir_p(dir, 0755) < 0 || move_file(f, to) < 0) {

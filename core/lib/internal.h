@@ -32,6 +32,7 @@ struct rekmod_ctx {
 	char *jobserver; /* "R,W": builds share this make jobserver (sync) */
 	int lock_fd;
 	unsigned lock_depth;
+	int lock_timeout; /* framework.conf's lock_timeout_seconds; 0: 1800 */
 };
 
 #define log_of(ctx) (&(ctx)->log)
@@ -47,6 +48,9 @@ char *resolve_link(const struct rekmod_ctx *ctx, const char *link, bool host_fal
 /* Exclusive lock of the dkms tree (reentrant within the process). */
 int tree_lock(struct rekmod_ctx *ctx);
 void tree_unlock(struct rekmod_ctx *ctx);
+/* In a process forked while the lock is held (a build worker): it and its
+ * children die with the lock holder, so none outlives it holding the lock. */
+void tree_lock_child(struct rekmod_ctx *ctx);
 char *mv_dir(const struct rekmod_ctx *ctx, const char *m, const char *v);
 char *build_base(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 char *kernel_link(const struct rekmod_ctx *ctx, const char *m, const char *k, const char *a);
@@ -220,6 +224,14 @@ struct step {
 	struct rk_log log;
 	bool force, force_version_override;
 };
+/* the source tree dir is root's (or the caller's) and nobody else can write
+ * in it, else one error line and REKMOD_E_NOPERM (--force: a warning, 0) */
+int check_source_trust(struct rekmod_ctx *ctx, const char *dir);
+/* a path dkms.conf gives relative to a tree has no ".." component */
+bool conf_path_inside(const char *p);
+/* the paths of every module stay inside their trees (dest: the install
+ * location too); else one error line naming the directive, its value, the fix */
+bool conf_paths_ok(const struct rekmod_ctx *ctx, const struct rk_log *log, const struct dkms_conf *c, bool dest);
 char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const char *k, const char *a);
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 /* builds first when not built; depmod is the executor's */

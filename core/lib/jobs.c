@@ -498,6 +498,7 @@ static _noreturn_ void worker(struct exec *e, const struct job *j)
 	msgfd = j->msgfd;
 	fcntl(e->js.rfd, F_SETFD, 0);
 	fcntl(e->js.wfd, F_SETFD, 0);
+	tree_lock_child(e->ctx); /* dies with the parent, make and all */
 	/* this process's own copy of the context */
 	e->ctx->log = (struct rk_log){ .fn = to_parent, .userdata = &msgfd,
 				       .max_priority = msgfd >= 0 ? LOG_WARNING : -1 };

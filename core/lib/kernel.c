@@ -71,9 +71,17 @@ char **kernels_in_tree(const struct rekmod_ctx *ctx, bool with_headers)
 {
 	_cleanup_strv_free_ char **e = list_dir(ctx->install_tree_path);
 	char **out = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; e && e[i]; i++)
-		if (kernel_dir_name_ok(e[i]) && name_is_valid(e[i]) && (!with_headers || kernel_has_headers(ctx, e[i])))
+	for (size_t i = 0; e && e[i]; i++) {
+		if (!kernel_dir_name_ok(e[i]))
+			continue;
+		if (!name_is_valid(e[i])) {
+			rk_warn(log_of(ctx), "Warning: skipping %s/%s: a kernel release may hold only letters, digits "
+				"and . _ + ~ : -; rename or remove that directory", ctx->install_tree_path, e[i]);
+			continue;
+		}
+		if (!with_headers || kernel_has_headers(ctx, e[i]))
 			strv_push(&out, xstrdup(e[i]));
+	}
 	qsort(out, strv_len(out), sizeof(char *), kcmp);
 	return out;
 }

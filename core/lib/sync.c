@@ -81,8 +81,8 @@ static int check_kernel_names(struct rekmod_ctx *ctx, const char *const *ks)
 {
 	for (size_t i = 0; ks && ks[i]; i++) {
 		if (!name_is_valid(ks[i])) {
-			dk_error(ctx, "invalid kernel version \"%s\": it must be one path component; pass a kernel "
-				 "release such as 6.1.0-56-amd64",
+			dk_error(ctx, "invalid kernel version \"%s\": it may hold only letters, digits and . _ + ~ : -; "
+				 "pass a kernel release such as 6.1.0-56-amd64",
 				 ks[i]);
 			return REKMOD_E_GENERIC;
 		}

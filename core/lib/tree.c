@@ -8,7 +8,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +159,65 @@ _public_ int rekmod_built_kernels(struct rekmod_ctx *ctx, const char *m, const c
 
 #define LOCK_WAIT_SECONDS 1800
 
+static bool pid_alive(long pid)
+{
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* The live process holding the flock on fd: /proc/locks names the one that
+ * took it, else the pid the holder wrote in the file; 0 when neither lives
+ * (the last holder's pid is stale). */
+static long lock_holder(int fd)
+{
+	struct stat st;
+	_cleanup_free_ char *locks = NULL;
+	if (fstat(fd, &st) == 0 && read_file("/proc/locks", &locks, NULL) == 0) {
+		for (char *save = NULL, *l = strtok_r(locks, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			unsigned maj, min;
+			unsigned long ino;
+			long pid;
+			char kind[16];
+			if (strstr(l, "->") || sscanf(l, "%*d: %15s %*s %*s %ld %x:%x:%lu", kind, &pid, &maj, &min, &ino) != 5)
+				continue;
+			if (streq(kind, "FLOCK") && ino == st.st_ino && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+			    pid_alive(pid))
+				return pid;
+		}
+	}
+	char text[32] = "";
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	text[n > 0 ? n : 0] = '\0';
+	long pid = strtol(text, NULL, 10);
+	return pid_alive(pid) ? pid : 0;
+}
+
+static char *holder_words(int fd)
+{
+	long pid = lock_holder(fd);
+	return pid ? xasprintf(" held by pid %ld", pid) : xstrdup("");
+}
+
+/* waits up to lock_timeout_seconds; the waiting line goes out at once (stderr) */
+static int lock_wait(struct rekmod_ctx *ctx, int fd, const char *p)
+{
+	int limit = ctx->lock_timeout > 0 ? ctx->lock_timeout : LOCK_WAIT_SECONDS;
+	_cleanup_free_ char *held = holder_words(fd);
+	rk_warn(log_of(ctx), "Waiting for the DKMS tree lock %s%s...", p, held);
+	time_t end = time(NULL) + limit;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (time(NULL) >= end) {
+			free(held);
+			held = holder_words(fd);
+			dk_error(ctx, "Timed out after %ds waiting for %s%s; wait for it to finish, or raise "
+				 "lock_timeout_seconds in framework.conf", limit, p, held);
+			return REKMOD_E_GENERIC;
+		}
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 int tree_lock(struct rekmod_ctx *ctx)
 {
 	if (ctx->lock_depth++ > 0)
@@ -173,25 +235,10 @@ int tree_lock(struct rekmod_ctx *ctx)
 		ctx->lock_depth = 0;
 		return REKMOD_E_GENERIC;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		char holder[32] = "";
-		ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
-		holder[n > 0 ? n : 0] = '\0';
-		holder[strcspn(holder, "\n")] = '\0';
-		rk_notice(log_of(ctx), "Waiting for the DKMS tree lock %s held by pid %s...", p,
-			  holder[0] ? holder : "?");
-		time_t end = time(NULL) + LOCK_WAIT_SECONDS;
-		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			if (time(NULL) >= end) {
-				dk_error(ctx, "Timed out after %ds waiting for %s held by pid %s",
-				       LOCK_WAIT_SECONDS, p, holder[0] ? holder : "?");
-				close(fd);
-				ctx->lock_depth = 0;
-				return REKMOD_E_GENERIC;
-			}
-			struct timespec ts = { 0, 50 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 && (r = lock_wait(ctx, fd, p))) {
+		close(fd);
+		ctx->lock_depth = 0;
+		return r;
 	}
 	char pid[32];
 	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
@@ -201,11 +248,32 @@ int tree_lock(struct rekmod_ctx *ctx)
 	return 0;
 }
 
+static void kill_my_group(int sig)
+{
+	kill(0, sig); /* SA_RESETHAND: this process too, by the default action */
+}
+
+void tree_lock_child(struct rekmod_ctx *ctx)
+{
+	char text[32] = "";
+	ssize_t n = ctx->lock_fd >= 0 ? pread(ctx->lock_fd, text, sizeof(text) - 1, 0) : 0;
+	text[n > 0 ? n : 0] = '\0';
+	pid_t parent = (pid_t)strtol(text, NULL, 10);
+	setpgid(0, 0); /* make, bash and the compilers in one group, killed together */
+	struct sigaction sa = { .sa_handler = kill_my_group, .sa_flags = SA_RESETHAND };
+	sigaction(SIGTERM, &sa, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (parent > 0 && getppid() != parent)
+		kill_my_group(SIGTERM); /* it died before prctl */
+}
+
 void tree_unlock(struct rekmod_ctx *ctx)
 {
 	if (ctx->lock_depth == 0 || --ctx->lock_depth > 0)
 		return;
 	if (ctx->lock_fd >= 0) {
+		if (ftruncate(ctx->lock_fd, 0) < 0) { /* no stale pid for the next waiter */
+		}
 		close(ctx->lock_fd);
 		ctx->lock_fd = -1;
 	}

@@ -14,8 +14,8 @@ static int check_names(struct rekmod_ctx *ctx, const char *m, const char *v, con
 			return REKMOD_E_GENERIC;
 		}
 		if (val[i] && !name_is_valid(val[i])) {
-			dk_error(ctx, "invalid %s \"%s\": it must be one path component (no '/', not '.' or '..', at "
-				 "most 200 characters); pass a plain name",
+			dk_error(ctx, "invalid %s \"%s\": it may hold only letters, digits and . _ + ~ : - (at most "
+				 "200, not starting with - or .); pass the real name",
 				 what[i], val[i]);
 			return REKMOD_E_GENERIC;
 		}
@@ -41,11 +41,14 @@ int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 		dk_error(ctx, "Could not find module source directory.\nDirectory: %s does not exist.", src);
 		return REKMOD_E_NOSOURCE;
 	}
+	int r = check_source_trust(ctx, src);
+	if (r)
+		return r;
 	_cleanup_free_ char *confpath = xasprintf("%s/dkms.conf", src);
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a, .strict = true,
 				.path = ctx->conf ? ctx->conf : confpath };
-	int r = conf_read(ctx, &req, &c);
+	r = conf_read(ctx, &req, &c);
 	if (r)
 		return r;
 	_cleanup_free_ char *d = mv_dir(ctx, m, v);
@@ -79,6 +82,40 @@ _public_ int rekmod_add(struct rekmod_ctx *ctx, const char *m, const char *v)
 	return r;
 }
 
+/* from into dst under the tree lock: copied into a unique directory beside
+ * dst, then renamed, so two adds at once never mix; a copy a crash left
+ * without its dkms.conf is replaced. */
+static int copy_source_locked(struct rekmod_ctx *ctx, const char *from, const char *dst, bool force)
+{
+	_cleanup_free_ char *realdst = realpath(dst, NULL);
+	if (realdst && streq(realdst, from))
+		return 0;
+	_cleanup_free_ char *dstconf = xasprintf("%s/dkms.conf", dst);
+	if (!force && is_dir(dst) && !path_exists(dstconf))
+		dk_warn(ctx, "%s has no dkms.conf (a copy that was cut short); replacing it with %s", dst, from);
+	if (force || (is_dir(dst) && !path_exists(dstconf)))
+		rm_rf(dst);
+	if (is_dir(dst))
+		return 0;
+	int r = mkdir_p(ctx->source_tree_path, 0755);
+	_cleanup_free_ char *base = strrchr(dst, '/') ? xstrdup(strrchr(dst, '/') + 1) : xstrdup(dst);
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.rekmod-XXXXXX", ctx->source_tree_path, base);
+	if (r == 0 && !mkdtemp(tmp))
+		r = -errno;
+	_cleanup_free_ char *inner = xasprintf("%s/src", tmp);
+	if (r == 0)
+		r = copy_tree(from, inner);
+	if (r == 0 && rename(inner, dst) < 0)
+		r = -errno;
+	rm_rf(tmp);
+	if (r < 0) {
+		dk_error(ctx, "could not copy %s to %s: %s", from, dst, strerror(-r));
+		return REKMOD_E_GENERIC;
+	}
+	fsync_dir_of(dst);
+	return 0;
+}
+
 /* `dkms add <dir>`: read PACKAGE_NAME/VERSION, copy the tree to <source_tree>/<m>-<v>. */
 int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_module, char **ret_version)
 {
@@ -88,6 +125,9 @@ int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_mod
 		dk_error(ctx, "%s must contain a dkms.conf file!", dir);
 		return REKMOD_E_NOPERM;
 	}
+	int r = check_source_trust(ctx, from);
+	if (r)
+		return r;
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .kernel = ctx->current_kernel, .arch = ctx->arch, .path = conf };
 	if (conf_read(ctx, &req, &c)) {
@@ -96,29 +136,16 @@ int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_mod
 	}
 	_cleanup_free_ char *m = xstrdup(c->package_name), *v = xstrdup(c->package_version);
 	dkms_conf_free(c);
-	int r = check_names(ctx, m, v, NULL, NULL);
+	r = check_names(ctx, m, v, NULL, NULL);
 	if (r)
 		return r;
 	_cleanup_free_ char *dst = xasprintf("%s/%s-%s", ctx->source_tree_path, m, v);
-	_cleanup_free_ char *realdst = realpath(dst, NULL);
-	if (!realdst || !streq(realdst, from)) {
-		if (force)
-			rm_rf(dst);
-		if (!is_dir(dst)) {
-			_cleanup_free_ char *tmp = xasprintf("%s.rekmod-tmp", dst);
-			rm_rf(tmp);
-			r = mkdir_p(ctx->source_tree_path, 0755);
-			if (r == 0)
-				r = copy_tree(from, tmp);
-			if (r == 0 && rename(tmp, dst) < 0)
-				r = -errno;
-			if (r < 0) {
-				rm_rf(tmp);
-				dk_error(ctx, "could not copy %s to %s: %s", from, dst, strerror(-r));
-				return REKMOD_E_GENERIC;
-			}
-		}
-	}
+	if ((r = tree_lock(ctx)))
+		return r;
+	r = copy_source_locked(ctx, from, dst, force);
+	tree_unlock(ctx);
+	if (r)
+		return r;
 	*ret_module = TAKE_PTR(m);
 	*ret_version = TAKE_PTR(v);
 	return 0;

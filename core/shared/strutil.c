@@ -77,11 +77,12 @@ bool endswith(const char *s, const char *suffix)
 
 bool name_is_valid_n(const char *s, size_t n)
 {
-	if (n == 0 || n > 200 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+	if (n == 0 || n > 200 || s[0] == '-' || s[0] == '.')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '/' || c < 0x20 || c == 0x7f)
+		bool ascii_alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!ascii_alnum && (c == 0 || !strchr("._+~:-", c)))
 			return false;
 	}
 	return true;

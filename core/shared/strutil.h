@@ -20,8 +20,9 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 bool endswith(const char *s, const char *suffix);
-/* A kernel release, module name or version usable as one path component:
- * not empty, not "." or "..", no '/' or control byte, at most 200 bytes. */
+/* A kernel release, module name or version: 1 to 200 of [A-Za-z0-9._+~:-]
+ * (what real ones use: 6.12.117+deb12-amd64, 1:2.0~rc1), not starting with
+ * '-' or '.'; safe as one path component and as a word in a MAKE line. */
 bool name_is_valid(const char *s);
 /* The same for the n bytes at s (a component cut out of a longer path). */
 bool name_is_valid_n(const char *s, size_t n);

@@ -26,6 +26,29 @@ static void test_name_is_valid(void **state)
 	assert_false(name_is_valid("a/b"));
 	assert_false(name_is_valid("../x"));
 	assert_false(name_is_valid("x\n"));
+	/* real names pass */
+	assert_true(name_is_valid("6.12.117+deb12-amd64"));
+	assert_true(name_is_valid("1:2.0~rc1"));
+	assert_true(name_is_valid("nvidia-tesla-535"));
+	assert_true(name_is_valid("5.14.0-427.el9.x86_64"));
+	assert_true(name_is_valid("6.9.7-arch1-1"));
+	assert_true(name_is_valid("v4l2loopback_dkms"));
+	/* shell metacharacters, spaces, a leading '-' or '.' do not (issue 15) */
+	assert_false(name_is_valid("6.1.0-57-amd64;echo${IFS}INJECTED-$(id${IFS}-u);"));
+	assert_false(name_is_valid("x;id"));
+	assert_false(name_is_valid("a b"));
+	assert_false(name_is_valid("a$b"));
+	assert_false(name_is_valid("a`b`"));
+	assert_false(name_is_valid("a'b"));
+	assert_false(name_is_valid("a\"b"));
+	assert_false(name_is_valid("a|b"));
+	assert_false(name_is_valid("a&b"));
+	assert_false(name_is_valid("a>b"));
+	assert_false(name_is_valid("a*b"));
+	assert_false(name_is_valid("a\\b"));
+	assert_false(name_is_valid("-k"));
+	assert_false(name_is_valid(".hidden"));
+	assert_false(name_is_valid("caf\xc3\xa9"));
 	char long_name[202];
 	memset(long_name, 'a', sizeof(long_name) - 1);
 	long_name[201] = '\0';

@@ -21,7 +21,12 @@ static void test_name_is_valid_n(void **state)
 	assert_true(name_is_valid_n(path + 16, 14));
 	assert_false(name_is_valid_n(path + 16, 15)); /* takes the '/' */
 	assert_false(name_is_valid_n("..x", 2));
-	assert_true(name_is_valid_n("..x", 3));
+	assert_false(name_is_valid_n("..x", 3)); /* a leading '.' */
+	assert_true(name_is_valid_n("x..", 3));
+	assert_false(name_is_valid_n("a\0b", 3));
+	assert_false(name_is_valid_n("-rf", 3));
+	assert_false(name_is_valid_n("x;id", 4));
+	assert_true(name_is_valid_n("1:2.0~rc1+b2", 12));
 	assert_false(name_is_valid_n(".", 1));
 	assert_false(name_is_valid_n("a\tb", 3));
 	assert_false(name_is_valid_n("", 0));
