@@ -144,11 +144,11 @@ reader_auto=''
 
 build_conf_eval() {
 	CONF_EVAL="$SCRATCH/conf-eval"
-	local lib="$REPO_ROOT/build/librekmod.a"
-	[[ -f $lib ]] || return 1
+	local lib="$REPO_ROOT/build/librekmod.a" shared="$REPO_ROOT/build/libshared.a"
+	[[ -f $lib && -f $shared ]] || return 1
 	# shellcheck disable=SC2046  # pkg-config prints several words
 	cc -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$REPO_ROOT/core/include" -I"$REPO_ROOT/core/lib" \
-		-o "$CONF_EVAL" "$REPO_ROOT/tests/compat/conf-eval.c" "$lib" \
+		-I"$REPO_ROOT/core/shared" -o "$CONF_EVAL" "$REPO_ROOT/tests/compat/conf-eval.c" "$lib" "$shared" \
 		$(pkg-config --libs libkmod liblzma libzstd zlib libcrypto 2>/dev/null || echo -lkmod -llzma -lzstd -lz -lcrypto)
 }
 
