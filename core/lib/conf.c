@@ -58,18 +58,46 @@ static void apply_directives(struct rekmod_ctx *ctx, struct conf_vars *vars)
 	}
 }
 
+/* the dkms.conf to read: the request's, -c, else the registered source's */
+static char *conf_path(const struct rekmod_ctx *ctx, const struct conf_req *req)
+{
+	if (req->path)
+		return xstrdup(req->path);
+	if (ctx->conf)
+		return xstrdup(ctx->conf);
+	_cleanup_free_ char *src = source_dir(ctx, req->module, req->version);
+	return xasprintf("%s/dkms.conf", src);
+}
+
+/* dkms.conf, then the /etc/dkms overrides of a registered module */
+static char **conf_files(const struct rekmod_ctx *ctx, const struct conf_req *req, const char *path)
+{
+	char **files = NULL;
+	strv_push(&files, xstrdup(path));
+	if (req->module && req->version) {
+		_cleanup_strv_free_ char **ov = override_files(ctx, req->module, req->version, req->kernel, req->arch);
+		for (size_t i = 0; ov[i]; i++)
+			strv_push(&files, TAKE_PTR(ov[i]));
+	}
+	return files;
+}
+
+/* dkms names the file it sourced: the tree's source link for a registered module */
+static void warn_deprecated(struct rekmod_ctx *ctx, const struct conf_req *req, const char *path,
+			    const struct dkms_conf *c)
+{
+	_cleanup_free_ char *shown = req->path || ctx->conf || !req->module || !req->version
+					     ? xstrdup(path)
+					     : xasprintf("%s/%s/%s/source/dkms.conf", ctx->dkms_tree_path,
+							 req->module, req->version);
+	for (size_t i = 0; c->deprecated && c->deprecated[i]; i++)
+		rk_warn(log_of(ctx), "Deprecated feature: %s (%s)", c->deprecated[i], shown);
+}
+
 int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret)
 {
 	const char *k = req->kernel, *a = req->arch;
-	_cleanup_free_ char *path = NULL;
-	if (req->path)
-		path = xstrdup(req->path);
-	else if (ctx->conf)
-		path = xstrdup(ctx->conf);
-	else {
-		_cleanup_free_ char *src = source_dir(ctx, req->module, req->version);
-		path = xasprintf("%s/dkms.conf", src);
-	}
+	_cleanup_free_ char *path = conf_path(ctx, req);
 	if (!path_exists(path)) {
 		dk_error(ctx, "Could not locate dkms.conf file.\nFile: %s does not exist.", path);
 		return REKMOD_E_NOCONF;
@@ -99,13 +127,7 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 		.running_distribution = ctx->distro,
 		.tmp_location = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
 	};
-	_cleanup_strv_free_ char **files = NULL;
-	strv_push(&files, xstrdup(path));
-	if (req->module && req->version) {
-		_cleanup_strv_free_ char **ov = override_files(ctx, req->module, req->version, k, a);
-		for (size_t i = 0; ov[i]; i++)
-			strv_push(&files, TAKE_PTR(ov[i]));
-	}
+	_cleanup_strv_free_ char **files = conf_files(ctx, req, path);
 	struct conf_vars *vars = NULL;
 	bool bash = false;
 	int r = conf_eval((const char *const *)files, strv_len(files), &env, log_of(ctx), &vars, &bash);
@@ -133,13 +155,7 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 		dk_error(ctx, "Bad conf file.\nFile: %s does not represent a valid dkms.conf file.", path);
 		return REKMOD_E_BADCONF;
 	}
-	/* dkms names the file it sourced: the tree's source link for a registered module */
-	_cleanup_free_ char *shown = req->path || ctx->conf || !req->module || !req->version
-					     ? xstrdup(path)
-					     : xasprintf("%s/%s/%s/source/dkms.conf", ctx->dkms_tree_path,
-							 req->module, req->version);
 	if (req->strict)
-		for (size_t i = 0; (*ret)->deprecated && (*ret)->deprecated[i]; i++)
-			rk_warn(log_of(ctx), "Deprecated feature: %s (%s)", (*ret)->deprecated[i], shown);
+		warn_deprecated(ctx, req, path, *ret);
 	return 0;
 }

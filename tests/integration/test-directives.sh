@@ -61,7 +61,7 @@ local_overrides() {
 	patch_to pt 0.3 "$R/etc/dkms/pt/patches/01-version.patch"
 	printf '#!/bin/sh\necho local >"%s/ran"\n' "$W" >"$R/etc/dkms/pt/post-install.sh"
 	chmod +x "$R/etc/dkms/pt/post-install.sh"
-	rk build pt/1.0 -k "$K1" --force >"$W/out" 2>&1 && rk install pt/1.0 -k "$K1" >>"$W/out" 2>&1 ||
+	rk build pt/1.0 -k "$K1" --force >"$W/out" 2>&1 && rk install pt/1.0 -k "$K1" --force >>"$W/out" 2>&1 ||
 		{ cat "$W/out"; return 1; }
 	[[ $(version_of pt) == 0.3 && $(cat "$W/ran") == local ]] || { cat "$W/out"; version_of pt; return 1; }
 	# the package's copy is untouched
@@ -91,8 +91,9 @@ depends_rebuild() {
 	# the same build of dbase installed again: nothing to rebuild
 	rk install dbase/1.0 -k "$K1" --force >"$W/out" 2>&1
 	! grep -q "Rebuilding module" "$W/out" && [[ $(build_id duser) == "$before" ]] || { cat "$W/out"; return 1; }
-	# a new build of dbase installed: duser is rebuilt and reinstalled
-	rk build dbase/1.0 -k "$K1" --force >"$W/out" 2>&1 && rk install dbase/1.0 -k "$K1" >"$W/out" 2>&1 ||
+	# a new build of dbase installed (build --force keeps the install, as dkms 3.x: install --force):
+	# duser is rebuilt and reinstalled
+	rk build dbase/1.0 -k "$K1" --force >"$W/out" 2>&1 && rk install dbase/1.0 -k "$K1" --force >"$W/out" 2>&1 ||
 		{ cat "$W/out"; return 1; }
 	grep -q "Rebuilding module duser/1.0 due to updated dependencies" "$W/out" &&
 		[[ $(build_id duser) != "$before" ]] &&
