@@ -103,11 +103,16 @@ check "rekmod provides /usr/sbin/dkms, dkms(8), dkms.conf(5), the dkms completio
 rekmod_works() {
 	in_chroot rekmod unbuild "acpi-call/$ACPI_V" -k "$K1" >"$W/out" 2>&1 || { cat "$W/out"; return 1; }
 	[[ ! -f $ko ]] || return 1
+	# unbuild -k K1 is the user's decision: sync leaves the module off K1 ...
+	in_chroot rekmod sync >"$W/out" 2>&1 || { cat "$W/out"; return 1; }
+	[[ ! -f $ko ]] || { echo "sync put back a module the user unbuilt"; cat "$W/out"; return 1; }
+	# ... until the user builds it for K1 again; sync then installs that build
+	in_chroot rekmod build "acpi-call/$ACPI_V" -k "$K1" >"$W/out" 2>&1 || { cat "$W/out"; return 1; }
 	in_chroot rekmod sync >"$W/out" 2>&1 || { cat "$W/out"; return 1; }
 	[[ -f $ko && $(modinfo -F vermagic "$ko") == "$K1 "* ]] || { cat "$W/out"; return 1; }
 	in_chroot rekmod status | grep -q "^acpi-call/$ACPI_V, $K1, $ARCH: installed"
 }
-check "rekmod unbuilds and rebuilds the module dkms registered (sync)" rekmod_works
+check "rekmod unbuilds the module dkms registered, sync keeps it off, a build brings it back (sync installs it)" rekmod_works
 
 back_to_dkms() {
 	apt_install dkms || return 1
