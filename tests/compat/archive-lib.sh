@@ -153,3 +153,29 @@ add_install() {
 	fi
 	printf '%s %s\n' "$rc" "$t"
 }
+
+# report STATUS DESCRIPTION...: one TAP line; CHECK_NO, PASSED, FAILED count them
+report() {
+	local status=$1
+	shift
+	CHECK_NO=$((CHECK_NO + 1))
+	if [[ $status == 0 ]]; then
+		PASSED=$((PASSED + 1))
+		printf 'ok %d - %s\n' "$CHECK_NO" "$*"
+	else
+		FAILED=$((FAILED + 1))
+		printf 'not ok %d - %s\n' "$CHECK_NO" "$*"
+	fi
+}
+
+# removes $SCRATCH (KEEP=1 keeps it)
+cleanup() {
+	if [[ -n $SCRATCH && -d $SCRATCH ]]; then
+		if [[ ${KEEP:-0} == 1 ]]; then
+			printf '# scratch kept in %s\n' "$SCRATCH"
+		else
+			rm -rf --one-file-system -- "$SCRATCH"
+		fi
+	fi
+}
+

@@ -33,29 +33,6 @@ FAILED=0
 CHECK_NO=0
 SCRATCH=''
 
-report() {
-	local status=$1
-	shift
-	CHECK_NO=$((CHECK_NO + 1))
-	if [[ $status == 0 ]]; then
-		PASSED=$((PASSED + 1))
-		printf 'ok %d - %s\n' "$CHECK_NO" "$*"
-	else
-		FAILED=$((FAILED + 1))
-		printf 'not ok %d - %s\n' "$CHECK_NO" "$*"
-	fi
-}
-
-cleanup() {
-	if [[ -n $SCRATCH && -d $SCRATCH ]]; then
-		if [[ ${KEEP:-0} == 1 ]]; then
-			printf '# scratch kept in %s\n' "$SCRATCH"
-		else
-			rm -rf --one-file-system -- "$SCRATCH"
-		fi
-	fi
-}
-
 # the kernels of PARITY_KERNELS
 parity_kernels() {
 	local want=" ${PARITY_KERNELS:-61} " k

@@ -43,29 +43,6 @@ CHECK_NO=0
 SCRATCH=''
 X3_NAMES='BUILD_EXCLUSIVE_KERNEL_MIN|BUILD_EXCLUSIVE_KERNEL_MAX|BUILD_DEPENDS_REBUILD'
 
-report() {
-	local status=$1
-	shift
-	CHECK_NO=$((CHECK_NO + 1))
-	if [[ $status == 0 ]]; then
-		PASSED=$((PASSED + 1))
-		printf 'ok %d - %s\n' "$CHECK_NO" "$*"
-	else
-		FAILED=$((FAILED + 1))
-		printf 'not ok %d - %s\n' "$CHECK_NO" "$*"
-	fi
-}
-
-cleanup() {
-	if [[ -n $SCRATCH && -d $SCRATCH ]]; then
-		if [[ ${KEEP:-0} == 1 ]]; then
-			printf '# scratch kept in %s\n' "$SCRATCH"
-		else
-			rm -rf --one-file-system -- "$SCRATCH"
-		fi
-	fi
-}
-
 # in_ns ETC_DIR CMD...: CMD with ETC_DIR bind-mounted over /etc/dkms
 in_ns() {
 	local etc=$1
