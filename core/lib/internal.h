@@ -64,6 +64,8 @@ char *tree_installed_version(const struct rekmod_ctx *ctx, const char *m, const 
 char *kernel_link_version(const char *target, const char *k, const char *a);
 /* registered versions of m, sorted; all modules when m is NULL ("m/v" strings) */
 char **tree_list_added(const struct rekmod_ctx *ctx, const char *m);
+/* is any version of module m registered? */
+bool tree_is_registered(const struct rekmod_ctx *ctx, const char *m);
 /* <base>/.rekmod-installed: what an install put where */
 char *tree_install_record(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 /* <base>/.dep_<d>: the build of dependency d this build was made against */

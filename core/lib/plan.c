@@ -134,14 +134,6 @@ static bool planned(const struct plan *p, const char *m, const char *k)
 	return false;
 }
 
-static bool registered(const struct rekmod_ctx *ctx, const char *m)
-{
-	if (!name_is_valid(m))
-		return false;
-	_cleanup_strv_free_ char **vs = tree_list_added(ctx, m);
-	return vs[0] != NULL;
-}
-
 /* A dependency planned for the same kernel is waited for; one installed
  * there already is met; one registered but neither is missing; one the tree
  * does not know is not waited for (dkms 3.x). */
@@ -153,7 +145,7 @@ static void resolve_deps(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 		_cleanup_free_ char *iv = name_is_valid(dep) ? tree_installed_version(ctx, dep, j->k, j->a) : NULL;
 		if (planned(p, dep, j->k))
 			strv_push(&keep, xstrdup(dep));
-		else if (!iv && registered(ctx, dep))
+		else if (!iv && tree_is_registered(ctx, dep))
 			strv_push(&j->missing, xstrdup(dep));
 	}
 	strv_free(j->deps);

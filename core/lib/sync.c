@@ -98,8 +98,7 @@ static int check_typos(struct rekmod_ctx *ctx, const struct rekmod_sync_options 
 		const char *f = o->modules[i];
 		_cleanup_free_ char *m = xstrndup(f, strcspn(f, "/"));
 		const char *v = f[strlen(m)] ? f + strlen(m) + 1 : NULL;
-		_cleanup_strv_free_ char **vs = name_is_valid(m) ? tree_list_added(ctx, m) : NULL;
-		if (vs && vs[0] && (!v || (name_is_valid(v) && tree_is_added(ctx, m, v))))
+		if (tree_is_registered(ctx, m) && (!v || (name_is_valid(v) && tree_is_added(ctx, m, v))))
 			continue;
 		rk_logf(log_of(ctx), o->hook ? LOG_WARNING : LOG_ERR,
 			"%s sync -m %s: no such module%s in %s; rekmod status lists the registered ones",

@@ -105,6 +105,14 @@ char **tree_list_added(const struct rekmod_ctx *ctx, const char *m)
 	return out;
 }
 
+bool tree_is_registered(const struct rekmod_ctx *ctx, const char *m)
+{
+	if (!name_is_valid(m))
+		return false;
+	_cleanup_strv_free_ char **vs = tree_list_added(ctx, m);
+	return vs[0] != NULL;
+}
+
 _public_ bool rekmod_is_added(struct rekmod_ctx *ctx, const char *module, const char *version)
 {
 	return name_is_valid(module) && name_is_valid(version) && tree_is_added(ctx, module, version);
