@@ -67,7 +67,7 @@ SAN_SHARED_OBJ := $(SHARED_SRC:%.c=$(O)/san/%.o)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(O)/san/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all check unit integration compat install install-data uninstall clean demo deps deps-build \
+.PHONY: all check unit integration suites compat install install-data uninstall clean demo deps deps-build \
 	deps-test bench deb
 all: $(O)/rekmod $(O)/librekmod-apt.so
 
@@ -120,7 +120,7 @@ $(O)/tests/%: tests/unit/%.c $(O)/librekmod-san.a $(O)/libshared-san.a
 
 # Unit tests under ASan+UBSan, then integration and differential tests with
 # real kernel headers, real make, depmod and Debian's dkms (see README).
-check: unit integration compat
+check: unit integration suites compat
 
 unit: $(UNIT_BIN) $(O)/librekmod-apt.so
 	$(Q)set -e; for t in $(UNIT_BIN); do \
@@ -129,6 +129,14 @@ unit: $(UNIT_BIN) $(O)/librekmod-apt.so
 
 integration: $(O)/rekmod
 	$(Q)for t in tests/integration/run.sh tests/integration/test-*.sh; do \
+		echo "== $$t"; rc=0; REKMOD=$(CURDIR)/$(O)/rekmod bash $$t || rc=$$?; \
+		if [ $$rc = 77 ]; then echo "== $$t skipped"; elif [ $$rc != 0 ]; then exit 1; fi; done
+
+# tests/e2e, tests/faults, tests/fuzz: each *.sh of these folders, run as the integration ones are
+# (exit 77 = skipped); a folder's own build rules (fuzz harnesses) are its scripts' business.
+SUITE_DIRS := tests/e2e tests/faults tests/fuzz
+suites: $(O)/rekmod
+	$(Q)for t in $(foreach d,$(SUITE_DIRS),$(sort $(wildcard $(d)/test-*.sh))); do \
 		echo "== $$t"; rc=0; REKMOD=$(CURDIR)/$(O)/rekmod bash $$t || rc=$$?; \
 		if [ $$rc = 77 ]; then echo "== $$t skipped"; elif [ $$rc != 0 ]; then exit 1; fi; done
 
