@@ -373,9 +373,30 @@ static bool source_link_broken(const struct walk *w, const char *v, const struct
 	return !is_dir(t);
 }
 
+/* The common case of a tree with many modules: <m>/<v> has no subdirectory
+ * (a link count of 2, on file systems that count them), so no build and no
+ * failure record (tree.c keeps a failure's log in <m>/<v>/log/), and its
+ * source resolves to a directory: "added", told by two fstatat without
+ * opening or listing <m>/<v>. Anything else takes the full walk. */
+static bool status_bare_version(const struct walk *w, const char *v)
+{
+	struct stat st;
+	if (w->ctx->root[0] || streq(w->m, "original_module") || fstatat(w->fd, v, &st, 0) < 0 ||
+	    !S_ISDIR(st.st_mode) || st.st_nlink != 2)
+		return false;
+	char src[NAME_MAX + sizeof("/source")];
+	if ((size_t)snprintf(src, sizeof(src), "%s/source", v) >= sizeof(src) || fstatat(w->fd, src, &st, 0) < 0 ||
+	    !S_ISDIR(st.st_mode))
+		return false;
+	status_push(w, v, NULL, NULL, REKMOD_ADDED, 0);
+	return true;
+}
+
 /* One entry of the module directory: broken, added (then its builds) or neither. */
 static void status_version(const struct walk *w, const char *v, unsigned char type)
 {
+	if (type == DT_DIR && status_bare_version(w, v))
+		return;
 	if (!dent_is_dir(w->fd, v, type))
 		return;
 	struct vdir d = { .fd = -1 };

@@ -434,6 +434,16 @@ static char *keep_failure_log(const struct rekmod_ctx *ctx, const char *m, const
 	return log;
 }
 
+static bool version_has_failure_record(const struct rekmod_ctx *ctx, const char *m, const char *v)
+{
+	_cleanup_free_ char *vdir = xasprintf("%s/%s/%s", ctx->dkms_tree_path, m, v);
+	_cleanup_strv_free_ char **e = list_dir(vdir);
+	for (size_t i = 0; e && e[i]; i++)
+		if (tree_is_failure_record(e[i]))
+			return true;
+	return false;
+}
+
 char *tree_record_write(struct rekmod_ctx *ctx, enum record_kind kind, const char *m, const char *v,
 			const char *k, const char *a, int code)
 {
@@ -459,7 +469,10 @@ void tree_record_clear(const struct rekmod_ctx *ctx, const char *m, const char *
 	_cleanup_free_ char *log = tree_failure_log(ctx, m, v, k, a);
 	_cleanup_free_ char *dir = xasprintf("%s/%s/%s/log", ctx->dkms_tree_path, m, v);
 	unlink(log);
-	rmdir(dir);
+	/* status skips listing a version directory without subdirectories: while
+	 * any failure record is left, log/ stays, even when it kept no make.log */
+	if (!version_has_failure_record(ctx, m, v))
+		rmdir(dir);
 }
 
 /* ---- the user's opt-outs: <m>/.rekmod-optout-<K>-<A>, written by remove and
