@@ -21,6 +21,9 @@ void out_log(void *userdata, int priority, const char *msg);
 
 /* status: dkms's lines (quiet: none; verbose: the signer of each build) */
 void out_status(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool quiet, bool verbose);
+/* status --verbose, doctor: which key signs, Secure Boot, enrolment (two lines) */
+void out_signing(FILE *f, const struct rekmod_signing *s);
+const char *key_source_text(enum rekmod_key_source s);
 /* status --json: call out_json_begin, then out_status_json per list, then out_json_end */
 void out_json_begin(bool *first);
 void out_status_json(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool *first);

@@ -88,6 +88,11 @@ int cmd_status(struct rekmod_ctx *ctx, struct args *a)
 	}
 	if (a->json)
 		out_json_end(first);
+	struct rekmod_signing sg;
+	if (a->o.verbose && !a->json && !a->quiet && rekmod_signing_info(ctx, &sg) == 0) {
+		out_signing(stdout, &sg);
+		rekmod_signing_done(&sg);
+	}
 	return 0;
 }
 

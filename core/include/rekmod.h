@@ -224,9 +224,39 @@ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_options *opts, 
  * <seconds>\t<log>" line per job ("-": none). *ret_text is freed by the caller. */
 int rekmod_journal_read(struct rekmod_ctx *ctx, char **ret_text);
 
-/* The module signing key and certificate (framework.conf mok_signing_key and
- * mok_certificate, default <dkms_tree>/mok.key and mok.pub): creates them when
- * missing, never overwrites a key. Returns 0 or REKMOD_E_GENERIC. */
+/* ---- module signing ----
+ * The key and certificate, in dkms's order: framework.conf's mok_signing_key
+ * and mok_certificate when set; else the distribution's enrolled MOK, Ubuntu's
+ * /var/lib/shim-signed/mok/MOK.priv and MOK.der (in the root), when both
+ * exist; else <dkms_tree>/mok.key and mok.pub, generated when first needed. */
+enum rekmod_key_source {
+	REKMOD_KEY_CONFIGURED, /* framework.conf (or the environment) */
+	REKMOD_KEY_SHIM,       /* /var/lib/shim-signed/mok/MOK.priv, MOK.der */
+	REKMOD_KEY_GENERATED,  /* <dkms_tree>/mok.key, mok.pub */
+};
+
+enum rekmod_enrolment {
+	REKMOD_ENROL_UNKNOWN, /* no mokutil, no EFI, or no certificate yet */
+	REKMOD_ENROL_NO,      /* mokutil --test-key: not enrolled */
+	REKMOD_ENROL_PENDING, /* imported, confirmed at the next boot in MokManager */
+	REKMOD_ENROL_YES,
+};
+
+struct rekmod_signing {
+	enum rekmod_key_source source;
+	char *key, *cert; /* as on the root's system (without the --root prefix) */
+	bool present;     /* both exist (else the first signed build or generate_mok creates them) */
+	int secure_boot;  /* 1 enabled, 0 disabled, -1 unknown */
+	enum rekmod_enrolment enrolled;
+};
+
+/* Which key signs, whether Secure Boot is on and the certificate enrolled
+ * (mokutil --test-key); runs mokutil, changes nothing. 0 or -errno. */
+int rekmod_signing_info(struct rekmod_ctx *ctx, struct rekmod_signing *ret);
+void rekmod_signing_done(struct rekmod_signing *s);
+
+/* Creates the chosen key and certificate when missing (never over a key, and
+ * never beside an existing shim-signed MOK). Returns 0 or REKMOD_E_GENERIC. */
 int rekmod_generate_mok(struct rekmod_ctx *ctx);
 
 /* Every kernel of the install tree whose build link holds headers, sorted by
