@@ -29,6 +29,11 @@ void out_json_begin(bool *first);
 void out_status_json(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool *first);
 void out_json_end(bool first);
 
+/* doctor: "<problem>; fix: <fix>" per finding (verbose: then each kernel's
+ * facts and the signing key); --json: one object (README, "What is wrong?") */
+void out_doctor(const struct rekmod_doctor_report *r, bool verbose);
+void out_doctor_json(const struct rekmod_doctor_report *r);
+
 /* sync's closing line "rekmod sync: N built, ..." */
 void out_sync_result(FILE *f, const struct rekmod_sync_result *res);
 /* rekmod log: the last `last` records of the journal's text (consumed), as lines or one JSON array */

@@ -259,6 +259,50 @@ void rekmod_signing_done(struct rekmod_signing *s);
  * never beside an existing shim-signed MOK). Returns 0 or REKMOD_E_GENERIC. */
 int rekmod_generate_mok(struct rekmod_ctx *ctx);
 
+/* ---- doctor: what needs action, and how to fix it (read-only) ---- */
+enum rekmod_doctor_class { /* `rekmod doctor` exits with the OR of its findings' classes */
+	REKMOD_DOCTOR_MODULES = 1,     /* a registration: broken source, failed build, built but not
+					* installed, installed files changed or missing */
+	REKMOD_DOCTOR_KERNELS = 2,     /* a kernel: headers missing, no signing tool where signatures are required */
+	REKMOD_DOCTOR_SECURE_BOOT = 4, /* modules the kernel would refuse: certificate not enrolled, no key,
+					* an unsigned module where signatures are required */
+	REKMOD_DOCTOR_DECISIONS = 8,   /* a user's opt-out in effect: sync leaves the module off a kernel */
+};
+
+struct rekmod_finding {
+	unsigned cls;     /* one enum rekmod_doctor_class */
+	const char *kind; /* "no-headers", "no-sign-tool", "broken-source", "failed-build", "not-installed",
+			   * "files-differ", "files-missing", "optout", "not-enrolled", "no-key", "unsigned" */
+	char *module, *version, *kernel, *arch; /* NULL when the finding is not about one */
+	char *problem; /* one line: what is wrong */
+	char *fix;     /* one line: the command or step that fixes it */
+	char *log;     /* failed-build: the make.log kept for it, else NULL */
+};
+
+struct rekmod_kernel_facts {
+	char *kernel;
+	bool headers, image;
+	char *headers_package; /* no headers: the package to install (package database, else the usual name) */
+	const char *compression, *compression_from; /* "none"|"gzip"|"xz"|"zstd"; "kernel config"|"modules.dep"|"default" */
+	bool verifies_signatures, requires_signatures; /* CONFIG_MODULE_SIG, CONFIG_MODULE_SIG_FORCE */
+	char *sig_hash;  /* NULL unless it verifies signatures */
+	char *sign_file; /* the signing tool found for it, or NULL */
+};
+
+struct rekmod_doctor_report {
+	struct rekmod_finding *findings;
+	size_t n_findings;
+	struct rekmod_kernel_facts *kernels; /* every kernel of the install tree, by version */
+	size_t n_kernels;
+	struct rekmod_signing signing;
+	unsigned classes; /* OR of the findings' classes: 0 when nothing needs action */
+};
+
+/* Looks at every kernel, registration and the signing key; changes nothing.
+ * Returns 0 or -errno. */
+int rekmod_doctor(struct rekmod_ctx *ctx, struct rekmod_doctor_report *ret);
+void rekmod_doctor_free(struct rekmod_doctor_report *r);
+
 /* Every kernel of the install tree whose build link holds headers, sorted by
  * version (a NULL-terminated strv the caller frees). */
 int rekmod_kernels_with_headers(struct rekmod_ctx *ctx, char ***ret);

@@ -224,6 +224,35 @@ static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char
 	return 0;
 }
 
+void sign_kernel_facts(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *ret)
+{
+	*ret = (struct sign_kernel){ 0 };
+	_cleanup_free_ char *path = kernel_config_path(ctx, kernel);
+	_cleanup_free_ char *cfg = NULL;
+	if (read_file(path, &cfg, NULL) < 0 || !text_yes(cfg, "CONFIG_MODULE_SIG"))
+		return;
+	ret->verifies = true;
+	ret->enforce = text_yes(cfg, "CONFIG_MODULE_SIG_FORCE");
+	ret->hash = text_value(cfg, "CONFIG_MODULE_SIG_HASH");
+	if (!ret->hash || !*ret->hash) {
+		free(ret->hash);
+		ret->hash = xstrdup("sha512");
+	}
+	ret->sign_file = find_sign_file(ctx, kernel);
+	if (!is_exec(ret->sign_file)) {
+		free(ret->sign_file);
+		ret->sign_file = NULL;
+	}
+	ret->disabled = ctx->try_sign_modules && streq(ctx->try_sign_modules, "false");
+}
+
+void sign_kernel_done(struct sign_kernel *k)
+{
+	free(k->hash);
+	free(k->sign_file);
+	*k = (struct sign_kernel){ 0 };
+}
+
 int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
 {
 	*plan = (struct sign_plan){ 0 };
