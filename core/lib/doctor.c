@@ -64,7 +64,7 @@ static void kernel_facts(struct doc *d, const char *k, struct rekmod_kernel_fact
 	kf->verifies_signatures = sk.verifies && !sk.disabled;
 	kf->requires_signatures = sk.enforce;
 	kf->sig_hash = TAKE_PTR(sk.hash);
-	kf->sign_file = TAKE_PTR(sk.sign_file);
+	kf->sign_file = sk.sign_file_found ? TAKE_PTR(sk.sign_file) : NULL;
 	sign_kernel_done(&sk);
 }
 

@@ -210,13 +210,15 @@ int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *p
 int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *name);
 void sign_plan_done(struct sign_plan *plan);
 /* What a kernel expects of signatures (its .config) and the tool that signs
- * for it, found as sign_prepare finds it; no key is touched (doctor). */
+ * for it: what sign_prepare starts from, and what doctor reports (no key is
+ * touched, nothing is logged). */
 struct sign_kernel {
 	bool verifies;   /* CONFIG_MODULE_SIG=y */
 	bool enforce;    /* CONFIG_MODULE_SIG_FORCE=y */
 	bool disabled;   /* framework.conf try_sign_modules=false */
 	char *hash;      /* CONFIG_MODULE_SIG_HASH (sha512 when unset); NULL unless verifies */
-	char *sign_file; /* NULL when not found (or not verifies) */
+	char *sign_file; /* the tool found, else the last path tried; NULL unless verifies */
+	bool sign_file_found;
 };
 void sign_kernel_facts(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *ret);
 void sign_kernel_done(struct sign_kernel *k);

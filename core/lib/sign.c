@@ -196,34 +196,6 @@ static void mok_hint(struct rekmod_ctx *ctx, const char *cert)
 		shown, shown);
 }
 
-static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char *cfg, struct sign_plan *plan)
-{
-	plan->enforce = text_yes(cfg, "CONFIG_MODULE_SIG_FORCE");
-	plan->sign_file = find_sign_file(ctx, kernel);
-	if (!is_exec(plan->sign_file)) {
-		if (plan->enforce) {
-			dk_error(ctx, "Binary %s not found, but kernel %s requires signed modules "
-				 "(CONFIG_MODULE_SIG_FORCE=y); set sign_file in framework.conf", plan->sign_file, kernel);
-			return REKMOD_E_BUILD;
-		}
-		say(ctx, "Binary %s not found, modules won't be signed", plan->sign_file);
-		return 0;
-	}
-	plan->hash = text_value(cfg, "CONFIG_MODULE_SIG_HASH");
-	if (!plan->hash || !*plan->hash) {
-		free(plan->hash);
-		plan->hash = xstrdup("sha512");
-	}
-	mok_choose(ctx, kernel, &plan->key, &plan->cert);
-	rk_info(log_of(ctx), "Sign command: %s\nSigning key: %s\nPublic certificate (MOK): %s", plan->sign_file,
-		plan->key, plan->cert);
-	if (ensure_mok(ctx, plan, plan->enforce) < 0)
-		return plan->enforce ? REKMOD_E_BUILD : 0;
-	mok_hint(ctx, plan->cert);
-	plan->sign = true;
-	return 0;
-}
-
 void sign_kernel_facts(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *ret)
 {
 	*ret = (struct sign_kernel){ 0 };
@@ -239,10 +211,7 @@ void sign_kernel_facts(struct rekmod_ctx *ctx, const char *kernel, struct sign_k
 		ret->hash = xstrdup("sha512");
 	}
 	ret->sign_file = find_sign_file(ctx, kernel);
-	if (!is_exec(ret->sign_file)) {
-		free(ret->sign_file);
-		ret->sign_file = NULL;
-	}
+	ret->sign_file_found = is_exec(ret->sign_file);
 	ret->disabled = ctx->try_sign_modules && streq(ctx->try_sign_modules, "false");
 }
 
@@ -253,20 +222,44 @@ void sign_kernel_done(struct sign_kernel *k)
 	*k = (struct sign_kernel){ 0 };
 }
 
+/* the kernel's facts become the plan (the strings move into it) */
+static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *sk, struct sign_plan *plan)
+{
+	plan->enforce = sk->enforce;
+	plan->sign_file = TAKE_PTR(sk->sign_file);
+	if (!sk->sign_file_found) {
+		if (plan->enforce) {
+			dk_error(ctx, "Binary %s not found, but kernel %s requires signed modules "
+				 "(CONFIG_MODULE_SIG_FORCE=y); set sign_file in framework.conf", plan->sign_file, kernel);
+			return REKMOD_E_BUILD;
+		}
+		say(ctx, "Binary %s not found, modules won't be signed", plan->sign_file);
+		return 0;
+	}
+	plan->hash = TAKE_PTR(sk->hash);
+	mok_choose(ctx, kernel, &plan->key, &plan->cert);
+	rk_info(log_of(ctx), "Sign command: %s\nSigning key: %s\nPublic certificate (MOK): %s", plan->sign_file,
+		plan->key, plan->cert);
+	if (ensure_mok(ctx, plan, plan->enforce) < 0)
+		return plan->enforce ? REKMOD_E_BUILD : 0;
+	mok_hint(ctx, plan->cert);
+	plan->sign = true;
+	return 0;
+}
+
 int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
 {
 	*plan = (struct sign_plan){ 0 };
-	_cleanup_free_ char *path = kernel_config_path(ctx, kernel);
-	_cleanup_free_ char *cfg = NULL;
-	if (read_file(path, &cfg, NULL) < 0 || !text_yes(cfg, "CONFIG_MODULE_SIG")) {
+	struct sign_kernel sk;
+	sign_kernel_facts(ctx, kernel, &sk);
+	int r = 0;
+	if (!sk.verifies)
 		rk_debug(log_of(ctx), "Kernel %s does not verify module signatures, modules won't be signed", kernel);
-		return 0;
-	}
-	if (ctx->try_sign_modules && streq(ctx->try_sign_modules, "false")) {
+	else if (sk.disabled)
 		say(ctx, "Module signing is disabled by policy, modules won't be signed");
-		return 0;
-	}
-	int r = sign_plan_fill(ctx, kernel, cfg, plan);
+	else
+		r = sign_plan_fill(ctx, kernel, &sk, plan);
+	sign_kernel_done(&sk);
 	if (!plan->sign)
 		sign_plan_done(plan);
 	return r;
