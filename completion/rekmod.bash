@@ -5,7 +5,7 @@
 # install tree (--installtree, --root, else /lib/modules).
 
 _rekmod_actions="add build install uninstall unbuild remove status autoinstall match mktarball
-	ldtarball generate_mok kernel_preinst kernel_postinst kernel_prerm sync log mkdeb mkrpm"
+	ldtarball generate_mok kernel_preinst kernel_postinst kernel_prerm sync log doctor mkdeb mkrpm"
 _rekmod_options="-m --module -v -k --kernelver -a --arch --all --force --force-version-override
 	-j -c --config --kernelsourcedir --dkmstree --sourcetree --installtree --root --directive
 	--no-depmod --archive --source-only --binaries-only --templatekernel --verbose -q --quiet
@@ -150,7 +150,7 @@ _rekmod() {
 	case $action in
 	add) COMPREPLY=($(compgen -W "$(_rekmod_modules)" -- "$cur") $(compgen -d -- "$cur")) ;;
 	ldtarball) COMPREPLY=($(compgen -f -- "$cur")) ;;
-	sync | log | autoinstall | kernel_* | generate_mok) ;;
+	sync | log | doctor | autoinstall | kernel_* | generate_mok) ;;
 	*) COMPREPLY=($(compgen -W "$(_rekmod_modules)" -- "$cur")) ;;
 	esac
 	return 0

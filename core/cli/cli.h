@@ -132,5 +132,6 @@ int cmd_kernel_preinst(struct rekmod_ctx *ctx, struct args *a);
 int cmd_kernel_prerm(struct rekmod_ctx *ctx, struct args *a);
 int cmd_sync(struct rekmod_ctx *ctx, struct args *a);
 int cmd_log(struct rekmod_ctx *ctx, struct args *a);
+int cmd_doctor(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mkdeb(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mkrpm(struct rekmod_ctx *ctx, struct args *a);

@@ -12,6 +12,7 @@
 #include <syslog.h>
 
 #include "cli.h"
+#include "strutil.h"
 #include "output.h"
 
 #define MV "MODULE/VERSION"
@@ -37,6 +38,8 @@ const struct verb verbs[] = {
 	  "install every AUTOINSTALL module on every kernel with headers" },
 	{ "log", cmd_log, MOD_UNUSED, false, false, KERN_UNUSED, ALL_IGNORED, true, "[-n N] [--json]",
 	  "the last transactions: what each hook and verb changed or failed" },
+	{ "doctor", cmd_doctor, MOD_UNUSED, false, false, KERN_UNUSED, ALL_IGNORED, true, "[--json] [--verbose]",
+	  "what needs action (headers, failed builds, Secure Boot) and the fix; exit 0: nothing" },
 	{ "autoinstall", cmd_autoinstall, MOD_UNUSED, false, false, KERN_RUNNING, ALL_REFUSED, false, "[-k KERNEL[/ARCH]]",
 	  "build and install every AUTOINSTALL module for one kernel" },
 	{ "match", cmd_match, MOD_OPTIONAL, false, false, KERN_RUNNING, ALL_IGNORED, false,
@@ -97,7 +100,7 @@ const struct cli_option options[] = {
 	FLAG("--retry", NULL, retry, "sync: rebuild recorded failures"),
 	FLAG("--rebuild", NULL, rebuild, "sync: rebuild and reinstall what is there"),
 	CALL(NULL, "-n", false, "N", opt_count, "log: the last N transactions (default 10)"),
-	FLAG("--json", NULL, json, "status: one JSON array"),
+	FLAG("--json", NULL, json, "status, log, doctor: JSON"),
 	FLAG("--verbose", NULL, o.verbose, "more detail (status: signatures)"),
 	FLAG("--quiet", "-q", quiet, "errors only"),
 	CALL("--version", "-V", false, NULL, opt_print_version, "print the version and exit"),
@@ -118,31 +121,6 @@ const struct verb *verb_find(const char *name)
 		if (strcmp(v->name, name) == 0)
 			return v;
 	return NULL;
-}
-
-/* Optimal string alignment distance: edits, a swap of neighbours being one. */
-static size_t edit_distance(const char *s, const char *t)
-{
-	size_t m = strlen(s), n = strlen(t);
-	if (m > 64 || n > 64)
-		return (size_t)-1;
-	size_t d[65][65];
-	for (size_t i = 0; i <= m; i++)
-		d[i][0] = i;
-	for (size_t j = 0; j <= n; j++)
-		d[0][j] = j;
-	for (size_t i = 1; i <= m; i++)
-		for (size_t j = 1; j <= n; j++) {
-			size_t best = d[i - 1][j - 1] + (s[i - 1] != t[j - 1]);
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && s[i - 1] == t[j - 2] && s[i - 2] == t[j - 1] && d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	return d[m][n];
 }
 
 /* The verb nearest to a mistyped word, or NULL when none is near enough

@@ -21,10 +21,18 @@ void out_log(void *userdata, int priority, const char *msg);
 
 /* status: dkms's lines (quiet: none; verbose: the signer of each build) */
 void out_status(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool quiet, bool verbose);
+/* status --verbose, doctor: which key signs, Secure Boot, enrolment (two lines) */
+void out_signing(FILE *f, const struct rekmod_signing *s);
+const char *key_source_text(enum rekmod_key_source s);
 /* status --json: call out_json_begin, then out_status_json per list, then out_json_end */
 void out_json_begin(bool *first);
 void out_status_json(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n, bool *first);
 void out_json_end(bool first);
+
+/* doctor: "<problem>; fix: <fix>" per finding (verbose: then each kernel's
+ * facts and the signing key); --json: one object (README, "What is wrong?") */
+void out_doctor(const struct rekmod_doctor_report *r, bool verbose);
+void out_doctor_json(const struct rekmod_doctor_report *r);
 
 /* sync's closing line "rekmod sync: N built, ..." */
 void out_sync_result(FILE *f, const struct rekmod_sync_result *res);

@@ -88,6 +88,11 @@ int cmd_status(struct rekmod_ctx *ctx, struct args *a)
 	}
 	if (a->json)
 		out_json_end(first);
+	struct rekmod_signing sg;
+	if (a->o.verbose && !a->json && !a->quiet && rekmod_signing_info(ctx, &sg) == 0) {
+		out_signing(stdout, &sg);
+		rekmod_signing_done(&sg);
+	}
 	return 0;
 }
 
@@ -200,4 +205,23 @@ int cmd_log(struct rekmod_ctx *ctx, struct args *a)
 	out_journal(text, a->count ? a->count : 10, a->json);
 	free(text);
 	return 0;
+}
+
+/* doctor: what needs action; exits with the OR of the findings' classes
+ * (1 modules, 2 kernels, 4 Secure Boot, 8 opt-outs), 0 and silent when none */
+int cmd_doctor(struct rekmod_ctx *ctx, struct args *a)
+{
+	struct rekmod_doctor_report r;
+	int e = rekmod_doctor(ctx, &r);
+	if (e < 0) {
+		err("doctor: %s", strerror(-e));
+		return 1;
+	}
+	if (a->json)
+		out_doctor_json(&r);
+	else if (!a->quiet)
+		out_doctor(&r, a->o.verbose);
+	int code = (int)r.classes;
+	rekmod_doctor_free(&r);
+	return code;
 }

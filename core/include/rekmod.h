@@ -224,10 +224,84 @@ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_options *opts, 
  * <seconds>\t<log>" line per job ("-": none). *ret_text is freed by the caller. */
 int rekmod_journal_read(struct rekmod_ctx *ctx, char **ret_text);
 
-/* The module signing key and certificate (framework.conf mok_signing_key and
- * mok_certificate, default <dkms_tree>/mok.key and mok.pub): creates them when
- * missing, never overwrites a key. Returns 0 or REKMOD_E_GENERIC. */
+/* ---- module signing ----
+ * The key and certificate, in dkms's order: framework.conf's mok_signing_key
+ * and mok_certificate when set; else the distribution's enrolled MOK, Ubuntu's
+ * /var/lib/shim-signed/mok/MOK.priv and MOK.der (in the root), when both
+ * exist; else <dkms_tree>/mok.key and mok.pub, generated when first needed. */
+enum rekmod_key_source {
+	REKMOD_KEY_CONFIGURED, /* framework.conf (or the environment) */
+	REKMOD_KEY_SHIM,       /* /var/lib/shim-signed/mok/MOK.priv, MOK.der */
+	REKMOD_KEY_GENERATED,  /* <dkms_tree>/mok.key, mok.pub */
+};
+
+enum rekmod_enrolment {
+	REKMOD_ENROL_UNKNOWN, /* no mokutil, no EFI, or no certificate yet */
+	REKMOD_ENROL_NO,      /* mokutil --test-key: not enrolled */
+	REKMOD_ENROL_PENDING, /* imported, confirmed at the next boot in MokManager */
+	REKMOD_ENROL_YES,
+};
+
+struct rekmod_signing {
+	enum rekmod_key_source source;
+	char *key, *cert; /* as on the root's system (without the --root prefix) */
+	bool present;     /* both exist (else the first signed build or generate_mok creates them) */
+	int secure_boot;  /* 1 enabled, 0 disabled, -1 unknown */
+	enum rekmod_enrolment enrolled;
+};
+
+/* Which key signs, whether Secure Boot is on and the certificate enrolled
+ * (mokutil --test-key); runs mokutil, changes nothing. 0 or -errno. */
+int rekmod_signing_info(struct rekmod_ctx *ctx, struct rekmod_signing *ret);
+void rekmod_signing_done(struct rekmod_signing *s);
+
+/* Creates the chosen key and certificate when missing (never over a key, and
+ * never beside an existing shim-signed MOK). Returns 0 or REKMOD_E_GENERIC. */
 int rekmod_generate_mok(struct rekmod_ctx *ctx);
+
+/* ---- doctor: what needs action, and how to fix it (read-only) ---- */
+enum rekmod_doctor_class { /* `rekmod doctor` exits with the OR of its findings' classes */
+	REKMOD_DOCTOR_MODULES = 1,     /* a registration: broken source, failed build, built but not
+					* installed, installed files changed or missing */
+	REKMOD_DOCTOR_KERNELS = 2,     /* a kernel: headers missing, no signing tool where signatures are required */
+	REKMOD_DOCTOR_SECURE_BOOT = 4, /* modules the kernel would refuse: certificate not enrolled, no key,
+					* an unsigned module where signatures are required */
+	REKMOD_DOCTOR_DECISIONS = 8,   /* a user's opt-out in effect: sync leaves the module off a kernel */
+};
+
+struct rekmod_finding {
+	unsigned cls;     /* one enum rekmod_doctor_class */
+	const char *kind; /* "no-headers", "no-sign-tool", "broken-source", "failed-build", "not-installed",
+			   * "files-differ", "files-missing", "optout", "not-enrolled", "no-key", "unsigned" */
+	char *module, *version, *kernel, *arch; /* NULL when the finding is not about one */
+	char *problem; /* one line: what is wrong */
+	char *fix;     /* one line: the command or step that fixes it */
+	char *log;     /* failed-build: the make.log kept for it, else NULL */
+};
+
+struct rekmod_kernel_facts {
+	char *kernel;
+	bool headers, image;
+	char *headers_package; /* no headers: the package to install (package database, else the usual name) */
+	const char *compression, *compression_from; /* "none"|"gzip"|"xz"|"zstd"; "kernel config"|"modules.dep"|"default" */
+	bool verifies_signatures, requires_signatures; /* CONFIG_MODULE_SIG, CONFIG_MODULE_SIG_FORCE */
+	char *sig_hash;  /* NULL unless it verifies signatures */
+	char *sign_file; /* the signing tool found for it, or NULL */
+};
+
+struct rekmod_doctor_report {
+	struct rekmod_finding *findings;
+	size_t n_findings;
+	struct rekmod_kernel_facts *kernels; /* every kernel of the install tree, by version */
+	size_t n_kernels;
+	struct rekmod_signing signing;
+	unsigned classes; /* OR of the findings' classes: 0 when nothing needs action */
+};
+
+/* Looks at every kernel, registration and the signing key; changes nothing.
+ * Returns 0 or -errno. */
+int rekmod_doctor(struct rekmod_ctx *ctx, struct rekmod_doctor_report *ret);
+void rekmod_doctor_free(struct rekmod_doctor_report *r);
 
 /* Every kernel of the install tree whose build link holds headers, sorted by
  * version (a NULL-terminated strv the caller frees). */

@@ -49,6 +49,11 @@ const char *compress_suffix(enum rk_compress c)
 
 static const char *const compress_names[] = { "none", "gzip", "xz", "zstd" };
 
+const char *compress_name(enum rk_compress c)
+{
+	return (unsigned)c < ARRAY_SIZE(compress_names) ? compress_names[c] : "none";
+}
+
 /* From a .config text: the method, or -1 when it names none (COMPRESS_NONE or absent). */
 static int compress_from_config(const char *text)
 {

@@ -128,6 +128,8 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 		.tmp_location = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
 	};
 	_cleanup_strv_free_ char **files = conf_files(ctx, req, path);
+	if (req->strict) /* add and build, as the deprecation warnings */
+		conf_check_typos((const char *const *)files, strv_len(files), log_of(ctx));
 	struct conf_vars *vars = NULL;
 	bool bash = false;
 	int r = conf_eval((const char *const *)files, strv_len(files), &env, log_of(ctx), &vars, &bash);

@@ -980,6 +980,80 @@ int conf_eval(const char *const *files, size_t n_files, const struct conf_env *e
 	return conf_eval_bash(files, n_files, env, log, ret);
 }
 
+/* ---- typos: an assignment to a name that is almost a directive ---- */
+
+static bool is_upper_name(const char *s)
+{
+	bool letter = false;
+	for (; *s; s++) {
+		if (!isupper((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_')
+			return false;
+		letter |= isupper((unsigned char)*s) != 0;
+	}
+	return letter;
+}
+
+const char *conf_directive_typo(const char *name)
+{
+	size_t len = strlen(name);
+	if (len < 5 || !is_upper_name(name) || is_whitelisted(name))
+		return NULL;
+	/* one edit, two from nine letters on: a package's own variables (KVER,
+	 * NAME, KSRC, MAKEARGS, PATCHLEVEL) are further from every directive */
+	size_t best_d = (len >= 9 ? 2 : 1) + 1;
+	const char *best = NULL;
+	for (size_t i = 0; conf_whitelist[i]; i++) {
+		if (!is_upper_name(conf_whitelist[i]))
+			continue;
+		size_t d = edit_distance(name, conf_whitelist[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = conf_whitelist[i];
+		}
+	}
+	return best;
+}
+
+/* The name NAME of a line "  NAME=", "NAME+=", "NAME[i]=" (copied), or NULL. */
+static char *assigned_name(const char *line)
+{
+	while (*line == ' ' || *line == '\t')
+		line++;
+	size_t n = 0;
+	while (is_name_char(line[n]) && (n || is_name_start(line[n])))
+		n++;
+	const char *p = line + n;
+	if (!n)
+		return NULL;
+	if (*p == '[')
+		p = strchr(p, ']') ? strchr(p, ']') + 1 : p;
+	p += *p == '+';
+	return *p == '=' ? xstrndup(line, n) : NULL;
+}
+
+void conf_warn_typos(const char *path, const char *text, const struct rk_log *log)
+{
+	unsigned line = 0;
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		line++;
+		_cleanup_free_ char *line_copy = xstrndup(l, strcspn(l, "\n"));
+		_cleanup_free_ char *name = assigned_name(line_copy);
+		const char *near = name ? conf_directive_typo(name) : NULL;
+		if (near)
+			rk_warn(log, "Warning: %s:%u: %s is no dkms.conf directive and is ignored; did you mean %s?", path,
+				line, name, near);
+	}
+}
+
+void conf_check_typos(const char *const *files, size_t n_files, const struct rk_log *log)
+{
+	for (size_t i = 0; i < n_files; i++) {
+		_cleanup_free_ char *text = NULL;
+		if (read_file(files[i], &text, NULL) == 0)
+			conf_warn_typos(files[i], text, log);
+	}
+}
+
 /* ---- distro ---- */
 
 /* value of KEY=VALUE from os-release text, unquoted, blanks collapsed like an

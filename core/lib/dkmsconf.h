@@ -67,6 +67,17 @@ int conf_eval_bash(const char *const *files, size_t n_files, const struct conf_e
 int conf_eval(const char *const *files, size_t n_files, const struct conf_env *env,
 	      const struct rk_log *log, struct conf_vars **ret, bool *ret_used_bash);
 
+/* ---- typos ----
+ * The directive an upper-case name of at least five letters is one edit
+ * from (two from nine letters on), when it is none itself; else NULL. */
+const char *conf_directive_typo(const char *name);
+/* One warning per assignment (NAME=, NAME+=, NAME[i]=, at a line's start) to
+ * such a name: "Warning: <path>:<line>: NAME is no dkms.conf directive and is
+ * ignored; did you mean X?". The text is scanned, not run: both readers see
+ * the same warnings. conf_check_typos reads each file (missing ones skipped). */
+void conf_warn_typos(const char *path, const char *text, const struct rk_log *log);
+void conf_check_typos(const char *const *files, size_t n_files, const struct rk_log *log);
+
 /* ---- processed configuration ---- */
 struct dkms_module {
 	char *built_name;         /* BUILT_MODULE_NAME[i] or default */

@@ -189,6 +189,7 @@ char *module_file_in(const char *dir, const char *name);
 /* compress.c: module compression the kernel reads */
 enum rk_compress { RK_COMPRESS_NONE, RK_COMPRESS_GZIP, RK_COMPRESS_XZ, RK_COMPRESS_ZSTD };
 const char *compress_suffix(enum rk_compress c); /* "", ".gz", ".xz", ".zst" */
+const char *compress_name(enum rk_compress c);   /* "none", "gzip", "xz", "zstd" */
 /* from the .config's CONFIG_MODULE_COMPRESS_*, else modules.dep's suffix; *why names the source */
 enum rk_compress compress_choose_from(const char *config_path, const char *modules_dep_path, const char **why);
 enum rk_compress compress_choose(struct rekmod_ctx *ctx, const char *kernel);
@@ -208,6 +209,19 @@ int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *p
 /* 0, or REKMOD_E_BUILD when the plan enforces signatures and signing failed */
 int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *name);
 void sign_plan_done(struct sign_plan *plan);
+/* What a kernel expects of signatures (its .config) and the tool that signs
+ * for it: what sign_prepare starts from, and what doctor reports (no key is
+ * touched, nothing is logged). */
+struct sign_kernel {
+	bool verifies;   /* CONFIG_MODULE_SIG=y */
+	bool enforce;    /* CONFIG_MODULE_SIG_FORCE=y */
+	bool disabled;   /* framework.conf try_sign_modules=false */
+	char *hash;      /* CONFIG_MODULE_SIG_HASH (sha512 when unset); NULL unless verifies */
+	char *sign_file; /* the tool found, else the last path tried; NULL unless verifies */
+	bool sign_file_found;
+};
+void sign_kernel_facts(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *ret);
+void sign_kernel_done(struct sign_kernel *k);
 bool secure_boot_from_efivar(const char *data, size_t n);
 /* creates the key (PEM, 0600) and the DER certificate where missing; never overwrites a key */
 int mok_generate(const char *key_path, const char *cert_path, char **ret_error);

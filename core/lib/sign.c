@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Module signing: the kernel's sign-file with the MOK key and certificate
- * (framework.conf or <dkms_tree>/mok.key, mok.pub), generated on first use
- * with OpenSSL's library. */
+ * (framework.conf's, else Ubuntu's enrolled shim-signed MOK, else
+ * <dkms_tree>/mok.key and mok.pub, generated on first use with OpenSSL's
+ * library). */
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -84,6 +85,36 @@ static char *key_path(struct rekmod_ctx *ctx, const char *conf, const char *def,
 	return startswith(e, "pkcs11:") ? TAKE_PTR(e) : root_path(ctx, e);
 }
 
+#define SHIM_KEY "/var/lib/shim-signed/mok/MOK.priv"
+#define SHIM_CERT "/var/lib/shim-signed/mok/MOK.der"
+
+/* The key and certificate that sign, in dkms's order: framework.conf's
+ * mok_signing_key/mok_certificate; else the distribution's enrolled MOK
+ * (Ubuntu's shim-signed pair, when both files exist: never a new key
+ * beside it); else <dkms_tree>/mok.key and mok.pub, generated on first use.
+ * The paths as this process reaches them (the root prefixed). */
+static enum rekmod_key_source mok_choose(struct rekmod_ctx *ctx, const char *kernel, char **ret_key, char **ret_cert)
+{
+	if (!ctx->mok_signing_key && !ctx->mok_certificate) {
+		_cleanup_free_ char *key = root_path(ctx, SHIM_KEY), *cert = root_path(ctx, SHIM_CERT);
+		if (path_exists(key) && path_exists(cert)) {
+			*ret_key = TAKE_PTR(key);
+			*ret_cert = TAKE_PTR(cert);
+			return REKMOD_KEY_SHIM;
+		}
+	}
+	*ret_key = key_path(ctx, ctx->mok_signing_key, "mok.key", kernel);
+	*ret_cert = key_path(ctx, ctx->mok_certificate, "mok.pub", kernel);
+	return ctx->mok_signing_key || ctx->mok_certificate ? REKMOD_KEY_CONFIGURED : REKMOD_KEY_GENERATED;
+}
+
+/* a path as a person types it on the system of the root (the root taken off) */
+static const char *shown_path(const struct rekmod_ctx *ctx, const char *p)
+{
+	size_t n = strlen(ctx->root);
+	return n && strncmp(p, ctx->root, n) == 0 && p[n] == '/' ? p + n : p;
+}
+
 void sign_plan_done(struct sign_plan *plan)
 {
 	free(plan->sign_file);
@@ -116,8 +147,8 @@ bool secure_boot_from_efivar(const char *data, size_t n)
 	return n >= 5 && data[4] == 1;
 }
 
-/* the EFI variable, else `mokutil --sb-state` where present */
-static bool secure_boot_enabled(void)
+/* the EFI variable, else `mokutil --sb-state` where present: 1 on, 0 off, -1 unknown */
+static int secure_boot_state(void)
 {
 	_cleanup_free_ char *data = NULL, *out = NULL;
 	size_t n = 0;
@@ -126,32 +157,77 @@ static bool secure_boot_enabled(void)
 	const char *argv[] = { "mokutil", "--sb-state", NULL };
 	struct rk_spawn sp = { .argv = argv, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
 	int st = 0;
-	return rk_run_capture(&sp, &out, NULL, &st) == 0 && st == 0 && strstr(out, "SecureBoot enabled");
+	if (rk_run_capture(&sp, &out, NULL, &st) < 0 || !out)
+		return -1;
+	return strstr(out, "SecureBoot enabled") ? 1 : strstr(out, "SecureBoot disabled") ? 0 : -1;
 }
 
-/* Once per run, on the real root: the mokutil command that enrolls the
- * certificate, when Secure Boot is on and mokutil says it is not enrolled. */
-static void mok_hint(struct rekmod_ctx *ctx, const char *cert)
+/* `mokutil --test-key CERT`: is the certificate (this process's path) enrolled? */
+static enum rekmod_enrolment cert_enrolment(const char *cert)
 {
-	if (ctx->mok_hint_done || ctx->root[0] || !secure_boot_enabled())
-		return;
-	ctx->mok_hint_done = true;
+	if (startswith(cert, "pkcs11:") || !path_exists(cert))
+		return REKMOD_ENROL_UNKNOWN;
 	const char *argv[] = { "mokutil", "--test-key", cert, NULL };
 	struct rk_spawn sp = { .argv = argv, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
 	_cleanup_free_ char *out = NULL;
 	int st = 0;
-	if (rk_run_capture(&sp, &out, NULL, &st) < 0 || strstr(out, "already enrolled"))
-		return;
-	dk_warn(ctx, "Secure Boot is enabled and the module signing certificate %s is not enrolled, so the kernel "
-		"will refuse these modules; enroll it with: mokutil --import %s (then reboot and confirm in MokManager)",
-		cert, cert);
+	if (rk_run_capture(&sp, &out, NULL, &st) < 0 || !out)
+		return REKMOD_ENROL_UNKNOWN;
+	if (strstr(out, "already enrolled"))
+		return REKMOD_ENROL_YES;
+	if (strstr(out, "enrollment request"))
+		return REKMOD_ENROL_PENDING;
+	return strstr(out, "not enrolled") ? REKMOD_ENROL_NO : REKMOD_ENROL_UNKNOWN;
 }
 
-static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char *cfg, struct sign_plan *plan)
+/* Once per run: the mokutil command that enrolls the certificate, when
+ * Secure Boot is on and mokutil says it is not enrolled. Under --root the
+ * certificate is named as on that system, where the command is typed. */
+static void mok_hint(struct rekmod_ctx *ctx, const char *cert)
 {
-	plan->enforce = text_yes(cfg, "CONFIG_MODULE_SIG_FORCE");
-	plan->sign_file = find_sign_file(ctx, kernel);
-	if (!is_exec(plan->sign_file)) {
+	if (ctx->mok_hint_done || secure_boot_state() != 1)
+		return;
+	ctx->mok_hint_done = true;
+	if (cert_enrolment(cert) != REKMOD_ENROL_NO)
+		return;
+	const char *shown = shown_path(ctx, cert);
+	dk_warn(ctx, "Secure Boot is enabled and the module signing certificate %s is not enrolled, so the kernel "
+		"will refuse these modules; enroll it with: mokutil --import %s (then reboot and confirm in MokManager)",
+		shown, shown);
+}
+
+void sign_kernel_facts(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *ret)
+{
+	*ret = (struct sign_kernel){ 0 };
+	_cleanup_free_ char *path = kernel_config_path(ctx, kernel);
+	_cleanup_free_ char *cfg = NULL;
+	if (read_file(path, &cfg, NULL) < 0 || !text_yes(cfg, "CONFIG_MODULE_SIG"))
+		return;
+	ret->verifies = true;
+	ret->enforce = text_yes(cfg, "CONFIG_MODULE_SIG_FORCE");
+	ret->hash = text_value(cfg, "CONFIG_MODULE_SIG_HASH");
+	if (!ret->hash || !*ret->hash) {
+		free(ret->hash);
+		ret->hash = xstrdup("sha512");
+	}
+	ret->sign_file = find_sign_file(ctx, kernel);
+	ret->sign_file_found = is_exec(ret->sign_file);
+	ret->disabled = ctx->try_sign_modules && streq(ctx->try_sign_modules, "false");
+}
+
+void sign_kernel_done(struct sign_kernel *k)
+{
+	free(k->hash);
+	free(k->sign_file);
+	*k = (struct sign_kernel){ 0 };
+}
+
+/* the kernel's facts become the plan (the strings move into it) */
+static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *sk, struct sign_plan *plan)
+{
+	plan->enforce = sk->enforce;
+	plan->sign_file = TAKE_PTR(sk->sign_file);
+	if (!sk->sign_file_found) {
 		if (plan->enforce) {
 			dk_error(ctx, "Binary %s not found, but kernel %s requires signed modules "
 				 "(CONFIG_MODULE_SIG_FORCE=y); set sign_file in framework.conf", plan->sign_file, kernel);
@@ -160,13 +236,8 @@ static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char
 		say(ctx, "Binary %s not found, modules won't be signed", plan->sign_file);
 		return 0;
 	}
-	plan->hash = text_value(cfg, "CONFIG_MODULE_SIG_HASH");
-	if (!plan->hash || !*plan->hash) {
-		free(plan->hash);
-		plan->hash = xstrdup("sha512");
-	}
-	plan->key = key_path(ctx, ctx->mok_signing_key, "mok.key", kernel);
-	plan->cert = key_path(ctx, ctx->mok_certificate, "mok.pub", kernel);
+	plan->hash = TAKE_PTR(sk->hash);
+	mok_choose(ctx, kernel, &plan->key, &plan->cert);
 	rk_info(log_of(ctx), "Sign command: %s\nSigning key: %s\nPublic certificate (MOK): %s", plan->sign_file,
 		plan->key, plan->cert);
 	if (ensure_mok(ctx, plan, plan->enforce) < 0)
@@ -179,17 +250,16 @@ static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, const char
 int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
 {
 	*plan = (struct sign_plan){ 0 };
-	_cleanup_free_ char *path = kernel_config_path(ctx, kernel);
-	_cleanup_free_ char *cfg = NULL;
-	if (read_file(path, &cfg, NULL) < 0 || !text_yes(cfg, "CONFIG_MODULE_SIG")) {
+	struct sign_kernel sk;
+	sign_kernel_facts(ctx, kernel, &sk);
+	int r = 0;
+	if (!sk.verifies)
 		rk_debug(log_of(ctx), "Kernel %s does not verify module signatures, modules won't be signed", kernel);
-		return 0;
-	}
-	if (ctx->try_sign_modules && streq(ctx->try_sign_modules, "false")) {
+	else if (sk.disabled)
 		say(ctx, "Module signing is disabled by policy, modules won't be signed");
-		return 0;
-	}
-	int r = sign_plan_fill(ctx, kernel, cfg, plan);
+	else
+		r = sign_plan_fill(ctx, kernel, &sk, plan);
+	sign_kernel_done(&sk);
 	if (!plan->sign)
 		sign_plan_done(plan);
 	return r;
@@ -230,6 +300,30 @@ int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char
 	}
 	dk_warn(ctx, "Failed to sign module %s.ko: %s (%s); it is installed unsigned", name, msg, plan->sign_file);
 	return 0;
+}
+
+/* Which key signs (for the running kernel's $kernelver), whether it exists,
+ * Secure Boot and the certificate's enrolment: status --verbose, doctor. */
+_public_ int rekmod_signing_info(struct rekmod_ctx *ctx, struct rekmod_signing *ret)
+{
+	_cleanup_free_ char *key = NULL, *cert = NULL;
+	enum rekmod_key_source src = mok_choose(ctx, ctx->current_kernel, &key, &cert);
+	*ret = (struct rekmod_signing){
+		.source = src,
+		.key = xstrdup(shown_path(ctx, key)),
+		.cert = xstrdup(shown_path(ctx, cert)),
+		.present = (startswith(key, "pkcs11:") || path_exists(key)) && path_exists(cert),
+		.secure_boot = secure_boot_state(),
+		.enrolled = cert_enrolment(cert),
+	};
+	return 0;
+}
+
+_public_ void rekmod_signing_done(struct rekmod_signing *s)
+{
+	free(s->key);
+	free(s->cert);
+	*s = (struct rekmod_signing){ 0 };
 }
 
 /* ---- OpenSSL, loaded on first use (dlopen.c): the MOK, mkdeb's md5sums ---- */
@@ -440,8 +534,8 @@ int mok_generate(const char *key_path, const char *cert_path, char **ret_error)
 
 _public_ int rekmod_generate_mok(struct rekmod_ctx *ctx)
 {
-	_cleanup_free_ char *key = key_path(ctx, ctx->mok_signing_key, "mok.key", ctx->current_kernel);
-	_cleanup_free_ char *cert = key_path(ctx, ctx->mok_certificate, "mok.pub", ctx->current_kernel);
+	_cleanup_free_ char *key = NULL, *cert = NULL;
+	mok_choose(ctx, ctx->current_kernel, &key, &cert);
 	say(ctx, "Signing key: %s", key);
 	say(ctx, "Public certificate (MOK): %s", cert);
 	if (path_exists(key) && path_exists(cert))

@@ -248,3 +248,28 @@ int version_compare(const char *a, const char *b)
 	}
 	return 0;
 }
+
+/* Optimal string alignment distance: edits, a swap of neighbours being one. */
+size_t edit_distance(const char *s, const char *t)
+{
+	size_t m = strlen(s), n = strlen(t);
+	if (m > 64 || n > 64)
+		return (size_t)-1;
+	size_t d[65][65];
+	for (size_t i = 0; i <= m; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= n; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= m; i++)
+		for (size_t j = 1; j <= n; j++) {
+			size_t best = d[i - 1][j - 1] + (s[i - 1] != t[j - 1]);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && s[i - 1] == t[j - 2] && s[i - 2] == t[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[m][n];
+}

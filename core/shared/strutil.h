@@ -62,6 +62,10 @@ bool text_yes(const char *text, const char *name);
  * numbers, other characters as bytes. <0, 0, >0. */
 int version_compare(const char *a, const char *b);
 
+/* Optimal string alignment distance (a swap of neighbours is one edit);
+ * (size_t)-1 for strings over 64 bytes. For "did you mean" hints. */
+size_t edit_distance(const char *s, const char *t);
+
 #ifdef __cplusplus
 }
 #endif

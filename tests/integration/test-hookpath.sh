@@ -49,8 +49,8 @@ check "the good module is installed on K1" test -f "$R/lib/modules/$K1/updates/d
 status_bad() { "$REKMOD" --root "$R" status -m bad | grep -q "^bad/1.0, $K1, $ARCH: failed (exit 10, see $LOG)"; }
 check "status names the same log" status_bad
 
-# the Secure Boot hint: the real root's paths, given one by one (mok_hint
-# skips --root), a fake mokutil saying Secure Boot is on and the key unknown
+# the Secure Boot hint: the real root's paths, given one by one (test-doctor.sh
+# checks it under --root), a fake mokutil saying Secure Boot is on and the key unknown
 H=$W/sb
 new_root "$H"
 mkdir -p "$W/bin"
