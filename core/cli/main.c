@@ -238,7 +238,7 @@ static int need_module(const struct args *a, const char *action)
 	if (a->module && a->version)
 		return 0;
 	fprintf(stderr,
-		"Error! Arguments <module> and <module-version> are not specified.\n"
+		"\nError! Arguments <module> and <module-version> are not specified.\n"
 		"Usage: %s <module>/<module-version> or\n"
 		"       %s -m <module>/<module-version> or\n"
 		"       %s -m <module> -v <module-version>\n",
@@ -257,6 +257,8 @@ static int module_from_dir(struct rekmod_ctx *ctx, struct args *a)
 	}
 	if (a->source_dir && !a->module)
 		return rekmod_add_path(ctx, a->source_dir, &a->module, &a->version);
+	if (a->dir_without_conf && !a->module) /* dkms 3.x: not a source tree, so no module given */
+		return need_module(a, a->action);
 	return 0;
 }
 

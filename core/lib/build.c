@@ -189,6 +189,13 @@ static void default_make_args(struct strbuf *b, const struct rekmod_ctx *ctx, co
 {
 	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
 	_cleanup_free_ char *dir = xasprintf("M=%s/%s/%s/build", ctx->dkms_tree_path, m, v);
+	/* dkms writes -C /lib/modules/<k>/build: the link itself where it leads there */
+	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, k);
+	_cleanup_free_ char *rl = realpath(link, NULL), *rk = realpath(ksd, NULL);
+	if (!ctx->kernel_source_dir && rl && rk && streq(rl, rk)) {
+		free(ksd);
+		ksd = TAKE_PTR(link);
+	}
 	sb_puts(b, " -C ");
 	sb_shell_word(b, ksd);
 	sb_putc(b, ' ');
@@ -266,8 +273,14 @@ static int apply_patches(struct rekmod_ctx *ctx, const struct dkms_conf *c, cons
 		struct rk_spawn s = { .argv = argv, .cwd = build_dir, .stdout_fd = logfd, .stderr_fd = -1,
 				      .stdin_fd = in };
 		int st = 0;
-		say(ctx, "Applying patch %s", p);
-		if (in < 0 || rk_run(&s, &st) < 0 || st != 0) {
+		_cleanup_free_ char *title = xasprintf("Applying patch %s", p);
+		_cleanup_free_ char *cmd = xasprintf("patch -p1 < ./patches/%s", p);
+		struct timespec t0;
+		log_section_begin(logfd, title, cmd, &t0);
+		bool ok = in >= 0 && rk_run(&s, &st) == 0 && st == 0;
+		log_section_end(logfd, ok ? 0 : st ? st : 1, &t0);
+		say(ctx, "%s...%s", title, ok ? " done." : "");
+		if (!ok) {
 			dk_error(ctx, "Application of patch %s failed.\nCheck %s for more information.", p, build_dir);
 			return REKMOD_E_PATCH;
 		}
@@ -402,16 +415,13 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	if (r)
 		return r;
 	_cleanup_free_ char *cmd = make_command(ctx, c, m, v, k);
-	dprintf(logfd, "\n# command: %s\n", cmd);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct timespec t0;
+	log_section_begin(logfd, "Building module(s)", cmd, &t0);
 	int st = 0;
 	r = run_make(ctx, cmd, build_dir, k, logfd, &st);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	dprintf(logfd, "\n# exit code: %d\n# elapsed time: %.3fs\n", r < 0 ? 127 : st,
-		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	log_section_end(logfd, r < 0 ? 127 : st, &t0);
 	if (r < 0 || st != 0) {
-		say(ctx, "Building module(s)...(bad exit status: %d)", r < 0 ? 127 : st);
+		say(ctx, "Building module(s)...(bad exit status: %d)\nFailed command:\n%s", r < 0 ? 127 : st, cmd);
 		dk_error(ctx, "Bad return status for module build on kernel: %s (%s)\nConsult %s for more information.",
 			 k, a, logpath);
 		return REKMOD_E_BUILD;
@@ -473,6 +483,17 @@ static void record_dependencies(struct rekmod_ctx *ctx, const struct dkms_conf *
 			dk_warn(ctx, "could not record the build of %s in %s: %s; a rebuild of %s will not rebuild "
 				"this module", c->build_depends[i], m, strerror(errno), c->build_depends[i]);
 	}
+}
+
+/* POST_BUILD, its output appended to the build's kept make.log */
+static void post_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *base,
+		       const char *build_dir)
+{
+	if (!c->post_build)
+		return;
+	_cleanup_free_ char *logpath = xasprintf("%s/log/make.log", base);
+	_cleanup_close_ int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	run_build_script(ctx, m, "post_build", c->post_build, build_dir, fd >= 0 ? fd : -1, logpath);
 }
 
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
@@ -543,7 +564,7 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	fsync_dir_of(base);
 	if (c->build_depends_rebuild)
 		record_dependencies(ctx, c, m, v, k, a);
-	run_script(ctx, m, "post_build", c->post_build, build_dir);
+	post_build(ctx, c, m, base, build_dir);
 	rm_rf(build_dir);
 out:
 	dkms_conf_free(c);

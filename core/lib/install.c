@@ -193,8 +193,6 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 				 moddir);
 			return REKMOD_E_INSTALL;
 		}
-		rk_notice(&st->log, "%s", "");
-		rk_notice(&st->log, "%s:", strrchr(built, '/') + 1);
 		bool first_done = seen_first;
 		seen_first = true;
 		if (version_refused(st, lib, k, built, mod->dest_name, c->obsolete_by)) {
@@ -233,7 +231,7 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 		sb_printf(record, "%s\t%s\n", bn, dst + strlen(ctx->root));
 		any = true;
 	}
-	if (!any) {
+	if (!any && c->n_modules > 0) { /* zero modules: an empty install (dkms 3.x) */
 		rk_err(&st->log, "Error! Installation aborted.");
 		return REKMOD_E_INSTALL;
 	}
@@ -430,7 +428,7 @@ static void restore_originals(struct step *st, const char *m, const char *k, con
 int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a)
 {
 	struct rekmod_ctx *ctx = st->ctx;
-	rk_notice(&st->log, "Module %s/%s for kernel %s (%s).", m, v, k, a);
+	rk_notice(&st->log, "Module %s/%s for kernel %s (%s):", m, v, k, a);
 	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	if (active && streq(active, v)) {

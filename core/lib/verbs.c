@@ -31,7 +31,7 @@ static const char *arch_or_default(const struct rekmod_ctx *ctx, const char *a)
 int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
 	if (tree_is_added(ctx, m, v)) {
-		dk_error(ctx, "DKMS tree already contains: %s-%s\nYou cannot add the same module/version combo more than "
+		dk_error(ctx, "DKMS tree already contains: %s/%s\nYou cannot add the same module/version combo more than "
 			 "once.",
 			 m, v);
 		return REKMOD_E_EXISTS;
@@ -130,10 +130,8 @@ int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_mod
 		return r;
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .kernel = ctx->current_kernel, .arch = ctx->arch, .path = conf };
-	if (conf_read(ctx, &req, &c)) {
-		dk_error(ctx, "Malformed dkms.conf file. Cannot load source tree.");
-		return REKMOD_E_BUILD;
-	}
+	if ((r = conf_read(ctx, &req, &c))) /* dkms 3.x: the conf's own errors and exit code (8) */
+		return r;
 	_cleanup_free_ char *m = xstrdup(c->package_name), *v = xstrdup(c->package_version);
 	dkms_conf_free(c);
 	r = check_names(ctx, m, v, NULL, NULL);
@@ -333,7 +331,15 @@ static void prerm_done(struct rekmod_ctx *ctx, struct plan *p)
 	}
 }
 
-static const struct job_report prerm_report = { .started = prerm_started, .done = prerm_done };
+static void prerm_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	say(ctx, "%s", ""); /* dkms 3.x: a blank line after each module */
+	(void)p;
+	(void)j;
+}
+
+static const struct job_report prerm_report = { .started = prerm_started, .finished = prerm_finished,
+						 .done = prerm_done };
 
 static bool is_autoinstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
@@ -461,10 +467,10 @@ static const struct verb verbs[] = {
 					    .say_depmod = true, .post_transaction = true, .report = &autoinstall_report },
 					  JOB_AUTO, false, false, true },
 	[REKMOD_VERB_KERNEL_PREINST] = { plan_kernel_unbuild, unbuild_all_result,
-					 { .verb = "kernel_preinst", .report = &prerm_report }, JOB_UNBUILD, false, false,
+					 { .verb = "kernel_preinst", .say_depmod = true, .report = &prerm_report }, JOB_UNBUILD, false, false,
 					 true },
 	[REKMOD_VERB_KERNEL_PRERM] = { plan_kernel_unbuild, unbuild_all_result,
-				       { .verb = "kernel_prerm", .report = &prerm_report }, JOB_UNBUILD, false, false,
+				       { .verb = "kernel_prerm", .say_depmod = true, .report = &prerm_report }, JOB_UNBUILD, false, false,
 				       true },
 	[REKMOD_VERB_MATCH] = { plan_match, plan_last_failure,
 				{ .verb = "match", .say_depmod = true, .depmod_rollback = true, .report = &match_report },

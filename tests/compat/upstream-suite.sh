@@ -25,7 +25,7 @@
 set -u
 SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 UPSTREAM=${1:-${UPSTREAM:-}}
-ONLY=${2:-}
+ONLY=${2:-${ONLY:-}}
 KVER=${KVER:-6.1.0-57-amd64}
 OUT=${OUT:-/tmp/rekmod-upstream-suite.log}
 
@@ -97,11 +97,14 @@ EOF
 
 prepare_chroot() {
 	buildroot_new "$C" "$KVER" >"$W/buildroot.log" 2>&1 || { cat "$W/buildroot.log"; return 1; }
+	# as an installed kernel image leaves it: depmod runs only where modules.dep is
 	mkdir -p "$C/lib/modules/$KVER"
+	: >"$C/lib/modules/$KVER/modules.dep"
 	ln -sfn "/usr/src/linux-headers-$KVER" "$C/lib/modules/$KVER/build"
 	ln -sfn /proc/self/fd "$C/dev/fd"
-	# run_test.sh reads certificates with the openssl program (libssl3 is in the root)
-	cp /usr/bin/openssl "$C/usr/bin/openssl"
+	# run_test.sh reads certificates with the openssl program (libssl3 is in the
+	# root); PATCH_MATCH needs patch (a dependency of the dkms packages)
+	cp /usr/bin/openssl /usr/bin/patch "$C/usr/bin/"
 	make -s -C "$SRCDIR" >"$W/make.log" 2>&1 &&
 		make -s -C "$SRCDIR" install DESTDIR="$C" PREFIX=/usr DKMS=1 >>"$W/make.log" 2>&1 ||
 		{ cat "$W/make.log"; return 1; }
