@@ -54,8 +54,8 @@ const struct verb verbs[] = {
 	  "create the module signing key and certificate if missing" },
 	{ "kernel_preinst", cmd_kernel_preinst, MOD_UNUSED, false, false, KERN_GIVEN, ALL_IGNORED, false, "-k KERNEL",
 	  "before a kernel is installed: unbuild its AUTOINSTALL modules" },
-	{ "kernel_postinst", cmd_kernel_postinst, MOD_UNUSED, false, false, KERN_RUNNING, ALL_REFUSED, false,
-	  "[-k KERNEL[/ARCH]]", "after a kernel is installed: autoinstall for it" },
+	{ "kernel_postinst", cmd_kernel_postinst, MOD_UNUSED, false, false, KERN_GIVEN, ALL_REFUSED, false,
+	  "-k KERNEL[/ARCH]", "after a kernel is installed: autoinstall for it" },
 	{ "kernel_prerm", cmd_kernel_prerm, MOD_UNUSED, false, false, KERN_GIVEN, ALL_IGNORED, false, "-k KERNEL",
 	  "before a kernel is removed: unbuild every module built for it" },
 	{ NULL },
@@ -318,6 +318,10 @@ static int prepare(struct rekmod_ctx *ctx, const struct verb *v, struct args *a)
 		r = v->kernels == KERN_RUNNING ? default_kernel(a) : 0;
 	if (r)
 		return r;
+	if (v->kernels != KERN_UNUSED && !v->many_kernels && a->n_kernels == 0) { /* dkms 3.x */
+		err("The action %s requires exactly one kernel version parameter on the command line.", v->name);
+		return 4;
+	}
 	if (v->kernels != KERN_UNUSED && !v->many_kernels && a->n_kernels != 1) {
 		err("The action %s does not support multiple kernel version parameters on the command line.", v->name);
 		return 4;

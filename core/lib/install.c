@@ -195,12 +195,8 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 		}
 		bool first_done = seen_first;
 		seen_first = true;
-		if (version_refused(st, lib, k, built, mod->dest_name, c->obsolete_by)) {
-			/* dkms counts it as installed: the kernel's own newer module stays
-			 * in place (the "builtin and dkms package" case), not a failure */
-			any = true;
-			continue;
-		}
+		if (version_refused(st, lib, k, built, mod->dest_name, c->obsolete_by))
+			continue; /* dkms 3.x: skipped; none installed is "Installation aborted." (6) */
 		if (!first_done) { /* dkms: only with the first module, and not when its check refused it */
 			int status = run_script(ctx, m, "pre_install", c->pre_install, srcdir);
 			if (status && !st->force) {

@@ -232,9 +232,35 @@ static bool unrun(const struct job *j)
 	return j->result == REKMOD_E_DEPENDS && !j->start.tv_sec && !j->start.tv_nsec;
 }
 
+static bool planned_module(const struct plan *p, const char *m)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (streq(p->jobs[i].m, m))
+			return true;
+	return false;
+}
+
+/* dkms 3.x: the succeeded list starts with the modules installed there already */
+static void installed_already(struct rekmod_ctx *ctx, const struct plan *p, struct strbuf *b)
+{
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
+	const char *last = "";
+	for (size_t i = 0; added[i]; i++) {
+		*strchr(added[i], '/') = '\0';
+		if (streq(added[i], last) || planned_module(p, added[i]))
+			continue;
+		last = added[i];
+		_cleanup_free_ char *iv = tree_installed_version(ctx, added[i], p->ks[0].k, ctx->arch);
+		if (iv)
+			sb_printf(b, " %s", added[i]);
+	}
+}
+
 static void summary(struct rekmod_ctx *ctx, const struct plan *p, int which, const char *what)
 {
 	struct strbuf b = { 0 };
+	if (which == SUM_SUCCEEDED)
+		installed_already(ctx, p, &b);
 	for (size_t i = 0; i < p->n; i++) {
 		const struct job *j = &p->jobs[i];
 		int r = j->result;
@@ -259,8 +285,33 @@ static void missing_line(struct rekmod_ctx *ctx, const struct plan *p, const str
 		if (!iv)
 			sb_printf(&b, "%s%s", b.len ? " " : "", j->deps[d]);
 	}
-	say(ctx, "%s/%s autoinstall failed due to missing dependencies: %s", j->m, j->v, b.len ? b.s : "");
+	say(ctx, "%s/%s autoinstall failed due to missing dependencies: %s.", j->m, j->v, b.len ? b.s : "");
 	sb_free(&b);
+	(void)p;
+}
+
+/* dkms 3.x: a module whose BUILD_DEPENDS the tree does not know waits for a later trigger */
+static void deferred_lines(struct rekmod_ctx *ctx, const struct plan *p)
+{
+	struct strbuf b = { 0 };
+	for (size_t i = 0; p->deferred && p->deferred[i]; i++) {
+		const char *sp = strchr(p->deferred[i], ' ');
+		_cleanup_free_ char *mv = xstrndup(p->deferred[i], (size_t)(sp - p->deferred[i]));
+		say(ctx, "%s autoinstall deferred: BUILD_DEPENDS not registered with DKMS:%s.", mv, sp);
+		sb_printf(&b, "%s%s", b.len ? " " : "", mv);
+	}
+	if (b.len)
+		say(ctx, "Autoinstall on %s deferred module(s) %s due to BUILD_DEPENDS not yet registered with DKMS.\n"
+			 "These may be provided externally or by a package not yet configured; autoinstall will retry on "
+			 "the next trigger.",
+		    p->ks[0].k, b.s);
+	sb_free(&b);
+}
+
+static void autoinstall_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	if (!unrun(j)) /* dkms 3.x: a blank line after each module it tried */
+		say(ctx, "%s", "");
 	(void)p;
 }
 
@@ -268,6 +319,10 @@ static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
 {
 	if (!p->nk)
 		return;
+	if (!p->n && !(p->broken && p->broken[0])) { /* dkms 3.x: nothing to install, nothing said */
+		deferred_lines(ctx, p);
+		return;
+	}
 	summary(ctx, p, SUM_SUCCEEDED, "succeeded");
 	summary(ctx, p, SUM_SKIPPED, "was skipped");
 	summary(ctx, p, SUM_FAILED, "failed");
@@ -276,12 +331,15 @@ static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
 	for (size_t i = 0; i < p->n; i++)
 		if (unrun(&p->jobs[i]))
 			missing_line(ctx, p, &p->jobs[i]);
+	deferred_lines(ctx, p);
 	if (plan_failed(p))
 		dk_error(ctx, "One or more modules failed to install during autoinstall.\nRefer to previous errors for "
 			 "more information.");
 }
 
-static const struct job_report autoinstall_report = { .started = autoinstall_started, .done = autoinstall_done };
+static const struct job_report autoinstall_report = { .started = autoinstall_started,
+						       .finished = autoinstall_finished,
+						       .done = autoinstall_done };
 
 static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
 				 struct plan *p)
@@ -291,6 +349,9 @@ static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_req
 		say(ctx, "Automatic installation of modules has been disabled.");
 		return 0;
 	}
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
+	if (!added[0]) /* dkms 3.x: nothing to autoinstall, headers or not */
+		return 0;
 	if (!kernel_has_headers(ctx, ks[0]) && !ctx->kernel_source_dir) {
 		dk_error(ctx, "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
 			 "Please install the linux-headers-%s package or use the --kernelsourcedir option to tell "

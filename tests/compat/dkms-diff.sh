@@ -169,8 +169,9 @@ record_differences() {
 # (label $LABEL).
 package_differences() {
 	local m=$1 v=$2
-	# none: the package sequences match dkms 3.0.10 exactly
-	: "$m" "$v"
+	xdiff "$LABEL|add again (already added)|err" \
+		'dkms 3.x (run_test.sh) names the added module m/v; dkms 3.0.10 writes m-v' \
+		$'-Error! DKMS tree already contains: '"$m-$v"$'\n+Error! DKMS tree already contains: '"$m/$v"
 }
 
 log() { printf '# %s\n' "$*"; }

@@ -5,7 +5,8 @@
 # output written here: a dkms.conf with zero modules is added, built and
 # installed empty; add of an added module exits 3, of a directory without
 # dkms.conf 1, of an invalid dkms.conf by path 8; the make.log sections; the
-# lines of install --force, remove and kernel_prerm. Scratch root, real
+# lines of install --force, remove and kernel_prerm; autoinstall with nothing
+# added, a deferred BUILD_DEPENDS; kernel_postinst without -k. Scratch root, real
 # headers (K1), one build of examples/hello. About 15 s.
 # Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
 set -u
@@ -36,6 +37,15 @@ expect() {
 	diff -u "$W/want" "$W/got"
 }
 
+no_modules() {
+	expect 0 autoinstall -k "$K1-noheaders" </dev/null || return 1
+	expect 4 kernel_postinst <<-EOF
+	
+	Error! The action kernel_postinst requires exactly one kernel version parameter on the command line.
+	EOF
+}
+check "autoinstall with no module added: exit 0, silent, even without headers; kernel_postinst needs -k (4)" no_modules
+
 zero_modules() {
 	expect 0 add "$W/zero" <<-EOF || return 1
 	dkms.conf: Warning! Zero modules specified.
@@ -52,6 +62,21 @@ zero_modules() {
 	EOF
 }
 check "a dkms.conf with zero modules: dkms's warning, added, built and installed empty, removed" zero_modules
+
+deferred() {
+	mkdir -p "$R/usr/src/defer-1.0"
+	printf 'PACKAGE_NAME="defer"\nPACKAGE_VERSION="1.0"\nAUTOINSTALL="yes"\nBUILD_DEPENDS="nosuchmod"\nDEST_MODULE_LOCATION[0]="/updates"\n' \
+		>"$R/usr/src/defer-1.0/dkms.conf"
+	: >"$R/usr/src/defer-1.0/defer.c"
+	rk add defer/1.0 >/dev/null || return 1
+	expect 0 autoinstall -k "$K1" <<-EOF || return 1
+	defer/1.0 autoinstall deferred: BUILD_DEPENDS not registered with DKMS: nosuchmod.
+	Autoinstall on $K1 deferred module(s) defer/1.0 due to BUILD_DEPENDS not yet registered with DKMS.
+	These may be provided externally or by a package not yet configured; autoinstall will retry on the next trigger.
+	EOF
+	rk status defer | grep -qx "defer/1.0: added" && rk remove --all defer/1.0 >/dev/null
+}
+check "autoinstall of a module whose BUILD_DEPENDS the tree does not know: deferred, exit 0" deferred
 
 add_twice() {
 	expect 0 add hello/0.1 <<<"Creating symlink /var/lib/dkms/hello/0.1/source -> /usr/src/hello-0.1" || return 1
