@@ -15,8 +15,8 @@ static int check_headers(struct rekmod_ctx *ctx, const char *k)
 		return 0;
 	dk_error(ctx,
 		 "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
-		 "Please install the linux-headers-%s package or use the --kernelsourcedir option to tell DKMS "
-		 "where it's located.",
+		 "Please install your distribution's kernel headers package matching %s, or use the "
+		 "--kernelsourcedir option to tell DKMS where it's located.", /* dkms 3.x's words */
 		 k, ctx->install_tree_path, k, ctx->install_tree_path, k, k);
 	return REKMOD_E_NOHEADERS;
 }

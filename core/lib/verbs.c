@@ -354,8 +354,8 @@ static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_req
 		return 0;
 	if (!kernel_has_headers(ctx, ks[0]) && !ctx->kernel_source_dir) {
 		dk_error(ctx, "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
-			 "Please install the linux-headers-%s package or use the --kernelsourcedir option to tell "
-			 "DKMS where it's located.",
+			 "Please install your distribution's kernel headers package matching %s, or use the "
+			 "--kernelsourcedir option to tell DKMS where it's located.", /* dkms 3.x's words */
 			 ks[0], ctx->install_tree_path, ks[0], ctx->install_tree_path, ks[0], ks[0]);
 		return REKMOD_E_NOHEADERS;
 	}
