@@ -523,9 +523,9 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	_cleanup_free_ char *kdir = xasprintf("%s/%s", mvd, k);
 	_cleanup_free_ char *staging = xasprintf("%s/.tmp_%s_XXXXXX", kdir, a);
 	if (c->build_exclude) {
-		dk_warn(ctx, "The %s/dkms.conf for module %s includes a BUILD_EXCLUSIVE directive which\ndoes not "
-			"match this kernel/arch/config.\nThis indicates that it should not be built.",
-			base, m);
+		dk_warn(ctx, "The %s/dkms.conf\nfor module %s/%s includes BUILD_EXCLUSIVE directives\nwhich do not match "
+			"this kernel/arch/config for any modules.\nThis indicates that it should not be built.",
+			base, m, v); /* dkms 3.x's words */
 		r = REKMOD_E_SKIPPED;
 		goto out;
 	}

@@ -346,7 +346,7 @@ static bool deps_failed(const struct plan *p, const struct job *j)
 	for (size_t d = 0; j->deps && j->deps[d]; d++)
 		for (size_t x = 0; x < p->n; x++)
 			if (p->jobs[x].k && streq(p->jobs[x].k, j->k) && streq(p->jobs[x].m, j->deps[d]) &&
-			    p->jobs[x].result)
+			    p->jobs[x].result && p->jobs[x].result != REKMOD_E_SKIPPED) /* dkms 3.x: a skip satisfies */
 				return true;
 	return false;
 }

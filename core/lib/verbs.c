@@ -543,11 +543,25 @@ static const struct verb *verb_of(enum rekmod_verb v)
 	return (size_t)v < ARRAY_SIZE(verbs) ? &verbs[v] : NULL;
 }
 
+/* dkms 3.x: <m>/<v> in the tree without its source link (or with a dangling one) */
+static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v)
+{
+	_cleanup_free_ char *d = mv_dir(ctx, m, v);
+	_cleanup_free_ char *src = xasprintf("%s/source", d);
+	return is_dir(d) && !is_dir(src);
+}
+
 static int check_request(struct rekmod_ctx *ctx, const struct verb *vb, const struct rekmod_request *req)
 {
 	int r = 0;
 	if (vb->needs_mv && (r = check_names(ctx, req->module, req->version, NULL, NULL)))
 		return r;
+	if (vb->needs_mv && is_broken(ctx, req->module, req->version)) {
+		dk_error(ctx, "%s/%s is broken!\nMissing the source directory or the symbolic link pointing to it.\n"
+			 "Manual intervention is required!",
+			 req->module, req->version);
+		return REKMOD_E_NOCONF; /* 4 */
+	}
 	if (vb->must_be_added && !tree_is_added(ctx, req->module, req->version))
 		return not_in_tree(ctx, req->module, req->version);
 	size_t n = 0;
