@@ -350,25 +350,22 @@ static int stage_one(struct rekmod_ctx *ctx, const struct dkms_module *mod, cons
 	int r = copy_file_atomic(src, dst, 0644);
 	if (r < 0)
 		return r;
+	if (plan) /* dkms 3.x names the module in the build directory */
+		say(ctx, "Signing module %s", src);
 	return finish_module(ctx, plan, comp, dst, mod->dest_name);
 }
 
 static int stage_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
-			 const char *staging, const char *k)
+			 const char *staging, const char *k, const struct sign_plan *plan)
 {
 	_cleanup_free_ char *moddir = xasprintf("%s/module", staging);
 	if (mkdir(moddir, 0755) < 0)
 		return -errno;
-	struct sign_plan plan;
-	int r = sign_prepare(ctx, k, &plan);
-	if (r)
-		return r;
-	bool sign = plan.sign;
+	int r = 0;
 	enum rk_compress comp = compress_choose(ctx, k);
 	for (size_t i = 0; i < c->n_modules && r == 0; i++)
 		if (!c->modules[i].excluded)
-			r = stage_one(ctx, &c->modules[i], build_dir, moddir, sign ? &plan : NULL, comp);
-	sign_plan_done(&plan);
+			r = stage_one(ctx, &c->modules[i], build_dir, moddir, plan->sign ? plan : NULL, comp);
 	return r;
 }
 
@@ -400,15 +397,29 @@ static int check_built(struct rekmod_ctx *ctx, const struct dkms_conf *c, const 
 }
 
 /* Everything from make to the rename, with the log open. */
+/* dkms 3.x says how it will sign before it builds */
+static int sign_prologue(struct rekmod_ctx *ctx, const char *k, struct sign_plan *plan)
+{
+	int r = sign_prepare(ctx, k, plan);
+	if (r == 0 && plan->sign)
+		say(ctx, "Sign command: %s\nSigning key: %s\nPublic certificate (MOK): %s", plan->sign_file, plan->key,
+		    plan->cert);
+	if (r == 0) /* after the prologue or the reason for not signing */
+		say(ctx, "%s", "");
+	return r;
+}
+
 static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
-		    const char *k, const char *a, const char *build_dir)
+		    const char *k, const char *a, const char *build_dir, struct sign_plan *plan)
 {
 	_cleanup_free_ char *logpath = xasprintf("%s/make.log", build_dir);
 	_cleanup_close_ int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0)
 		return -errno;
 	log_header(logfd, m, v, k, a);
-	int r = apply_patches(ctx, c, build_dir, logfd);
+	int r = sign_prologue(ctx, k, plan);
+	if (r == 0)
+		r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
 		return r;
 	r = run_pre_build(ctx, m, c->pre_build, build_dir, logfd, logpath);
@@ -432,12 +443,12 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 
 /* Modules and make.log into the staging dir, then one rename makes the build visible. */
 static int commit_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
-			const char *staging, const char *base, const char *k)
+			const char *staging, const char *base, const char *k, const struct sign_plan *plan)
 {
 	_cleanup_free_ char *logdir = xasprintf("%s/log", staging);
 	_cleanup_free_ char *log_src = xasprintf("%s/make.log", build_dir);
 	_cleanup_free_ char *log_dst = xasprintf("%s/make.log", logdir);
-	int r = stage_modules(ctx, c, build_dir, staging, k);
+	int r = stage_modules(ctx, c, build_dir, staging, k, plan);
 	if (r == 0 && (mkdir(logdir, 0755) < 0 || rename(log_src, log_dst) < 0))
 		r = -errno;
 	if (r == 0 && (chmod(staging, 0755) < 0 || rename(staging, base) < 0))
@@ -550,15 +561,20 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	}
 	if ((r = overlay_local_patches(ctx, m, build_dir)))
 		goto out;
-	r = build_in(ctx, c, m, v, k, a, build_dir);
-	if (r)
+	struct sign_plan plan = { 0 };
+	r = build_in(ctx, c, m, v, k, a, build_dir, &plan);
+	if (r) {
+		sign_plan_done(&plan);
 		goto out;
+	}
 	if (mkdir_p(kdir, 0755) < 0 || !mkdtemp(staging)) {
 		dk_error(ctx, "could not create %s: %s", staging, strerror(errno));
+		sign_plan_done(&plan);
 		r = REKMOD_E_BUILD;
 		goto out;
 	}
-	r = commit_build(ctx, c, build_dir, staging, base, k);
+	r = commit_build(ctx, c, build_dir, staging, base, k, &plan);
+	sign_plan_done(&plan);
 	if (r)
 		goto out;
 	fsync_dir_of(base);

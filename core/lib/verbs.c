@@ -543,12 +543,13 @@ static const struct verb *verb_of(enum rekmod_verb v)
 	return (size_t)v < ARRAY_SIZE(verbs) ? &verbs[v] : NULL;
 }
 
-/* dkms 3.x: <m>/<v> in the tree without its source link (or with a dangling one) */
+/* dkms 3.x: <m>/<v> in the tree without its source link (the link is
+ * absolute inside --root, so a dangling one is not judged here) */
 static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v)
 {
 	_cleanup_free_ char *d = mv_dir(ctx, m, v);
 	_cleanup_free_ char *src = xasprintf("%s/source", d);
-	return is_dir(d) && !is_dir(src);
+	return is_dir(d) && !is_symlink(src) && !is_dir(src);
 }
 
 static int check_request(struct rekmod_ctx *ctx, const struct verb *vb, const struct rekmod_request *req)
