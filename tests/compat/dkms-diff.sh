@@ -153,6 +153,9 @@ record_differences() {
 		xdiff "invalid|add $s|tree" "$why" '+dkms/fxzero/1.0/source -> W/src/fxzero-1.0'
 	done
 
+	why='rekmod says a failing POST_BUILD as dkms 3.x does (Running the post_build script...(bad exit status: N), its output in make.log) and keeps the build; dkms 3.0.10 says nothing'
+	xdiff 'scriptfail|build fxscriptfail -k K2 (POST_BUILD exits 4)|err' "$why" '+Running the post_build script...(bad exit status: 4)'
+
 	why='rekmod, like dkms 3.4.3, stops a build whose PRE_BUILD script fails, with the script'"'"'s exit code; dkms 3.0.10 ignores the failure and builds'
 	k='scriptfail|build fxprebuild -k K2 (PRE_BUILD exits 3)'
 	xdiff "$k|rc" "$why" '0 3'
