@@ -307,11 +307,8 @@ static int prepare(struct rekmod_ctx *ctx, const struct verb *v, struct args *a)
 		return r;
 	if (v->module == MOD_REQUIRED && (r = need_module(a, v->name)))
 		return r;
-	if (v->in_tree && !rekmod_is_added(ctx, a->module, a->version)) {
-		fprintf(stderr, "Error! The module/version combo: %s-%s is not located in the DKMS tree.\n", a->module,
-			a->version);
-		return 3;
-	}
+	/* v->in_tree (uninstall, unbuild, remove): the library says "not located
+	 * in the DKMS tree" (3), or "broken" (4) first, as dkms 3.x does */
 	if (a->all && (v->all == ALL_BUILT || v->all == ALL_HEADERS))
 		r = kernels_for_all(ctx, v, a);
 	else

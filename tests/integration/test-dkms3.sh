@@ -6,7 +6,7 @@
 # installed empty; add of an added module exits 3, of a directory without
 # dkms.conf 1, of an invalid dkms.conf by path 8; the make.log sections; the
 # lines of install --force, remove and kernel_prerm; autoinstall with nothing
-# added, a deferred BUILD_DEPENDS; kernel_postinst without -k. Scratch root, real
+# added, a deferred BUILD_DEPENDS; kernel_postinst without -k; a broken module. Scratch root, real
 # headers (K1), one build of examples/hello. About 15 s.
 # Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
 set -u
@@ -157,5 +157,22 @@ remove_lines() {
 	EOF
 }
 check "remove -k: the kernel's lines, a blank line, the deletion" remove_lines
+
+broken() {
+	mkdir -p "$R/usr/src/brk-1.0"
+	printf 'PACKAGE_NAME="brk"\nPACKAGE_VERSION="1.0"\nBUILT_MODULE_NAME[0]="brk"\nDEST_MODULE_LOCATION[0]="/updates"\n' \
+		>"$R/usr/src/brk-1.0/dkms.conf"
+	rk add brk/1.0 >/dev/null && rm "$R/var/lib/dkms/brk/1.0/source" || return 1
+	local verb
+	for verb in unbuild uninstall remove; do
+		expect 4 "$verb" brk/1.0 -k "$K1" <<-EOF || return 1
+		
+		Error! brk/1.0 is broken!
+		Missing the source directory or the symbolic link pointing to it.
+		Manual intervention is required!
+		EOF
+	done
+}
+check "a module without its source link is broken: unbuild, uninstall, remove exit 4" broken
 
 summary
