@@ -308,11 +308,28 @@ static void deferred_lines(struct rekmod_ctx *ctx, const struct plan *p)
 	sb_free(&b);
 }
 
+static bool all_done(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->jobs[i].state != J_DONE)
+			return false;
+	return true;
+}
+
+static bool any_ran(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!unrun(&p->jobs[i]))
+			return true;
+	return false;
+}
+
+/* dkms 3.x: a blank line after each module it tried; after the last one it
+ * comes after the kernel's depmod (autoinstall_done) */
 static void autoinstall_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
-	if (!unrun(j)) /* dkms 3.x: a blank line after each module it tried */
+	if (!unrun(j) && !all_done(p))
 		say(ctx, "%s", "");
-	(void)p;
 }
 
 static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
@@ -323,6 +340,8 @@ static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
 		deferred_lines(ctx, p);
 		return;
 	}
+	if (any_ran(p))
+		say(ctx, "%s", "");
 	summary(ctx, p, SUM_SUCCEEDED, "succeeded");
 	summary(ctx, p, SUM_SKIPPED, "was skipped");
 	summary(ctx, p, SUM_FAILED, "failed");
