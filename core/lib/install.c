@@ -313,6 +313,8 @@ int do_install(struct step *st, const char *m, const char *v, const char *k, con
 	struct strbuf record = { 0 };
 	struct step own = *st; /* a distribution's force list applies to this module only */
 	forced_by_distro(&own, m);
+	if (active && streq(active, v)) /* a rebuild replacing its own install: its copy is no rival */
+		own.force_version_override = true;
 	r = install_modules(&own, c, m, v, k, a, active != NULL, &record);
 	_cleanup_free_ char *rec = tree_install_record(ctx, m, v, k, a);
 	_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
