@@ -27,6 +27,7 @@ struct args {
 	bool hook, retry, rebuild, json;
 	const char *source_dir; /* add <dir> */
 	const char *missing_dir; /* a path-like positional that does not exist */
+	const char *dir_without_conf; /* a directory positional with no dkms.conf: no module (dkms 3.x) */
 	const char *unknown_word; /* the first positional that is no verb, file or directory */
 	const char *archive;
 	const char *template_kernel;

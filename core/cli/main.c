@@ -57,8 +57,8 @@ const struct verb verbs[] = {
 	  "create the module signing key and certificate if missing" },
 	{ "kernel_preinst", cmd_kernel_preinst, MOD_UNUSED, false, false, KERN_GIVEN, ALL_IGNORED, false, "-k KERNEL",
 	  "before a kernel is installed: unbuild its AUTOINSTALL modules" },
-	{ "kernel_postinst", cmd_kernel_postinst, MOD_UNUSED, false, false, KERN_RUNNING, ALL_REFUSED, false,
-	  "[-k KERNEL[/ARCH]]", "after a kernel is installed: autoinstall for it" },
+	{ "kernel_postinst", cmd_kernel_postinst, MOD_UNUSED, false, false, KERN_GIVEN, ALL_REFUSED, false,
+	  "-k KERNEL[/ARCH]", "after a kernel is installed: autoinstall for it" },
 	{ "kernel_prerm", cmd_kernel_prerm, MOD_UNUSED, false, false, KERN_GIVEN, ALL_IGNORED, false, "-k KERNEL",
 	  "before a kernel is removed: unbuild every module built for it" },
 	{ NULL },
@@ -216,7 +216,7 @@ static int need_module(const struct args *a, const char *action)
 	if (a->module && a->version)
 		return 0;
 	fprintf(stderr,
-		"Error! Arguments <module> and <module-version> are not specified.\n"
+		"\nError! Arguments <module> and <module-version> are not specified.\n"
 		"Usage: %s <module>/<module-version> or\n"
 		"       %s -m <module>/<module-version> or\n"
 		"       %s -m <module> -v <module-version>\n",
@@ -235,6 +235,8 @@ static int module_from_dir(struct rekmod_ctx *ctx, struct args *a)
 	}
 	if (a->source_dir && !a->module)
 		return rekmod_add_path(ctx, a->source_dir, &a->module, &a->version);
+	if (a->dir_without_conf && !a->module) /* dkms 3.x: not a source tree, so no module given */
+		return need_module(a, a->action);
 	return 0;
 }
 
@@ -283,17 +285,18 @@ static int prepare(struct rekmod_ctx *ctx, const struct verb *v, struct args *a)
 		return r;
 	if (v->module == MOD_REQUIRED && (r = need_module(a, v->name)))
 		return r;
-	if (v->in_tree && !rekmod_is_added(ctx, a->module, a->version)) {
-		fprintf(stderr, "Error! The module/version combo: %s-%s is not located in the DKMS tree.\n", a->module,
-			a->version);
-		return 3;
-	}
+	/* v->in_tree (uninstall, unbuild, remove): the library says "not located
+	 * in the DKMS tree" (3), or "broken" (4) first, as dkms 3.x does */
 	if (a->all && (v->all == ALL_BUILT || v->all == ALL_HEADERS))
 		r = kernels_for_all(ctx, v, a);
 	else
 		r = v->kernels == KERN_RUNNING ? default_kernel(a) : 0;
 	if (r)
 		return r;
+	if (v->kernels != KERN_UNUSED && !v->many_kernels && a->n_kernels == 0) { /* dkms 3.x */
+		err("The action %s requires exactly one kernel version parameter on the command line.", v->name);
+		return 4;
+	}
 	if (v->kernels != KERN_UNUSED && !v->many_kernels && a->n_kernels != 1) {
 		err("The action %s does not support multiple kernel version parameters on the command line.", v->name);
 		return 4;

@@ -16,7 +16,7 @@ void err(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "Error! ");
+	fprintf(stderr, "\nError! "); /* dkms 3.x: a blank line before every error */
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
@@ -215,6 +215,11 @@ void live_finish(void)
 	live.on = false;
 }
 
+static bool startswith_error(const char *msg)
+{
+	return strncmp(msg, "Error! ", 7) == 0;
+}
+
 void out_log(void *userdata, int priority, const char *msg)
 {
 	const struct out_log_filter *filter = userdata;
@@ -226,7 +231,8 @@ void out_log(void *userdata, int priority, const char *msg)
 		live_erase();
 	if (priority <= LOG_WARNING)
 		fflush(stdout);
-	fprintf(f, "%s\n", msg);
+	/* dkms 3.x: a blank line before every "Error! ..." */
+	fprintf(f, "%s%s\n", startswith_error(msg) ? "\n" : "", msg);
 	if (priority <= LOG_WARNING)
 		fflush(stderr);
 	if (redraw)

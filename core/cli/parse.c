@@ -3,6 +3,7 @@
  * "--opt value" or "--opt=value", long names matched by prefix where dkms
  * does; positionals are the verb, a directory or dkms.conf, a tarball, or
  * MODULE[/VERSION]. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +194,12 @@ static int positional(struct args *a, const char *arg)
 		}
 		a->action = arg;
 	} else if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-		a->source_dir = arg;
+		char conf[PATH_MAX];
+		snprintf(conf, sizeof(conf), "%s/dkms.conf", arg);
+		if (stat(conf, &st) == 0)
+			a->source_dir = arg;
+		else
+			a->dir_without_conf = arg;
 	} else if (stat(arg, &st) == 0 && S_ISREG(st.st_mode)) {
 		size_t n = strlen(arg);
 		if (n >= 9 && strcmp(arg + n - 9, "dkms.conf") == 0) {

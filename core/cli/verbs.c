@@ -36,10 +36,7 @@ static int run_verb(struct rekmod_ctx *ctx, const struct args *a, enum rekmod_ve
 
 int cmd_add(struct rekmod_ctx *ctx, struct args *a)
 {
-	if (rekmod_is_added(ctx, a->module, a->version) && a->source_dir) {
-		printf("Module %s/%s already added.\n", a->module, a->version);
-		return 0;
-	}
+	/* dkms 3.x: an add of an added module/version, by directory too, is an error (3) */
 	return rekmod_add(ctx, a->module, a->version);
 }
 

@@ -15,8 +15,8 @@ static int check_headers(struct rekmod_ctx *ctx, const char *k)
 		return 0;
 	dk_error(ctx,
 		 "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
-		 "Please install the linux-headers-%s package or use the --kernelsourcedir option to tell DKMS "
-		 "where it's located.",
+		 "Please install your distribution's kernel headers package matching %s, or use the "
+		 "--kernelsourcedir option to tell DKMS where it's located.", /* dkms 3.x's words */
 		 k, ctx->install_tree_path, k, ctx->install_tree_path, k, k);
 	return REKMOD_E_NOHEADERS;
 }
@@ -189,6 +189,13 @@ static void default_make_args(struct strbuf *b, const struct rekmod_ctx *ctx, co
 {
 	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
 	_cleanup_free_ char *dir = xasprintf("M=%s/%s/%s/build", ctx->dkms_tree_path, m, v);
+	/* dkms writes -C /lib/modules/<k>/build: the link itself where it leads there */
+	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, k);
+	_cleanup_free_ char *rl = realpath(link, NULL), *rk = realpath(ksd, NULL);
+	if (!ctx->kernel_source_dir && rl && rk && streq(rl, rk)) {
+		free(ksd);
+		ksd = TAKE_PTR(link);
+	}
 	sb_puts(b, " -C ");
 	sb_shell_word(b, ksd);
 	sb_putc(b, ' ');
@@ -266,8 +273,14 @@ static int apply_patches(struct rekmod_ctx *ctx, const struct dkms_conf *c, cons
 		struct rk_spawn s = { .argv = argv, .cwd = build_dir, .stdout_fd = logfd, .stderr_fd = -1,
 				      .stdin_fd = in };
 		int st = 0;
-		say(ctx, "Applying patch %s", p);
-		if (in < 0 || rk_run(&s, &st) < 0 || st != 0) {
+		_cleanup_free_ char *title = xasprintf("Applying patch %s", p);
+		_cleanup_free_ char *cmd = xasprintf("patch -p1 < ./patches/%s", p);
+		struct timespec t0;
+		log_section_begin(logfd, title, cmd, &t0);
+		bool ok = in >= 0 && rk_run(&s, &st) == 0 && st == 0;
+		log_section_end(logfd, ok ? 0 : st ? st : 1, &t0);
+		say(ctx, "%s...%s", title, ok ? " done." : "");
+		if (!ok) {
 			dk_error(ctx, "Application of patch %s failed.\nCheck %s for more information.", p, build_dir);
 			return REKMOD_E_PATCH;
 		}
@@ -337,25 +350,22 @@ static int stage_one(struct rekmod_ctx *ctx, const struct dkms_module *mod, cons
 	int r = copy_file_atomic(src, dst, 0644);
 	if (r < 0)
 		return r;
+	if (plan) /* dkms 3.x names the module in the build directory */
+		say(ctx, "Signing module %s", src);
 	return finish_module(ctx, plan, comp, dst, mod->dest_name);
 }
 
 static int stage_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
-			 const char *staging, const char *k)
+			 const char *staging, const char *k, const struct sign_plan *plan)
 {
 	_cleanup_free_ char *moddir = xasprintf("%s/module", staging);
 	if (mkdir(moddir, 0755) < 0)
 		return -errno;
-	struct sign_plan plan;
-	int r = sign_prepare(ctx, k, &plan);
-	if (r)
-		return r;
-	bool sign = plan.sign;
+	int r = 0;
 	enum rk_compress comp = compress_choose(ctx, k);
 	for (size_t i = 0; i < c->n_modules && r == 0; i++)
 		if (!c->modules[i].excluded)
-			r = stage_one(ctx, &c->modules[i], build_dir, moddir, sign ? &plan : NULL, comp);
-	sign_plan_done(&plan);
+			r = stage_one(ctx, &c->modules[i], build_dir, moddir, plan->sign ? plan : NULL, comp);
 	return r;
 }
 
@@ -387,31 +397,42 @@ static int check_built(struct rekmod_ctx *ctx, const struct dkms_conf *c, const 
 }
 
 /* Everything from make to the rename, with the log open. */
+/* dkms 3.x says how it will sign before it builds */
+static int sign_prologue(struct rekmod_ctx *ctx, const char *k, struct sign_plan *plan)
+{
+	int r = sign_prepare(ctx, k, plan);
+	if (r == 0 && plan->sign)
+		say(ctx, "Sign command: %s\nSigning key: %s\nPublic certificate (MOK): %s", plan->sign_file, plan->key,
+		    plan->cert);
+	if (r == 0) /* after the prologue or the reason for not signing */
+		say(ctx, "%s", "");
+	return r;
+}
+
 static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
-		    const char *k, const char *a, const char *build_dir)
+		    const char *k, const char *a, const char *build_dir, struct sign_plan *plan)
 {
 	_cleanup_free_ char *logpath = xasprintf("%s/make.log", build_dir);
 	_cleanup_close_ int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0)
 		return -errno;
 	log_header(logfd, m, v, k, a);
-	int r = apply_patches(ctx, c, build_dir, logfd);
+	int r = sign_prologue(ctx, k, plan);
+	if (r == 0)
+		r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
 		return r;
 	r = run_pre_build(ctx, m, c->pre_build, build_dir, logfd, logpath);
 	if (r)
 		return r;
 	_cleanup_free_ char *cmd = make_command(ctx, c, m, v, k);
-	dprintf(logfd, "\n# command: %s\n", cmd);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct timespec t0;
+	log_section_begin(logfd, "Building module(s)", cmd, &t0);
 	int st = 0;
 	r = run_make(ctx, cmd, build_dir, k, logfd, &st);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	dprintf(logfd, "\n# exit code: %d\n# elapsed time: %.3fs\n", r < 0 ? 127 : st,
-		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	log_section_end(logfd, r < 0 ? 127 : st, &t0);
 	if (r < 0 || st != 0) {
-		say(ctx, "Building module(s)...(bad exit status: %d)", r < 0 ? 127 : st);
+		say(ctx, "Building module(s)...(bad exit status: %d)\nFailed command:\n%s", r < 0 ? 127 : st, cmd);
 		dk_error(ctx, "Bad return status for module build on kernel: %s (%s)\nConsult %s for more information.",
 			 k, a, logpath);
 		return REKMOD_E_BUILD;
@@ -422,12 +443,12 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 
 /* Modules and make.log into the staging dir, then one rename makes the build visible. */
 static int commit_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
-			const char *staging, const char *base, const char *k)
+			const char *staging, const char *base, const char *k, const struct sign_plan *plan)
 {
 	_cleanup_free_ char *logdir = xasprintf("%s/log", staging);
 	_cleanup_free_ char *log_src = xasprintf("%s/make.log", build_dir);
 	_cleanup_free_ char *log_dst = xasprintf("%s/make.log", logdir);
-	int r = stage_modules(ctx, c, build_dir, staging, k);
+	int r = stage_modules(ctx, c, build_dir, staging, k, plan);
 	if (r == 0 && (mkdir(logdir, 0755) < 0 || rename(log_src, log_dst) < 0))
 		r = -errno;
 	if (r == 0 && (chmod(staging, 0755) < 0 || rename(staging, base) < 0))
@@ -475,6 +496,17 @@ static void record_dependencies(struct rekmod_ctx *ctx, const struct dkms_conf *
 	}
 }
 
+/* POST_BUILD, its output appended to the build's kept make.log */
+static void post_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *base,
+		       const char *build_dir)
+{
+	if (!c->post_build)
+		return;
+	_cleanup_free_ char *logpath = xasprintf("%s/log/make.log", base);
+	_cleanup_close_ int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	run_build_script(ctx, m, "post_build", c->post_build, build_dir, fd >= 0 ? fd : -1, logpath);
+}
+
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
@@ -502,9 +534,9 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	_cleanup_free_ char *kdir = xasprintf("%s/%s", mvd, k);
 	_cleanup_free_ char *staging = xasprintf("%s/.tmp_%s_XXXXXX", kdir, a);
 	if (c->build_exclude) {
-		dk_warn(ctx, "The %s/dkms.conf for module %s includes a BUILD_EXCLUSIVE directive which\ndoes not "
-			"match this kernel/arch/config.\nThis indicates that it should not be built.",
-			base, m);
+		dk_warn(ctx, "The %s/dkms.conf\nfor module %s/%s includes BUILD_EXCLUSIVE directives\nwhich do not match "
+			"this kernel/arch/config for any modules.\nThis indicates that it should not be built.",
+			base, m, v); /* dkms 3.x's words */
 		r = REKMOD_E_SKIPPED;
 		goto out;
 	}
@@ -529,21 +561,26 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	}
 	if ((r = overlay_local_patches(ctx, m, build_dir)))
 		goto out;
-	r = build_in(ctx, c, m, v, k, a, build_dir);
-	if (r)
+	struct sign_plan plan = { 0 };
+	r = build_in(ctx, c, m, v, k, a, build_dir, &plan);
+	if (r) {
+		sign_plan_done(&plan);
 		goto out;
+	}
 	if (mkdir_p(kdir, 0755) < 0 || !mkdtemp(staging)) {
 		dk_error(ctx, "could not create %s: %s", staging, strerror(errno));
+		sign_plan_done(&plan);
 		r = REKMOD_E_BUILD;
 		goto out;
 	}
-	r = commit_build(ctx, c, build_dir, staging, base, k);
+	r = commit_build(ctx, c, build_dir, staging, base, k, &plan);
+	sign_plan_done(&plan);
 	if (r)
 		goto out;
 	fsync_dir_of(base);
 	if (c->build_depends_rebuild)
 		record_dependencies(ctx, c, m, v, k, a);
-	run_script(ctx, m, "post_build", c->post_build, build_dir);
+	post_build(ctx, c, m, base, build_dir);
 	rm_rf(build_dir);
 out:
 	dkms_conf_free(c);

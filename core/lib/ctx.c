@@ -269,6 +269,9 @@ _public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
 	ctx->dkms_tree_path = root_path(ctx, ctx->dkms_tree);
 	ctx->source_tree_path = root_path(ctx, ctx->source_tree);
 	ctx->install_tree_path = root_path(ctx, ctx->install_tree);
+	const char *pj = getenv("parallel_jobs"); /* dkms: an exported parallel_jobs, framework.conf wins */
+	if (ctx->jobs <= 0 && pj && atoi(pj) > 0)
+		ctx->jobs = atoi(pj);
 	if (ctx->jobs <= 0)
 		ctx->jobs = nproc();
 

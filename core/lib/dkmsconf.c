@@ -1317,7 +1317,7 @@ static unsigned dest_name_line(const struct fin *f, size_t i)
 static void fin_strict(struct fin *f, struct dkms_conf *c)
 {
 	if (c->n_modules == 0)
-		fin_err(f, LOG_WARNING, 0, "Zero modules specified; add BUILT_MODULE_NAME[0] and DEST_MODULE_LOCATION[0]");
+		rk_logf(f->log, LOG_WARNING, "dkms.conf: Warning! Zero modules specified."); /* dkms 3.x's line */
 	for (size_t i = 0; i < c->n_modules; i++)
 		for (size_t j = 0; j < i; j++) {
 			struct dkms_module *a = &c->modules[j], *b = &c->modules[i];
@@ -1347,7 +1347,7 @@ static void fin_modules(struct fin *f, struct dkms_conf *c)
 	c->n_modules = n;
 	for (unsigned long i = 0; i < n; i++)
 		fin_module(f, i, &c->modules[i]);
-	if (conf_vars_count(f->v, "DEST_MODULE_LOCATION") == 0)
+	if (n > 0 && conf_vars_count(f->v, "DEST_MODULE_LOCATION") == 0) /* zero modules: an empty build */
 		fin_err(f, LOG_ERR, 0, "no DEST_MODULE_LOCATION directive; add DEST_MODULE_LOCATION[0]=\"/updates\"");
 	if (f->o->strict)
 		fin_strict(f, c);

@@ -2,6 +2,7 @@
 /* Children: their environment, their output into the log, dkms's scripts. */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -111,7 +112,6 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 	_cleanup_strv_free_ char **words = script_argv(ctx, m, kind, script, dir);
 	if (!words)
 		return 0;
-	say(ctx, "%s", "");
 	say(ctx, "Running the %s script:", kind);
 	int st;
 	int r = run_logged(ctx, (const char *const *)words, dir, &st);
@@ -122,39 +122,65 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 	return st;
 }
 
-/* PRE_BUILD: as run_script, its output also in the build's make.log; a
- * failure is said as dkms 3.x says it (the status, the command, the log)
- * and is the build's exit status. */
-int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
-		  const char *logpath)
+/* make.log sections as dkms 3.x writes them (invoke_command): a blank line,
+ * the title, "# command: ...", the output, "# exit code: N", the elapsed
+ * time as hh:mm:ss and a rule. */
+void log_section_begin(int fd, const char *title, const char *cmd, struct timespec *t0)
 {
-	_cleanup_strv_free_ char **words = script_argv(ctx, m, "pre_build", script, dir);
+	dprintf(fd, "\n%s\n# command: %s\n", title, cmd);
+	clock_gettime(CLOCK_MONOTONIC, t0);
+}
+
+void log_section_end(int fd, int status, const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long s = (long)(t1.tv_sec - t0->tv_sec);
+	dprintf(fd, "\n# exit code: %d\n# elapsed time: %02ld:%02ld:%02ld\n"
+		"----------------------------------------------------------------\n",
+		status, s / 3600, s / 60 % 60, s % 60);
+}
+
+/* PRE_BUILD and POST_BUILD: as run_script, the output in the build's
+ * make.log; said as dkms 3.x says it ("Running the pre_build script...
+ * done.", or the status, the command, the log) and the build's exit status. */
+int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir,
+		     int logfd, const char *logpath)
+{
+	_cleanup_strv_free_ char **words = script_argv(ctx, m, kind, script, dir);
 	if (!words)
 		return 0;
-	say(ctx, "%s", "");
-	say(ctx, "Running the pre_build script:");
 	struct strbuf cmd = { 0 };
 	for (size_t i = 0; words[i]; i++)
 		sb_printf(&cmd, "%s%s", i ? " " : "", words[i]);
-	dprintf(logfd, "\nRunning the pre_build script\n# command: cd %s/ && %s\n", dir, cmd.s);
+	_cleanup_free_ char *title = xasprintf("Running the %s script", kind);
+	_cleanup_free_ char *line = xasprintf("cd %s/ && %s", dir, cmd.s);
+	sb_free(&cmd);
+	struct timespec t0;
+	log_section_begin(logfd, title, line, &t0);
 	struct rk_spawn s = { .argv = (const char *const *)words, .cwd = dir, .stdout_fd = -1, .stderr_fd = -1,
 			      .stdin_fd = -1 };
 	_cleanup_free_ char *out = NULL;
 	int st = 0;
-	int r = rk_run_capture(&s, &out, NULL, &st);
-	if (r < 0)
+	if (rk_run_capture(&s, &out, NULL, &st) < 0)
 		st = 127;
 	if (out && *out)
 		dprintf(logfd, "%s%s", out, endswith(out, "\n") ? "" : "\n");
-	dprintf(logfd, "\n# exit code: %d\n", st);
+	log_section_end(logfd, st, &t0);
 	for (char *save = NULL, *l = out ? strtok_r(out, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
 		rk_info(log_of(ctx), "%s", l);
 	if (st != 0)
-		rk_err(log_of(ctx), "Running the pre_build script...(bad exit status: %d)\nFailed command:\ncd %s/ && "
-		       "%s\nConsult %s for more information.",
-		       st, dir, cmd.s, logpath);
-	sb_free(&cmd);
+		rk_err(log_of(ctx), "%s...(bad exit status: %d)\nFailed command:\n%s\nConsult %s for more information.",
+		       title, st, line, logpath);
+	else
+		say(ctx, "%s... done.", title);
 	return st;
+}
+
+int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
+		  const char *logpath)
+{
+	return run_build_script(ctx, m, "pre_build", script, dir, logfd, logpath);
 }
 
 /* Runs a tool (tar, dpkg-deb, rpmbuild); on failure its output and one error

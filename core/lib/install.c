@@ -193,16 +193,10 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 				 moddir);
 			return REKMOD_E_INSTALL;
 		}
-		rk_notice(&st->log, "%s", "");
-		rk_notice(&st->log, "%s:", strrchr(built, '/') + 1);
 		bool first_done = seen_first;
 		seen_first = true;
-		if (version_refused(st, lib, k, built, mod->dest_name, c->obsolete_by)) {
-			/* dkms counts it as installed: the kernel's own newer module stays
-			 * in place (the "builtin and dkms package" case), not a failure */
-			any = true;
-			continue;
-		}
+		if (version_refused(st, lib, k, built, mod->dest_name, c->obsolete_by))
+			continue; /* dkms 3.x: skipped; none installed is "Installation aborted." (6) */
 		if (!first_done) { /* dkms: only with the first module, and not when its check refused it */
 			int status = run_script(ctx, m, "pre_install", c->pre_install, srcdir);
 			if (status && !st->force) {
@@ -233,7 +227,7 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 		sb_printf(record, "%s\t%s\n", bn, dst + strlen(ctx->root));
 		any = true;
 	}
-	if (!any) {
+	if (!any && c->n_modules > 0) { /* zero modules: an empty install (dkms 3.x) */
 		rk_err(&st->log, "Error! Installation aborted.");
 		return REKMOD_E_INSTALL;
 	}
@@ -319,6 +313,8 @@ int do_install(struct step *st, const char *m, const char *v, const char *k, con
 	struct strbuf record = { 0 };
 	struct step own = *st; /* a distribution's force list applies to this module only */
 	forced_by_distro(&own, m);
+	if (active && streq(active, v)) /* a rebuild replacing its own install: its copy is no rival */
+		own.force_version_override = true;
 	r = install_modules(&own, c, m, v, k, a, active != NULL, &record);
 	_cleanup_free_ char *rec = tree_install_record(ctx, m, v, k, a);
 	_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
@@ -430,7 +426,7 @@ static void restore_originals(struct step *st, const char *m, const char *k, con
 int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a)
 {
 	struct rekmod_ctx *ctx = st->ctx;
-	rk_notice(&st->log, "Module %s/%s for kernel %s (%s).", m, v, k, a);
+	rk_notice(&st->log, "Module %s/%s for kernel %s (%s):", m, v, k, a);
 	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	if (active && streq(active, v)) {

@@ -140,6 +140,13 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 /* PRE_BUILD with its output in the build's make.log; its exit status */
 int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
 		  const char *logpath);
+/* PRE_BUILD or POST_BUILD (kind), as run_pre_build */
+int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir,
+		     int logfd, const char *logpath);
+/* a make.log section as dkms 3.x writes it: title, command, ..., exit code, time */
+struct timespec;
+void log_section_begin(int fd, const char *title, const char *cmd, struct timespec *t0);
+void log_section_end(int fd, int status, const struct timespec *t0);
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
 /* a tool (tar, dpkg-deb, rpmbuild): its output is logged, as errors when it
  * fails; 0 or REKMOD_E_GENERIC */

@@ -164,6 +164,10 @@ static int install_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, st
 			return 0;
 		}
 		do_uninstall(st, j->m, j->v, j->k, j->a);
+		bool ran = false; /* dkms 3.x: depmod after the uninstall, then a blank line */
+		if (run_depmod(ctx, j->k, &ran) == 0 && ran)
+			say(ctx, "Running depmod... done.");
+		say(ctx, "%s", "");
 	}
 	if (!tree_is_built(ctx, j->m, j->v, j->k, j->a)) {
 		int r = build_job(ctx, p, j, st);
@@ -186,7 +190,7 @@ static int auto_install(struct rekmod_ctx *ctx, struct plan *p, struct job *j, i
 	return r;
 }
 
-static int unregister_job(struct rekmod_ctx *ctx, struct job *j);
+static int unregister_job(struct rekmod_ctx *ctx, struct job *j, bool after_kernels);
 
 /* Runs a job here, to its end. */
 static int run_here(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
@@ -205,7 +209,7 @@ static int run_here(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 	case JOB_UNBUILD:
 		return unbuild_job(ctx, p, j, &st);
 	case JOB_UNREGISTER:
-		return unregister_job(ctx, j);
+		return unregister_job(ctx, j, p->n > 1);
 	}
 	return REKMOD_E_GENERIC;
 }
@@ -224,10 +228,12 @@ static bool has_kernel_dirs(const struct rekmod_ctx *ctx, const char *m, const c
 	return false;
 }
 
-static int unregister_job(struct rekmod_ctx *ctx, struct job *j)
+static int unregister_job(struct rekmod_ctx *ctx, struct job *j, bool after_kernels)
 {
 	if (has_kernel_dirs(ctx, j->m, j->v))
 		return 0;
+	if (after_kernels) /* dkms 3.x: a blank line after the kernels' lines */
+		say(ctx, "%s", "");
 	say(ctx, "Deleting module %s/%s completely from the DKMS tree.", j->m, j->v);
 	_cleanup_free_ char *d = mv_dir(ctx, j->m, j->v);
 	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, j->m);
@@ -340,7 +346,7 @@ static bool deps_failed(const struct plan *p, const struct job *j)
 	for (size_t d = 0; j->deps && j->deps[d]; d++)
 		for (size_t x = 0; x < p->n; x++)
 			if (p->jobs[x].k && streq(p->jobs[x].k, j->k) && streq(p->jobs[x].m, j->deps[d]) &&
-			    p->jobs[x].result)
+			    p->jobs[x].result && p->jobs[x].result != REKMOD_E_SKIPPED) /* dkms 3.x: a skip satisfies */
 				return true;
 	return false;
 }

@@ -136,10 +136,12 @@ static bool planned(const struct plan *p, const char *m, const char *k)
 
 /* A dependency planned for the same kernel is waited for; one installed
  * there already is met; one registered but neither is missing; one the tree
- * does not know is not waited for (dkms 3.x). */
-static void resolve_deps(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+ * does not know defers the job (dkms 3.x: not run, said, not a failure).
+ * Returns the deferring dependencies, " d1 d2", or NULL. */
+static char *resolve_deps(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
 	char **keep = NULL;
+	struct strbuf unknown = { 0 };
 	for (size_t d = 0; j->deps && j->deps[d]; d++) {
 		const char *dep = j->deps[d];
 		_cleanup_free_ char *iv = name_is_valid(dep) ? tree_installed_version(ctx, dep, j->k, j->a) : NULL;
@@ -147,9 +149,43 @@ static void resolve_deps(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 			strv_push(&keep, xstrdup(dep));
 		else if (!iv && tree_is_registered(ctx, dep))
 			strv_push(&j->missing, xstrdup(dep));
+		else if (!iv)
+			sb_printf(&unknown, " %s", dep);
 	}
 	strv_free(j->deps);
 	j->deps = keep;
+	return unknown.len ? sb_steal(&unknown) : NULL;
+}
+
+static void job_free(struct job *j)
+{
+	free(j->m);
+	free(j->v);
+	free(j->k);
+	free(j->a);
+	strv_free(j->deps);
+	strv_free(j->missing);
+	free(j->log);
+	free(j->why);
+	if (j->msgfd >= 0)
+		close(j->msgfd);
+}
+
+/* the jobs from first on, their dependencies resolved; a deferred one leaves the plan */
+static void resolve_all(struct rekmod_ctx *ctx, struct plan *p, size_t first)
+{
+	size_t w = first;
+	for (size_t i = first; i < p->n; i++) {
+		struct job *j = &p->jobs[i];
+		_cleanup_free_ char *unknown = resolve_deps(ctx, p, j);
+		if (unknown) {
+			strv_push(&p->deferred, xasprintf("%s/%s%s", j->m, j->v, unknown));
+			job_free(j);
+			continue;
+		}
+		p->jobs[w++] = *j;
+	}
+	p->n = w;
 }
 
 void plan_autoinstall(struct rekmod_ctx *ctx, struct plan *p, const char *const *filters)
@@ -165,8 +201,7 @@ void plan_autoinstall(struct rekmod_ctx *ctx, struct plan *p, const char *const 
 			plan_module(ctx, p, kn, m, strchr(mods[x], '/') + 1);
 		}
 	}
-	for (size_t i = first; i < p->n; i++)
-		resolve_deps(ctx, p, &p->jobs[i]);
+	resolve_all(ctx, p, first);
 }
 
 void plan_kernel_removed(struct rekmod_ctx *ctx, struct plan *p, const char *k)
@@ -244,19 +279,8 @@ void plan_fail_cycles(struct rekmod_ctx *ctx, struct plan *p)
 
 void plan_free(struct plan *p)
 {
-	for (size_t i = 0; i < p->n; i++) {
-		struct job *j = &p->jobs[i];
-		free(j->m);
-		free(j->v);
-		free(j->k);
-		free(j->a);
-		strv_free(j->deps);
-		strv_free(j->missing);
-		free(j->log);
-		free(j->why);
-		if (j->msgfd >= 0)
-			close(j->msgfd);
-	}
+	for (size_t i = 0; i < p->n; i++)
+		job_free(&p->jobs[i]);
 	free(p->jobs);
 	for (size_t i = 0; i < p->nk; i++) {
 		free(p->ks[i].k);
@@ -265,5 +289,6 @@ void plan_free(struct plan *p)
 	free(p->ks);
 	strv_free(p->broken);
 	strv_free(p->waiting);
+	strv_free(p->deferred);
 	*p = (struct plan){ 0 };
 }

@@ -86,6 +86,7 @@ struct plan {
 	struct rekmod_sync_result res;
 	char **broken;  /* m/v whose dkms.conf could not be read while planning */
 	char **waiting; /* m/v waiting for headers */
+	char **deferred; /* "m/v d1 d2": not planned, BUILD_DEPENDS the tree does not know (dkms 3.x) */
 	void (*progress)(void *userdata, enum rekmod_job_event ev, const struct rekmod_job_info *job);
 	void *progress_userdata;
 };

@@ -45,22 +45,27 @@ static bool is_exec(const char *p)
 	return access(p, X_OK) == 0 && !is_dir(p);
 }
 
-/* framework.conf's sign_file as is; else the kernel's scripts/sign-file,
- * else Debian's linux-kbuild one (in the root, then on the host). */
+/* framework.conf's sign_file as is; else Debian's linux-kbuild one in the
+ * root (dkms 3.x's first candidate on Debian), else the kernel's
+ * scripts/sign-file, else the linux-kbuild one on the host. */
 static char *find_sign_file(struct rekmod_ctx *ctx, const char *kernel)
 {
 	if (ctx->sign_file)
 		return expand_kernelver(ctx->sign_file, kernel);
-	_cleanup_free_ char *ksd = kernel_source_dir(ctx, kernel);
-	char *p = xasprintf("%s/scripts/sign-file", ksd);
-	if (is_exec(p))
-		return p;
-	free(p);
 	_cleanup_free_ char *majmin = xstrdup(kernel);
 	char *dot = strrchr(majmin, '.');
 	if (dot)
 		*dot = '\0';
 	_cleanup_free_ char *deb = xasprintf("/usr/lib/linux-kbuild-%s/scripts/sign-file", majmin);
+	char *p = root_path(ctx, deb);
+	if (is_exec(p))
+		return p;
+	free(p);
+	_cleanup_free_ char *ksd = kernel_source_dir(ctx, kernel);
+	p = xasprintf("%s/scripts/sign-file", ksd);
+	if (is_exec(p))
+		return p;
+	free(p);
 	static const char *const dirs[] = { "/usr/bin", "/usr/sbin", "/bin" };
 	for (size_t i = 0; i < 2; i++) {
 		p = i == 0 ? root_path(ctx, deb) : xstrdup(deb);
@@ -238,8 +243,7 @@ static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, struct sig
 	}
 	plan->hash = TAKE_PTR(sk->hash);
 	mok_choose(ctx, kernel, &plan->key, &plan->cert);
-	rk_info(log_of(ctx), "Sign command: %s\nSigning key: %s\nPublic certificate (MOK): %s", plan->sign_file,
-		plan->key, plan->cert);
+	/* the prologue ("Sign command: ...") is said by build.c once the plan is made */
 	if (ensure_mok(ctx, plan, plan->enforce) < 0)
 		return plan->enforce ? REKMOD_E_BUILD : 0;
 	mok_hint(ctx, plan->cert);

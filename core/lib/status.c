@@ -220,7 +220,7 @@ static struct rekmod_status *status_push(const struct walk *w, const char *v, co
 	return s;
 }
 
-/* A build exists when <a>/module below kfd holds a module file. */
+/* A build exists when <a>/module below kfd holds a module file, or nothing. */
 static bool built_at(int kfd, const char *a)
 {
 	_cleanup_free_ char *p = xasprintf("%s/module", a);
@@ -228,7 +228,7 @@ static bool built_at(int kfd, const char *a)
 	if (fd < 0)
 		return false;
 	struct dents e = dents_read(fd);
-	bool found = false;
+	bool found = e.n == 0; /* an empty module/: a dkms.conf with zero modules (dkms 3.x) */
 	for (size_t i = 0; i < e.n && !found; i++)
 		found = strstr(e.v[i].name, ".ko") != NULL;
 	dents_free(&e);

@@ -52,6 +52,9 @@ bool tree_is_built(const struct rekmod_ctx *ctx, const char *m, const char *v, c
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	_cleanup_free_ char *mod = xasprintf("%s/module", base);
 	_cleanup_strv_free_ char **e = list_dir(mod);
+	/* an empty module/ is the build of a dkms.conf with zero modules (dkms 3.x) */
+	if (e && !e[0])
+		return true;
 	for (size_t i = 0; e && e[i]; i++)
 		if (strstr(e[i], ".ko"))
 			return true;

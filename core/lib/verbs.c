@@ -31,7 +31,7 @@ static const char *arch_or_default(const struct rekmod_ctx *ctx, const char *a)
 int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
 	if (tree_is_added(ctx, m, v)) {
-		dk_error(ctx, "DKMS tree already contains: %s-%s\nYou cannot add the same module/version combo more than "
+		dk_error(ctx, "DKMS tree already contains: %s/%s\nYou cannot add the same module/version combo more than "
 			 "once.",
 			 m, v);
 		return REKMOD_E_EXISTS;
@@ -130,10 +130,8 @@ int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_mod
 		return r;
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .kernel = ctx->current_kernel, .arch = ctx->arch, .path = conf };
-	if (conf_read(ctx, &req, &c)) {
-		dk_error(ctx, "Malformed dkms.conf file. Cannot load source tree.");
-		return REKMOD_E_BUILD;
-	}
+	if ((r = conf_read(ctx, &req, &c))) /* dkms 3.x: the conf's own errors and exit code (8) */
+		return r;
 	_cleanup_free_ char *m = xstrdup(c->package_name), *v = xstrdup(c->package_version);
 	dkms_conf_free(c);
 	r = check_names(ctx, m, v, NULL, NULL);
@@ -234,9 +232,35 @@ static bool unrun(const struct job *j)
 	return j->result == REKMOD_E_DEPENDS && !j->start.tv_sec && !j->start.tv_nsec;
 }
 
+static bool planned_module(const struct plan *p, const char *m)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (streq(p->jobs[i].m, m))
+			return true;
+	return false;
+}
+
+/* dkms 3.x: the succeeded list starts with the modules installed there already */
+static void installed_already(struct rekmod_ctx *ctx, const struct plan *p, struct strbuf *b)
+{
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
+	const char *last = "";
+	for (size_t i = 0; added[i]; i++) {
+		*strchr(added[i], '/') = '\0';
+		if (streq(added[i], last) || planned_module(p, added[i]))
+			continue;
+		last = added[i];
+		_cleanup_free_ char *iv = tree_installed_version(ctx, added[i], p->ks[0].k, ctx->arch);
+		if (iv)
+			sb_printf(b, " %s", added[i]);
+	}
+}
+
 static void summary(struct rekmod_ctx *ctx, const struct plan *p, int which, const char *what)
 {
 	struct strbuf b = { 0 };
+	if (which == SUM_SUCCEEDED)
+		installed_already(ctx, p, &b);
 	for (size_t i = 0; i < p->n; i++) {
 		const struct job *j = &p->jobs[i];
 		int r = j->result;
@@ -261,15 +285,63 @@ static void missing_line(struct rekmod_ctx *ctx, const struct plan *p, const str
 		if (!iv)
 			sb_printf(&b, "%s%s", b.len ? " " : "", j->deps[d]);
 	}
-	say(ctx, "%s/%s autoinstall failed due to missing dependencies: %s", j->m, j->v, b.len ? b.s : "");
+	say(ctx, "%s/%s autoinstall failed due to missing dependencies: %s.", j->m, j->v, b.len ? b.s : "");
 	sb_free(&b);
 	(void)p;
+}
+
+/* dkms 3.x: a module whose BUILD_DEPENDS the tree does not know waits for a later trigger */
+static void deferred_lines(struct rekmod_ctx *ctx, const struct plan *p)
+{
+	struct strbuf b = { 0 };
+	for (size_t i = 0; p->deferred && p->deferred[i]; i++) {
+		const char *sp = strchr(p->deferred[i], ' ');
+		_cleanup_free_ char *mv = xstrndup(p->deferred[i], (size_t)(sp - p->deferred[i]));
+		say(ctx, "%s autoinstall deferred: BUILD_DEPENDS not registered with DKMS:%s.", mv, sp);
+		sb_printf(&b, "%s%s", b.len ? " " : "", mv);
+	}
+	if (b.len)
+		say(ctx, "Autoinstall on %s deferred module(s) %s due to BUILD_DEPENDS not yet registered with DKMS.\n"
+			 "These may be provided externally or by a package not yet configured; autoinstall will retry on "
+			 "the next trigger.",
+		    p->ks[0].k, b.s);
+	sb_free(&b);
+}
+
+static bool all_done(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->jobs[i].state != J_DONE)
+			return false;
+	return true;
+}
+
+static bool any_ran(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!unrun(&p->jobs[i]))
+			return true;
+	return false;
+}
+
+/* dkms 3.x: a blank line after each module it tried; after the last one it
+ * comes after the kernel's depmod (autoinstall_done) */
+static void autoinstall_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	if (!unrun(j) && !all_done(p))
+		say(ctx, "%s", "");
 }
 
 static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
 {
 	if (!p->nk)
 		return;
+	if (!p->n && !(p->broken && p->broken[0])) { /* dkms 3.x: nothing to install, nothing said */
+		deferred_lines(ctx, p);
+		return;
+	}
+	if (any_ran(p))
+		say(ctx, "%s", "");
 	summary(ctx, p, SUM_SUCCEEDED, "succeeded");
 	summary(ctx, p, SUM_SKIPPED, "was skipped");
 	summary(ctx, p, SUM_FAILED, "failed");
@@ -278,12 +350,15 @@ static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
 	for (size_t i = 0; i < p->n; i++)
 		if (unrun(&p->jobs[i]))
 			missing_line(ctx, p, &p->jobs[i]);
+	deferred_lines(ctx, p);
 	if (plan_failed(p))
 		dk_error(ctx, "One or more modules failed to install during autoinstall.\nRefer to previous errors for "
 			 "more information.");
 }
 
-static const struct job_report autoinstall_report = { .started = autoinstall_started, .done = autoinstall_done };
+static const struct job_report autoinstall_report = { .started = autoinstall_started,
+						       .finished = autoinstall_finished,
+						       .done = autoinstall_done };
 
 static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
 				 struct plan *p)
@@ -293,10 +368,13 @@ static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_req
 		say(ctx, "Automatic installation of modules has been disabled.");
 		return 0;
 	}
+	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
+	if (!added[0]) /* dkms 3.x: nothing to autoinstall, headers or not */
+		return 0;
 	if (!kernel_has_headers(ctx, ks[0]) && !ctx->kernel_source_dir) {
 		dk_error(ctx, "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
-			 "Please install the linux-headers-%s package or use the --kernelsourcedir option to tell "
-			 "DKMS where it's located.",
+			 "Please install your distribution's kernel headers package matching %s, or use the "
+			 "--kernelsourcedir option to tell DKMS where it's located.", /* dkms 3.x's words */
 			 ks[0], ctx->install_tree_path, ks[0], ctx->install_tree_path, ks[0], ks[0]);
 		return REKMOD_E_NOHEADERS;
 	}
@@ -333,7 +411,15 @@ static void prerm_done(struct rekmod_ctx *ctx, struct plan *p)
 	}
 }
 
-static const struct job_report prerm_report = { .started = prerm_started, .done = prerm_done };
+static void prerm_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	say(ctx, "%s", ""); /* dkms 3.x: a blank line after each module */
+	(void)p;
+	(void)j;
+}
+
+static const struct job_report prerm_report = { .started = prerm_started, .finished = prerm_finished,
+						 .done = prerm_done };
 
 static bool is_autoinstall(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
 {
@@ -461,10 +547,10 @@ static const struct verb verbs[] = {
 					    .say_depmod = true, .post_transaction = true, .report = &autoinstall_report },
 					  JOB_AUTO, false, false, true },
 	[REKMOD_VERB_KERNEL_PREINST] = { plan_kernel_unbuild, unbuild_all_result,
-					 { .verb = "kernel_preinst", .report = &prerm_report }, JOB_UNBUILD, false, false,
+					 { .verb = "kernel_preinst", .say_depmod = true, .report = &prerm_report }, JOB_UNBUILD, false, false,
 					 true },
 	[REKMOD_VERB_KERNEL_PRERM] = { plan_kernel_unbuild, unbuild_all_result,
-				       { .verb = "kernel_prerm", .report = &prerm_report }, JOB_UNBUILD, false, false,
+				       { .verb = "kernel_prerm", .say_depmod = true, .report = &prerm_report }, JOB_UNBUILD, false, false,
 				       true },
 	[REKMOD_VERB_MATCH] = { plan_match, plan_last_failure,
 				{ .verb = "match", .say_depmod = true, .depmod_rollback = true, .report = &match_report },
@@ -476,11 +562,26 @@ static const struct verb *verb_of(enum rekmod_verb v)
 	return (size_t)v < ARRAY_SIZE(verbs) ? &verbs[v] : NULL;
 }
 
+/* dkms 3.x: <m>/<v> in the tree without its source link (the link is
+ * absolute inside --root, so a dangling one is not judged here) */
+static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v)
+{
+	_cleanup_free_ char *d = mv_dir(ctx, m, v);
+	_cleanup_free_ char *src = xasprintf("%s/source", d);
+	return is_dir(d) && !is_symlink(src) && !is_dir(src);
+}
+
 static int check_request(struct rekmod_ctx *ctx, const struct verb *vb, const struct rekmod_request *req)
 {
 	int r = 0;
 	if (vb->needs_mv && (r = check_names(ctx, req->module, req->version, NULL, NULL)))
 		return r;
+	if (vb->needs_mv && is_broken(ctx, req->module, req->version)) {
+		dk_error(ctx, "%s/%s is broken!\nMissing the source directory or the symbolic link pointing to it.\n"
+			 "Manual intervention is required!",
+			 req->module, req->version);
+		return REKMOD_E_NOCONF; /* 4 */
+	}
 	if (vb->must_be_added && !tree_is_added(ctx, req->module, req->version))
 		return not_in_tree(ctx, req->module, req->version);
 	size_t n = 0;

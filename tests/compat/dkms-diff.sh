@@ -108,12 +108,12 @@ record_differences() {
 		'exclarch|build -k K2|fxexclarch|K2' 'exclcfg|build -k K2|fxexclcfg|K2'; do
 		IFS='|' read -r l s m x <<<"$k"
 		xdiff "$l|$s|err" "$why" "-Error! The W/dkms/$m/1.0/$x/x86_64/dkms.conf for module $m includes a BUILD_EXCLUSIVE directive which does not match this kernel/arch/config.
-+Warning: The W/dkms/$m/1.0/$x/x86_64/dkms.conf for module $m includes a BUILD_EXCLUSIVE directive which"
++Warning: The W/dkms/$m/1.0/$x/x86_64/dkms.conf"
 	done
 
 	why='BUILD_EXCLUSIVE_KERNEL_MAX (dkms 3.4.3) is unknown to dkms 3.0.10, which builds for K1 (6.12 > 6.5); rekmod skips K1 with exit 77'
 	xdiff 'exclmax|build -k K1|rc' "$why" '0 77'
-	xdiff 'exclmax|build -k K1|err' "$why" '+Warning: The W/dkms/fxexclmax/1.0/K1/x86_64/dkms.conf for module fxexclmax includes a BUILD_EXCLUSIVE directive which'
+	xdiff 'exclmax|build -k K1|err' "$why" '+Warning: The W/dkms/fxexclmax/1.0/K1/x86_64/dkms.conf'
 	for s in 'build -k K1' 'build -k K2' 'status'; do
 		xdiff "exclmax|$s|tree" "$why" $'-dkms/fxexclmax/1.0/K1/x86_64/log/make.log\n-dkms/fxexclmax/1.0/K1/x86_64/module/fxexclmax.ko.xz'
 	done
@@ -128,7 +128,6 @@ record_differences() {
 	why='rekmod names the file, the line and the fix in a validation error (then dkms'"'"'s "Error! Bad conf file." lines and exit code 8); dkms 3.0.10 prints "dkms.conf: Error! ..."'
 	xdiff 'invalid|add fxnoname|err' "$why" $'-dkms.conf: Error! No \'PACKAGE_NAME\' directive specified.\n+W/src/fxnoname-1.0/dkms.conf: no PACKAGE_NAME directive; add PACKAGE_NAME="<name>"'
 	xdiff 'invalid|add fxnover|err' "$why" $'-dkms.conf: Error! No \'PACKAGE_VERSION\' directive specified.\n+W/src/fxnover-1.0/dkms.conf: no PACKAGE_VERSION directive; add PACKAGE_VERSION="<version>"'
-	xdiff 'invalid|add fxzero|err' "$why" $'-dkms.conf: Error! No \'DEST_MODULE_LOCATION\' directive specified.\n+W/src/fxzero-1.0/dkms.conf: no DEST_MODULE_LOCATION directive; add DEST_MODULE_LOCATION[0]="/updates"'
 	xdiff 'invalid|add fxko|err' "$why" $'-dkms.conf: Error! \'BUILT_MODULE_NAME\' directive ends in \'.o\' or \'.ko\' in record #0.\n+W/src/fxko-1.0/dkms.conf:3: BUILT_MODULE_NAME[0]="fxko.ko" must not end in .o or .ko; set it to "fxko"'
 	xdiff 'invalid|add fxdestko|err' "$why" $'-dkms.conf: Error! \'DEST_MODULE_NAME\' directive ends in \'.o\' or \'.ko\' in record #0.\n+W/src/fxdestko-1.0/dkms.conf:4: DEST_MODULE_NAME[0]="fxdestko.o" must not end in .o or .ko; set it to "fxdestko"'
 	xdiff 'invalid|add fxdest|err' "$why" $'-dkms.conf: Error! Directive \'DEST_MODULE_LOCATION\' does not begin with\n+W/src/fxdest-1.0/dkms.conf:4: DEST_MODULE_LOCATION[0]="/opt/modules" must begin with /kernel, /updates or /extra; set it to "/updates"'
@@ -140,12 +139,22 @@ record_differences() {
 	why='rekmod validates as dkms 3.4.3 does: duplicate module names and an AUTOINSTALL other than yes/no/empty are errors (exit 8); dkms 3.0.10 accepts both'
 	xdiff 'invalid|add fxdup|rc' "$why" '0 8'
 	xdiff 'invalid|add fxdup|err' "$why" '+W/src/fxdup-1.0/dkms.conf:5: module #1 (BUILT_MODULE_LOCATION[1]="" BUILT_MODULE_NAME[1]="fxdup") duplicates module #0; give each module a distinct name or location'
-	xdiff 'invalid|add fxdup|tree' "$why" '-dkms/fxdup/1.0/source -> W/src/fxdup-1.0'
+	xdiff 'invalid|add fxdup|tree' "$why" $'-dkms/fxdup/1.0/source -> W/src/fxdup-1.0\n+dkms/fxzero/1.0/source -> W/src/fxzero-1.0'
 	xdiff 'invalid|add fxautoinst|rc' "$why" '0 8'
 	xdiff 'invalid|add fxautoinst|err' "$why" '+W/src/fxautoinst-1.0/dkms.conf:5: AUTOINSTALL="sometimes" must be yes, no or empty; set AUTOINSTALL="yes"'
-	xdiff 'invalid|add fxautoinst|tree' "$why" $'-dkms/fxautoinst/1.0/source -> W/src/fxautoinst-1.0\n-dkms/fxdup/1.0/source -> W/src/fxdup-1.0'
-	xdiff 'invalid|status|status' "$why" $'-fxautoinst/1.0: added\n-fxdup/1.0: added'
-	xdiff 'invalid|status|tree' "$why" $'-dkms/fxautoinst/1.0/source -> W/src/fxautoinst-1.0\n-dkms/fxdup/1.0/source -> W/src/fxdup-1.0'
+	xdiff 'invalid|add fxautoinst|tree' "$why" $'-dkms/fxautoinst/1.0/source -> W/src/fxautoinst-1.0\n-dkms/fxdup/1.0/source -> W/src/fxdup-1.0\n+dkms/fxzero/1.0/source -> W/src/fxzero-1.0'
+	xdiff 'invalid|status|status' "$why" $'-fxautoinst/1.0: added\n-fxdup/1.0: added\n+fxzero/1.0: added'
+	xdiff 'invalid|status|tree' "$why" $'-dkms/fxautoinst/1.0/source -> W/src/fxautoinst-1.0\n-dkms/fxdup/1.0/source -> W/src/fxdup-1.0\n+dkms/fxzero/1.0/source -> W/src/fxzero-1.0'
+
+	why='dkms 3.x (run_test.sh) accepts a dkms.conf with zero modules ("dkms.conf: Warning! Zero modules specified.") and adds it; dkms 3.0.10 refuses it (no DEST_MODULE_LOCATION, exit 8); the added fxzero stays in the later steps'"'"' trees'
+	xdiff 'invalid|add fxzero|rc' "$why" '8 0'
+	xdiff 'invalid|add fxzero|err' "$why" $'-dkms.conf: Error! No \'DEST_MODULE_LOCATION\' directive specified.\n+dkms.conf: Warning! Zero modules specified.'
+	for s in fxzero fxko fxdestko fxdest fxnoloc; do
+		xdiff "invalid|add $s|tree" "$why" '+dkms/fxzero/1.0/source -> W/src/fxzero-1.0'
+	done
+
+	why='rekmod says a failing POST_BUILD as dkms 3.x does (Running the post_build script...(bad exit status: N), its output in make.log) and keeps the build; dkms 3.0.10 says nothing'
+	xdiff 'scriptfail|build fxscriptfail -k K2 (POST_BUILD exits 4)|err' "$why" '+Running the post_build script...(bad exit status: 4)'
 
 	why='rekmod, like dkms 3.4.3, stops a build whose PRE_BUILD script fails, with the script'"'"'s exit code; dkms 3.0.10 ignores the failure and builds'
 	k='scriptfail|build fxprebuild -k K2 (PRE_BUILD exits 3)'
@@ -161,16 +170,21 @@ record_differences() {
 	done
 	xdiff 'original|status|status' "$why" $'-fxorig/2.0, K2, x86_64: installed (WARNING! Diff between built and installed module!)\n+fxorig/2.0, K2, x86_64: installed (Original modules exist)'
 
-	why='a module install refused (OBSOLETE_BY, version check) is not a difference for rekmod'"'"'s status, which checks the files it installed; dkms 3.0.10 flags the missing copy'
-	xdiff 'obsolete|status|status' "$why" $'-fxobs/1.0, K1, x86_64: installed (WARNING! Diff between built and installed module!)\n+fxobs/1.0, K1, x86_64: installed'
+	why='dkms 3.x skips a module its version check (OBSOLETE_BY) refuses and, with none installed, exits 6 ("Installation aborted."), not installed; dkms 3.0.10 counts it installed (exit 0, kernel-K-A link) and its status flags the missing copy'
+	xdiff 'obsolete|install -k K1|rc' "$why" '0 6'
+	for s in 'install -k K1' status; do
+		xdiff "obsolete|$s|tree" "$why" '-dkms/fxobs/kernel-K1-x86_64 -> 1.0/K1/x86_64'
+	done
+	xdiff 'obsolete|status|status' "$why" $'-fxobs/1.0, K1, x86_64: installed (WARNING! Diff between built and installed module!)\n+fxobs/1.0, K1, x86_64: built'
 }
 
 # The recorded differences of a package sequence for module $1 version $2
 # (label $LABEL).
 package_differences() {
 	local m=$1 v=$2
-	# none: the package sequences match dkms 3.0.10 exactly
-	: "$m" "$v"
+	xdiff "$LABEL|add again (already added)|err" \
+		'dkms 3.x (run_test.sh) names the added module m/v; dkms 3.0.10 writes m-v' \
+		$'-Error! DKMS tree already contains: '"$m-$v"$'\n+Error! DKMS tree already contains: '"$m/$v"
 }
 
 log() { printf '# %s\n' "$*"; }

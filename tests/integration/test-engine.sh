@@ -95,9 +95,9 @@ check "autoinstall with a failing module and a cycle exits 11" test "$(cat "$W/a
 check "autoinstall ran depmod once, for K1" test "$(depmods)" = "$K1 x1"
 check "autoinstall ran post_transaction once" test "$(cat "$A/post.log" 2>&1)" = ran
 check "the cycle is reported in dkms's words" \
-	grep -Fxq "cyc1/1.0 autoinstall failed due to missing dependencies: cyc2" "$W/auto.out"
+	grep -Fxq "cyc1/1.0 autoinstall failed due to missing dependencies: cyc2." "$W/auto.out"
 check "the other cycle member too" \
-	grep -Fxq "cyc2/1.0 autoinstall failed due to missing dependencies: cyc1" "$W/auto.out"
+	grep -Fxq "cyc2/1.0 autoinstall failed due to missing dependencies: cyc1." "$W/auto.out"
 check "the rest still built: success summary" \
 	grep -Fxq "Autoinstall on $K1 succeeded for module(s) alpha beta." "$W/auto.out"
 check "the failure summary names broken" grep -Fxq "Autoinstall on $K1 failed for module(s) broken(10)." "$W/auto.out"
