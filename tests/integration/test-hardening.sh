@@ -28,6 +28,54 @@ mk_src() {
 }
 KMAKE='MAKE[0]="make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build"'
 
+# ---- 1. a dkms.conf array index is bounded; one bad registration stops nothing ----
+B=$W/bounds
+new_root "$B"
+# bounded: 1 GB of address space and 20 s for what used to want 20 GB
+bounded() { (ulimit -v 1000000 && exec timeout 20 "$@"); }
+mk_src "$B/usr/src/huge-1.0" huge 1.0 'DEST_MODULE_LOCATION[4000000000]="/updates"'
+bounded "$REKMOD" --root "$B" add huge/1.0 >"$W/huge.out" 2>&1
+RC=$?
+check "add with DEST_MODULE_LOCATION[4000000000]: fails as a bad dkms.conf (exit $RC, not a crash)" test "$RC" = 8
+check "... in one line naming the file, the line, the limit and the fix" \
+	grep -Fxq "$B/usr/src/huge-1.0/dkms.conf:6: DEST_MODULE_LOCATION[4000000000]: the index is above rekmod's limit of 1023; number the entries from 0 (DEST_MODULE_LOCATION[0], DEST_MODULE_LOCATION[1], ...)" "$W/huge.out"
+mk_src "$B/usr/src/many-1.0" many 1.0 'BUILT_MODULE_NAME[5000]="x"'
+bounded "$REKMOD" --root "$B" add many/1.0 >"$W/many.out" 2>&1
+check "BUILT_MODULE_NAME[5000]: a few lines, not millions ($(wc -l <"$W/many.out"))" \
+	bash -c "test \$(wc -l <'$W/many.out') -le 4 && grep -Fq 'dkms.conf:6: BUILT_MODULE_NAME[5000]: the index is above' '$W/many.out'"
+mk_src "$B/usr/src/dups-1.0" dups 1.0 \
+	'for ((i = 1; i <= 1023; i++)); do BUILT_MODULE_NAME[$i]=dups; DEST_MODULE_LOCATION[$i]=/updates; done'
+SECONDS=0
+bounded "$REKMOD" --root "$B" add dups/1.0 >"$W/dups.out" 2>&1
+T=$SECONDS
+check "1024 modules of one name: one line per duplicate, in ${T}s" \
+	bash -c "test $T -le 3 && test \$(grep -c 'duplicates module #0; give each module' '$W/dups.out') = 1023 &&
+		test \$(grep -c duplicates '$W/dups.out') = 1023"
+
+mk_src "$B/usr/src/fine-1.0" fine 1.0 "$KMAKE"
+mk_src "$B/usr/src/later-1.0" later 1.0 "$KMAKE"
+"$REKMOD" --root "$B" add fine/1.0 >/dev/null 2>&1
+sed -i '/4000000000/d' "$B/usr/src/huge-1.0/dkms.conf"
+"$REKMOD" --root "$B" add huge/1.0 >/dev/null 2>&1
+echo 'DEST_MODULE_LOCATION[4000000000]="/updates"' >>"$B/usr/src/huge-1.0/dkms.conf"
+"$REKMOD" --root "$B" add later/1.0 >/dev/null 2>&1
+bounded "$REKMOD" --root "$B" sync --hook --kernel "$K1" >"$W/bsync.out" 2>&1
+RC=$?
+check "sync --hook with that registration exits 0 (exit $RC)" test "$RC" = 0
+check "... builds and installs the other modules" \
+	test -e "$B/lib/modules/$K1/updates/dkms/fine.ko" -a -e "$B/lib/modules/$K1/updates/dkms/later.ko"
+check "... and names the bad file" grep -Fq "huge-1.0/dkms.conf:6: DEST_MODULE_LOCATION[4000000000]: the index is above" "$W/bsync.out"
+printf '/lib/modules/%s/vmlinuz\n' "$K2" |
+	bounded "$SRCDIR/build/rekmod-rpm-trigger" --root "$B" --rekmod "$REKMOD" kernels-in >"$W/brpm.out" 2>&1
+RC=$?
+check "the rpm trigger with that registration exits 0 (exit $RC) and builds the others" \
+	test "$RC" = 0 -a -e "$B/lib/modules/$K2/updates/dkms/fine.ko" -a -e "$B/lib/modules/$K2/updates/dkms/later.ko"
+printf 'usr/lib/modules/%s/vmlinuz\n' "$K1" |
+	bounded "$SRCDIR/build/rekmod-alpm-hook" --root "$B" --rekmod "$REKMOD" install >"$W/balpm.out" 2>&1
+RC=$?
+check "the pacman hook with that registration exits 0 (exit $RC)" \
+	bash -c "test $RC = 0 && grep -q 'DEST_MODULE_LOCATION\[4000000000\]' '$W/balpm.out'"
+
 # ---- 6. names reach bash -c quoted, and only real names are accepted ----
 R=$W/names
 new_root "$R"
