@@ -294,7 +294,7 @@ static int run_make(struct rekmod_ctx *ctx, const char *cmd, const char *build_d
 	}
 	const char *argv[] = { "bash", "-c", cmd, NULL };
 	struct rk_spawn s = { .argv = argv, .envp = (const char *const *)env, .cwd = build_dir,
-			      .stdout_fd = logfd, .stderr_fd = -1, .stdin_fd = -1 };
+			      .stdout_fd = logfd, .stderr_fd = -1, .stdin_fd = -1, .timeout_seconds = ctx->make_timeout };
 	rk_debug(log_of(ctx), "%s", cmd);
 	return rk_run(&s, ret_status);
 }
@@ -398,7 +398,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	int r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
 		return r;
-	r = run_pre_build(ctx, m, c->pre_build, build_dir, logfd, logpath);
+	r = run_pre_build(ctx, m, k, c->pre_build, build_dir, logfd, logpath);
 	if (r)
 		return r;
 	_cleanup_free_ char *cmd = make_command(ctx, c, m, v, k);
@@ -410,6 +410,13 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	dprintf(logfd, "\n# exit code: %d\n# elapsed time: %.3fs\n", r < 0 ? 127 : st,
 		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (r == -ETIME) {
+		dprintf(logfd, "# killed: still running after make_timeout_seconds=%d\n", ctx->make_timeout);
+		dk_error(ctx, "make for %s/%s on kernel %s (%s) still ran after %ds and was killed; raise "
+			 "make_timeout_seconds in framework.conf (0: no limit)\nConsult %s for more information.",
+			 m, v, k, a, ctx->make_timeout, logpath);
+		return REKMOD_E_BUILD;
+	}
 	if (r < 0 || st != 0) {
 		say(ctx, "Building module(s)...(bad exit status: %d)", r < 0 ? 127 : st);
 		dk_error(ctx, "Bad return status for module build on kernel: %s (%s)\nConsult %s for more information.",

@@ -923,7 +923,7 @@ static int run_bash(const char *const *files, size_t n_files, const struct conf_
 	_cleanup_free_ char *cwd = eval_dir((const char *const *)abs, n_files);
 	struct rk_spawn sp = {
 		.argv = argv, .envp = (const char *const *)envp, .cwd = cwd,
-		.stdout_fd = -1, .stderr_fd = err_fd, .stdin_fd = -1,
+		.stdout_fd = -1, .stderr_fd = err_fd, .stdin_fd = -1, .timeout_seconds = env ? env->timeout_seconds : 0,
 	};
 	return rk_run_capture(&sp, ret_out, ret_len, ret_status);
 }
@@ -940,6 +940,12 @@ int conf_eval_bash(const char *const *files, size_t n_files, const struct conf_e
 	size_t len = 0;
 	int status = 0;
 	int r = run_bash(files, n_files, env, err_fd, &out, &len, &status);
+	if (r == -ETIME) {
+		rk_err(log, "%s: still running after %ds of evaluation, killed; remove the endless loop or the command "
+		       "that waits, or raise conf_timeout_seconds in framework.conf", n_files ? files[0] : "dkms.conf",
+		       env->timeout_seconds);
+		return r;
+	}
 	if (r < 0) {
 		rk_err(log, "cannot run bash to evaluate %s: %s", n_files ? files[0] : "dkms.conf",
 		       strerror(-r));

@@ -39,6 +39,7 @@ struct conf_env {
 	const char *current_kernel;
 	const char *running_distribution;
 	const char *tmp_location;
+	int timeout_seconds; /* > 0: bash (and all it started) is killed after that long */
 };
 
 /* The names dkms keeps from dkms.conf (its dkms_conf_variables plus the

@@ -33,9 +33,16 @@ struct rekmod_ctx {
 	int lock_fd;
 	unsigned lock_depth;
 	int lock_timeout; /* framework.conf's lock_timeout_seconds; 0: 1800 */
+	int conf_timeout;   /* conf_timeout_seconds: bash evaluating dkms.conf; set in ctx_new */
+	int make_timeout;   /* make_timeout_seconds: each MAKE; 0: none (dkms has none) */
+	int script_timeout; /* script_timeout_seconds: each PRE_BUILD ... POST_REMOVE; 0: none */
+	char **build_env_allow; /* build_environment_allow: more names MAKE and the scripts get */
 };
 
 #define log_of(ctx) (&(ctx)->log)
+
+/* default conf_timeout_seconds: dkms.conf is read in milliseconds */
+#define CONF_TIMEOUT_SECONDS 60
 
 /* root + path */
 char *root_path(const struct rekmod_ctx *ctx, const char *path);
@@ -138,8 +145,9 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
  * a same-named executable in /etc/dkms/<m>/ replaces it */
 int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir);
 /* PRE_BUILD with its output in the build's make.log; its exit status */
-int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
-		  const char *logpath);
+int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *k, const char *script, const char *dir,
+		  int logfd, const char *logpath);
+/* the clean environment of MAKE and the scripts (kernel NULL: no one kernel's) */
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
 /* a tool (tar, dpkg-deb, rpmbuild): its output is logged, as errors when it
  * fails; 0 or REKMOD_E_GENERIC */

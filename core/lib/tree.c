@@ -258,6 +258,9 @@ int tree_lock(struct rekmod_ctx *ctx)
 
 static void kill_my_group(int sig)
 {
+	int timed = rk_spawn_timed_group(); /* a timed make or script leads a group of its own */
+	if (timed > 0)
+		kill(-timed, SIGKILL);
 	kill(0, sig); /* SA_RESETHAND: this process too, by the default action */
 }
 
