@@ -75,6 +75,20 @@ char **tree_list_added(const struct rekmod_ctx *ctx, const char *m);
 bool tree_is_registered(const struct rekmod_ctx *ctx, const char *m);
 /* <base>/.rekmod-installed: what an install put where */
 char *tree_install_record(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* <base>/.rekmod-installing: an install's intent ("file\t<dst>" and
+ * "orig\t<origin>\t<archived>" lines, paths inside the root), written before
+ * the install changes anything and cleared when it is recorded or undone */
+int tree_intent_write(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		      const char *text);
+char *tree_intent_read(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+bool tree_intent_exists(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+int tree_intent_clear(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* depmod owed to kernel k: set before its modules change, cleared after depmod */
+int tree_depmod_pending_set(const struct rekmod_ctx *ctx, const char *k);
+bool tree_depmod_pending(const struct rekmod_ctx *ctx, const char *k);
+void tree_depmod_pending_clear(const struct rekmod_ctx *ctx, const char *k);
+/* unlinks <prefix>.rekmod-tmp.* in dir (prefix NULL: every *.rekmod-tmp.*) */
+void tree_drop_temporaries(const char *dir, const char *prefix);
 /* <base>/.dep_<d>: the build of dependency d this build was made against */
 int tree_write_dep(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 		   const char *d, const char *identity);
@@ -246,6 +260,10 @@ char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const cha
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 /* builds first when not built; depmod is the executor's */
 int do_install(struct step *st, const char *m, const char *v, const char *k, const char *a);
+/* An install a crash interrupted (its intent record is there): finished when
+ * it was recorded, else undone (files removed or put back, originals
+ * restored, temporaries dropped). true when there was one. */
+bool install_recover(struct step *st, const char *m, const char *v, const char *k, const char *a);
 int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a);
 int do_unbuild(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 

@@ -103,6 +103,8 @@ static void touch(struct plan *p, const struct rekmod_ctx *ctx, const char *k)
 
 static void uninstall_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
 {
+	if (install_recover(st, j->m, j->v, j->k, j->a)) /* a crashed install first */
+		touch(p, ctx, j->k);
 	if (tree_is_installed(ctx, j->m, j->v, j->k, j->a)) {
 		do_uninstall(st, j->m, j->v, j->k, j->a);
 		j->uninstalled = true;
@@ -156,6 +158,8 @@ static int build_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, stru
 
 static int install_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
 {
+	if (install_recover(st, j->m, j->v, j->k, j->a)) /* a crashed install first */
+		touch(p, ctx, j->k);
 	if (tree_is_installed(ctx, j->m, j->v, j->k, j->a)) {
 		if (!p->pol->force) {
 			say(ctx, "Module %s/%s already installed on kernel %s (%s), skip. You may override by "
@@ -328,7 +332,7 @@ static void job_done(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int 
 	if (p->pol->report && p->pol->report->finished)
 		p->pol->report->finished(ctx, p, j);
 	struct kern *kn = j->k ? plan_kernel(p, ctx, j->k) : NULL;
-	if (kn && kn->touched && !kn->depmod_done && kernel_jobs_done(p, j->k))
+	if (kn && (kn->touched || tree_depmod_pending(ctx, kn->k)) && !kn->depmod_done && kernel_jobs_done(p, j->k))
 		depmod_kernel(ctx, p, kn);
 }
 
@@ -370,6 +374,7 @@ static void depmod_kernel(struct rekmod_ctx *ctx, struct plan *p, struct kern *k
 	kn->depmod_done = true;
 	bool ran = false;
 	if (run_depmod(ctx, kn->k, &ran) == 0) {
+		tree_depmod_pending_clear(ctx, kn->k);
 		if (ran && p->pol->say_depmod)
 			say(ctx, "Running depmod... done.");
 		return;
@@ -667,7 +672,7 @@ int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
 		jobserver_close(ctx, &e.js);
 	strv_free(e.said);
 	for (size_t i = 0; i < p->nk; i++)
-		if (p->ks[i].touched && !p->ks[i].depmod_done)
+		if ((p->ks[i].touched || tree_depmod_pending(ctx, p->ks[i].k)) && !p->ks[i].depmod_done)
 			depmod_kernel(ctx, p, &p->ks[i]);
 	if (p->pol->post_transaction && (p->res.installed || p->res.removed))
 		post_transaction(ctx);
