@@ -270,7 +270,10 @@ static void undo_orig_line(struct step *st, const char *lib, const char *origin_
 	}
 	unlink(of);
 	tree_drop_temporaries(store, NULL);
-	rmdir_parents(store, ctx->dkms_tree_path);
+	for (int i = 0; i < 3; i++) { /* <A>, <K>, original_module: each when empty, whichever a crash made */
+		rmdir(store);
+		*strrchr(store, '/') = '\0';
+	}
 }
 /* Walks the intent's lines: undo (true) puts every file back, else the
  * finished install's leftovers (<dst>.rekmod-old, temporaries) go. */
@@ -317,11 +320,11 @@ static void install_undo(struct step *st, const char *m, const char *v, const ch
 	tree_intent_clear(st->ctx, m, v, k, a);
 }
 
-bool install_recover(struct step *st, const char *m, const char *v, const char *k, const char *a)
+int install_recover(struct step *st, const char *m, const char *v, const char *k, const char *a)
 {
 	_cleanup_free_ char *intent = tree_intent_read(st->ctx, m, v, k, a);
 	if (!intent)
-		return false;
+		return 0;
 	tree_depmod_pending_set(st->ctx, k);
 	_cleanup_free_ char *active = tree_installed_version(st->ctx, m, k, a);
 	_cleanup_free_ char *rec = tree_install_record(st->ctx, m, v, k, a);
@@ -329,11 +332,11 @@ bool install_recover(struct step *st, const char *m, const char *v, const char *
 		rk_notice(&st->log, "Completing the interrupted install of %s/%s for kernel %s (%s)", m, v, k, a);
 		intent_walk(st, m, v, k, a, intent, false);
 		tree_intent_clear(st->ctx, m, v, k, a);
-	} else {
-		rk_notice(&st->log, "Undoing the interrupted install of %s/%s for kernel %s (%s)", m, v, k, a);
-		install_undo(st, m, v, k, a, intent);
+		return 2;
 	}
-	return true;
+	rk_notice(&st->log, "Undoing the interrupted install of %s/%s for kernel %s (%s)", m, v, k, a);
+	install_undo(st, m, v, k, a, intent);
+	return 1;
 }
 
 /* Checks every module and runs PRE_INSTALL; fills list (n entries) with
@@ -514,7 +517,8 @@ int do_install(struct step *st, const char *m, const char *v, const char *k, con
 	if (r)
 		return r;
 	tree_depmod_pending_set(ctx, k);
-	install_recover(st, m, v, k, a);
+	if (install_recover(st, m, v, k, a) == 2)
+		return 0; /* it was recorded: nothing left to do */
 	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
 	struct strbuf record = { 0 };
 	struct step own = *st; /* a distribution's force list applies to this module only */

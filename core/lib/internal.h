@@ -261,9 +261,9 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 /* builds first when not built; depmod is the executor's */
 int do_install(struct step *st, const char *m, const char *v, const char *k, const char *a);
 /* An install a crash interrupted (its intent record is there): finished when
- * it was recorded, else undone (files removed or put back, originals
- * restored, temporaries dropped). true when there was one. */
-bool install_recover(struct step *st, const char *m, const char *v, const char *k, const char *a);
+ * it was recorded (2), else undone (1: files removed or put back, originals
+ * restored, temporaries dropped); 0 when there was none. */
+int install_recover(struct step *st, const char *m, const char *v, const char *k, const char *a);
 int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a);
 int do_unbuild(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 

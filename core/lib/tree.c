@@ -255,8 +255,8 @@ static void drop_stale_staging(const char *kdir)
 }
 
 /* With the lock taken no other rekmod writes: a *.rekmod-tmp.* file in the
- * tree, a module's or a version's directory (records, links), or a build's
- * staging directory, is a crash's. */
+ * tree, a module's or a version's directory (records, links), a build's
+ * staging directory, or an empty module or version directory, is a crash's. */
 static void drop_crash_temporaries(const struct rekmod_ctx *ctx)
 {
 	tree_drop_temporaries(ctx->dkms_tree_path, NULL);
@@ -269,7 +269,9 @@ static void drop_crash_temporaries(const struct rekmod_ctx *ctx)
 			_cleanup_strv_free_ char **ks = subdirs(vers[j]);
 			for (size_t l = 0; ks[l]; l++)
 				drop_stale_staging(ks[l]);
+			rmdir(vers[j]); /* empty: a crash cut an add or a remove short */
 		}
+		rmdir(mods[i]);
 	}
 }
 
