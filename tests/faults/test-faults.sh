@@ -101,7 +101,8 @@ OTHER_SUM=$(sum_of "$T/var/lib/dkms/other/1.0/$K/$ARCH/module/ota.ko")
 # consistent R EXPECT: EXPECT is what the verb leads to (none, added, built,
 # installed-1.0, installed-2.0); the state must be that one.
 consistent() {
-	local r=$1 want=$2 a=$r/$LIB/updates/dkms/fxa.ko b=$r/$LIB/updates/dkms/fxb.ko st
+	local r=$1 want=$2 st
+	local a=$r/$LIB/updates/dkms/fxa.ko b=$r/$LIB/updates/dkms/fxb.ko
 	local tmps
 	tmps=$(find "$r" -name '*.rekmod-tmp.*' -o -name '*.rekmod-old' -o -name '.rekmod-installing' | head -3)
 	[[ -z $tmps ]] || { echo "temporary files left: $tmps"; return 1; }
@@ -117,13 +118,18 @@ consistent() {
 		[[ -f $a && -f $b && $(sum_of "$a") == "$sa" && $(sum_of "$b") == "$sb" ]] ||
 			{ echo "installed files are not fx $v's"; return 1; }
 		grep -q "^fx/$v, $K, $ARCH: installed" <<<"$st" || { echo "status: $st"; return 1; }
-		grep -q "updates/dkms/fxa.ko\t$LIB/updates/dkms/fxa.ko\|fxa.ko" "$r/var/lib/dkms/fx/$v/$K/$ARCH/.rekmod-installed" &&
-			grep -q "fxb.ko" "$r/var/lib/dkms/fx/$v/$K/$ARCH/.rekmod-installed" || { echo "not tracked"; return 1; }
+		local rec=$r/var/lib/dkms/fx/$v/$K/$ARCH/.rekmod-installed
+		if ! grep -qxF "fxa.ko	/$LIB/updates/dkms/fxa.ko" "$rec" || ! grep -qxF "fxb.ko	/$LIB/updates/dkms/fxb.ko" "$rec"; then
+			echo "not tracked: $(cat "$rec" 2>&1)"
+			return 1
+		fi
 		[[ ! -e $r/$LIB/kernel/drivers/misc/fxa.ko ]] || { echo "the original is not archived"; return 1; }
 		[[ $(sum_of "$r/var/lib/dkms/fx/original_module/$K/$ARCH/fxa.ko") == "$ORIG_SUM" ]] ||
 			{ echo "the archived original is not the kernel's"; return 1; }
-		grep -q "^updates/dkms/fxa.ko:" "$r/$LIB/modules.dep" && grep -q "^updates/dkms/fxb.ko:" "$r/$LIB/modules.dep" ||
-			{ echo "modules.dep does not list them"; return 1; }
+		if ! grep -q "^updates/dkms/fxa.ko:" "$r/$LIB/modules.dep" || ! grep -q "^updates/dkms/fxb.ko:" "$r/$LIB/modules.dep"; then
+			echo "modules.dep does not list them"
+			return 1
+		fi
 		;;
 	*)
 		[[ ! -e $a && ! -e $b ]] || { echo "fx files installed though $want"; return 1; }
