@@ -104,6 +104,19 @@ $(O)/rekmod: $(CLI_OBJ) $(O)/librekmod.a $(O)/libshared.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
+# FAULTS=1 (or `make build/rekmod-faults`): the command with fault injection
+# (tests/faults/inject.c): every call that writes, renames, unlinks, makes a
+# directory or starts a process is a step it can die at or fail (ENOSPC).
+# A separate binary; the release build/rekmod never has it.
+FAULT_CALLS := write pwrite sendfile rename renameat unlink unlinkat rmdir mkdir mkdirat symlink symlinkat \
+	link ftruncate fork posix_spawnp
+ifeq ($(FAULTS),1)
+all: $(O)/rekmod-faults
+endif
+$(O)/rekmod-faults: $(CLI_OBJ) $(O)/tests/faults/inject.o $(O)/librekmod.a $(O)/libshared.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(foreach c,$(FAULT_CALLS),-Wl,--wrap=$(c)) -o $@ $^
+
 # hooks/apt: the libapt-pkg shim, a backend the core loads with dlopen
 $(O)/librekmod-apt.so: $(O)/hooks/apt/aptshim.o $(O)/libshared.a
 	$(call msg,CXXLD,$@)

@@ -307,7 +307,7 @@ static int run_make(struct rekmod_ctx *ctx, const char *cmd, const char *build_d
 	}
 	const char *argv[] = { "bash", "-c", cmd, NULL };
 	struct rk_spawn s = { .argv = argv, .envp = (const char *const *)env, .cwd = build_dir,
-			      .stdout_fd = logfd, .stderr_fd = -1, .stdin_fd = -1 };
+			      .stdout_fd = logfd, .stderr_fd = -1, .stdin_fd = -1, .timeout_seconds = ctx->make_timeout };
 	rk_debug(log_of(ctx), "%s", cmd);
 	return rk_run(&s, ret_status);
 }
@@ -422,7 +422,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 		r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
 		return r;
-	r = run_pre_build(ctx, m, c->pre_build, build_dir, logfd, logpath);
+	r = run_pre_build(ctx, m, k, c->pre_build, build_dir, logfd, logpath);
 	if (r)
 		return r;
 	_cleanup_free_ char *cmd = make_command(ctx, c, m, v, k);
@@ -431,6 +431,13 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	int st = 0;
 	r = run_make(ctx, cmd, build_dir, k, logfd, &st);
 	log_section_end(logfd, r < 0 ? 127 : st, &t0);
+	if (r == -ETIME) {
+		dprintf(logfd, "# killed: still running after make_timeout_seconds=%d\n", ctx->make_timeout);
+		dk_error(ctx, "make for %s/%s on kernel %s (%s) still ran after %ds and was killed; raise "
+			 "make_timeout_seconds in framework.conf (0: no limit)\nConsult %s for more information.",
+			 m, v, k, a, ctx->make_timeout, logpath);
+		return REKMOD_E_BUILD;
+	}
 	if (r < 0 || st != 0) {
 		say(ctx, "Building module(s)...(bad exit status: %d)\nFailed command:\n%s", r < 0 ? 127 : st, cmd);
 		dk_error(ctx, "Bad return status for module build on kernel: %s (%s)\nConsult %s for more information.",
@@ -504,7 +511,7 @@ static void post_build(struct rekmod_ctx *ctx, const struct dkms_conf *c, const 
 		return;
 	_cleanup_free_ char *logpath = xasprintf("%s/log/make.log", base);
 	_cleanup_close_ int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	run_build_script(ctx, m, "post_build", c->post_build, build_dir, fd >= 0 ? fd : -1, logpath);
+	run_build_script(ctx, m, NULL, "post_build", c->post_build, build_dir, fd >= 0 ? fd : -1, logpath);
 }
 
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)

@@ -126,6 +126,7 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 		.current_kernel = ctx->current_kernel,
 		.running_distribution = ctx->distro,
 		.tmp_location = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		.timeout_seconds = ctx->conf_timeout,
 	};
 	_cleanup_strv_free_ char **files = conf_files(ctx, req, path);
 	if (req->strict) /* add and build, as the deprecation warnings */

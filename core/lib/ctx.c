@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -50,7 +51,8 @@ static const char *const framework_keys[] = {
 	"source_tree", "dkms_tree", "install_tree", "tmp_location", "verbose", "symlink_modules",
 	"autoinstall_all_kernels", "modprobe_on_install", "parallel_jobs", "compress_gzip_opts",
 	"compress_xz_opts", "compress_zstd_opts", "build_environment", "post_transaction", "sign_file",
-	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", NULL,
+	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", "conf_timeout_seconds",
+	"make_timeout_seconds", "script_timeout_seconds", "build_environment_allow", NULL,
 };
 
 static char *unquote(const char *s)
@@ -102,6 +104,60 @@ static void signing_from_env(struct rekmod_ctx *ctx)
 	}
 }
 
+/* The *_timeout_seconds keys: 1 to 604800 seconds; 0 (off) where that is
+ * allowed. true when key is one of them. */
+static bool timeout_set(struct rekmod_ctx *ctx, const char *key, const char *val)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		int dflt; /* 0: off by default, and 0 turns it off */
+	} keys[] = {
+		{ "lock_timeout_seconds", offsetof(struct rekmod_ctx, lock_timeout), 1800 },
+		{ "conf_timeout_seconds", offsetof(struct rekmod_ctx, conf_timeout), CONF_TIMEOUT_SECONDS },
+		{ "make_timeout_seconds", offsetof(struct rekmod_ctx, make_timeout), 0 },
+		{ "script_timeout_seconds", offsetof(struct rekmod_ctx, script_timeout), 0 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		if (!streq(key, keys[i].key))
+			continue;
+		char *end;
+		long t = strtol(val, &end, 10);
+		if (*val && !*end && t >= (keys[i].dflt ? 1 : 0) && t <= 86400 * 7)
+			*(int *)((char *)ctx + keys[i].off) = (int)t;
+		else if (keys[i].dflt)
+			rk_warn(log_of(ctx), "framework.conf: %s=\"%s\" is not a number of seconds (1 to 604800), the "
+				"default %d is used; write e.g. %s=600", key, val, keys[i].dflt, key);
+		else
+			rk_warn(log_of(ctx), "framework.conf: %s=\"%s\" is not a number of seconds (1 to 604800, "
+				"0 for none), none is used; write e.g. %s=3600", key, val, key);
+		return true;
+	}
+	return false;
+}
+
+/* build_environment_allow="NAME PREFIX* ...": names of the caller's
+ * environment that MAKE and the scripts get too (a later file's list replaces
+ * an earlier one) */
+static void env_allow_set(struct rekmod_ctx *ctx, const char *val)
+{
+	strv_free(ctx->build_env_allow);
+	ctx->build_env_allow = NULL;
+	_cleanup_free_ char *copy = xstrdup(val);
+	for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		size_t n = strlen(w) - (endswith(w, "*") ? 1 : 0);
+		bool ok = n > 0 && (isalpha((unsigned char)w[0]) || w[0] == '_');
+		for (size_t i = 1; ok && i < n; i++)
+			ok = isalnum((unsigned char)w[i]) || w[i] == '_';
+		if (ok)
+			strv_push(&ctx->build_env_allow, xstrdup(w));
+		else
+			rk_warn(log_of(ctx), "framework.conf: build_environment_allow: \"%s\" is not a variable name "
+				"(letters, digits, _; a trailing * for a prefix), skipped; write e.g. "
+				"build_environment_allow=\"http_proxy DEB_*\"", w);
+	}
+}
+
 static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 {
 	if (streq(key, "dkms_tree") && !ctx->dkms_tree)
@@ -112,15 +168,11 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 		ctx->install_tree = TAKE_PTR(val);
 	else if (streq(key, "parallel_jobs") && ctx->jobs == 0)
 		ctx->jobs = atoi(val);
-	else if (streq(key, "lock_timeout_seconds")) {
-		char *end;
-		long t = strtol(val, &end, 10);
-		if (*val && !*end && t > 0 && t <= 86400 * 7)
-			ctx->lock_timeout = (int)t;
-		else
-			rk_warn(log_of(ctx), "framework.conf: lock_timeout_seconds=\"%s\" is not a number of seconds "
-				"(1 to 604800), the default 1800 is used; write e.g. lock_timeout_seconds=600", val);
-	} else if (streq(key, "post_transaction")) {
+	else if (timeout_set(ctx, key, val))
+		;
+	else if (streq(key, "build_environment_allow"))
+		env_allow_set(ctx, val);
+	else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);
 	} else {
@@ -234,6 +286,7 @@ _public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
 		o = &none;
 	struct rekmod_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->lock_fd = -1;
+	ctx->conf_timeout = CONF_TIMEOUT_SECONDS;
 	ctx->log.fn = o->log_fn ? o->log_fn : default_log;
 	ctx->log.userdata = o->log_userdata;
 	ctx->log.max_priority = o->log_priority ? o->log_priority : (o->verbose ? LOG_DEBUG : LOG_NOTICE);
@@ -314,6 +367,7 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->kernel_config);
 	free(ctx->conf);
 	strv_free(ctx->directives);
+	strv_free(ctx->build_env_allow);
 	free(ctx->distro);
 	free(ctx->addon_modules_dir);
 	free(ctx->arch);

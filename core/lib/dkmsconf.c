@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <regex.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,11 +197,16 @@ const struct conf_var *conf_vars_get(const struct conf_vars *v, const char *name
 const char *conf_vars_elem(const struct conf_vars *v, const char *name, unsigned long index)
 {
 	const struct conf_var *var = conf_vars_get(v, name);
-	if (!var)
-		return NULL;
-	for (size_t i = 0; i < var->n_elems; i++)
-		if (var->elems[i].index == index)
-			return var->elems[i].value;
+	size_t lo = 0, hi = var ? var->n_elems : 0;
+	while (lo < hi) { /* elems are sorted by index */
+		size_t mid = (lo + hi) / 2;
+		if (var->elems[mid].index == index)
+			return var->elems[mid].value;
+		if (var->elems[mid].index < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -338,9 +344,9 @@ static int parse_index(const char **pp, char close, unsigned long *ret)
 	if (!isdigit((unsigned char)*p) || (p[0] == '0' && p[1] != close))
 		return -ENOTSUP;
 	for (; isdigit((unsigned char)*p); p++) {
+		if (v > (ULONG_MAX - 9) / 10)
+			return -ENOTSUP; /* bash wraps it; let bash say what it means */
 		v = v * 10 + (unsigned long)(*p - '0');
-		if (v > 100000000UL)
-			return -ENOTSUP;
 	}
 	if (*p != close)
 		return -ENOTSUP;
@@ -798,8 +804,8 @@ static int parse_records(const char *out, size_t len, struct conf_vars *v)
 		}
 		char *e;
 		errno = 0;
-		unsigned long idx = strtoul(f[1], &e, 10);
-		if (errno || *e || e == f[1] || !is_whitelisted(f[0]))
+		unsigned long idx = strtoul(f[1], &e, 10); /* ERANGE: ULONG_MAX, beyond CONF_INDEX_MAX */
+		if (*e || e == f[1] || !is_whitelisted(f[0]))
 			return -EBADMSG;
 		var_set(vars_add(v, f[0]), idx, xstrdup(f[2]));
 	}
@@ -917,7 +923,7 @@ static int run_bash(const char *const *files, size_t n_files, const struct conf_
 	_cleanup_free_ char *cwd = eval_dir((const char *const *)abs, n_files);
 	struct rk_spawn sp = {
 		.argv = argv, .envp = (const char *const *)envp, .cwd = cwd,
-		.stdout_fd = -1, .stderr_fd = err_fd, .stdin_fd = -1,
+		.stdout_fd = -1, .stderr_fd = err_fd, .stdin_fd = -1, .timeout_seconds = env ? env->timeout_seconds : 0,
 	};
 	return rk_run_capture(&sp, ret_out, ret_len, ret_status);
 }
@@ -934,6 +940,12 @@ int conf_eval_bash(const char *const *files, size_t n_files, const struct conf_e
 	size_t len = 0;
 	int status = 0;
 	int r = run_bash(files, n_files, env, err_fd, &out, &len, &status);
+	if (r == -ETIME) {
+		rk_err(log, "%s: still running after %ds of evaluation, killed; remove the endless loop or the command "
+		       "that waits, or raise conf_timeout_seconds in framework.conf", n_files ? files[0] : "dkms.conf",
+		       env->timeout_seconds);
+		return r;
+	}
 	if (r < 0) {
 		rk_err(log, "cannot run bash to evaluate %s: %s", n_files ? files[0] : "dkms.conf",
 		       strerror(-r));
@@ -1314,23 +1326,81 @@ static unsigned dest_name_line(const struct fin *f, size_t i)
 	return line ? line : fin_line(f, "BUILT_MODULE_NAME", (long)i);
 }
 
+/* Modules sorted by (key, index); dup[i] = the lowest index with module i's
+ * key when that is not i, else SIZE_MAX. O(n log n), whatever n is. */
+struct dup_sort {
+	const struct dkms_module *m;
+	bool by_dest; /* key: dest_name, else (built_location, built_name) */
+};
+
+static int dup_key_cmp(const struct dup_sort *d, size_t i, size_t j)
+{
+	const struct dkms_module *x = &d->m[i], *y = &d->m[j];
+	if (d->by_dest)
+		return strcmp(x->dest_name, y->dest_name);
+	int c = strcmp(x->built_location, y->built_location);
+	return c ? c : strcmp(x->built_name, y->built_name);
+}
+
+static int dup_cmp(const void *a, const void *b, void *arg)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int c = dup_key_cmp(arg, i, j);
+	return c ? c : (i > j) - (i < j);
+}
+
+static size_t *first_duplicates(const struct dkms_conf *c, bool by_dest)
+{
+	struct dup_sort d = { .m = c->modules, .by_dest = by_dest };
+	size_t n = c->n_modules;
+	_cleanup_free_ size_t *ord = xcalloc(n + 1, sizeof(*ord));
+	size_t *dup = xcalloc(n + 1, sizeof(*dup));
+	for (size_t i = 0; i < n; i++)
+		ord[i] = i;
+	qsort_r(ord, n, sizeof(*ord), dup_cmp, &d);
+	for (size_t k = 0, first = 0; k < n; k++) {
+		if (dup_key_cmp(&d, ord[first], ord[k]) != 0)
+			first = k;
+		dup[ord[k]] = first == k ? SIZE_MAX : ord[first];
+	}
+	return dup;
+}
+
 static void fin_strict(struct fin *f, struct dkms_conf *c)
 {
 	if (c->n_modules == 0)
 		rk_logf(f->log, LOG_WARNING, "dkms.conf: Warning! Zero modules specified."); /* dkms 3.x's line */
-	for (size_t i = 0; i < c->n_modules; i++)
-		for (size_t j = 0; j < i; j++) {
-			struct dkms_module *a = &c->modules[j], *b = &c->modules[i];
-			if (*b->built_name && streq(a->built_location, b->built_location) &&
-			    streq(a->built_name, b->built_name))
-				fin_err(f, LOG_ERR, fin_line(f, "BUILT_MODULE_NAME", (long)i),
-					"module #%zu (BUILT_MODULE_LOCATION[%zu]=\"%s\" BUILT_MODULE_NAME[%zu]=\"%s\") duplicates module #%zu; give each module a distinct name or location",
-					i, i, b->built_location, i, b->built_name, j);
-			else if (*b->dest_name && streq(a->dest_name, b->dest_name))
-				fin_err(f, LOG_ERR, dest_name_line(f, i),
-					"DEST_MODULE_NAME[%zu]=\"%s\" duplicates module #%zu; give each module a distinct DEST_MODULE_NAME",
-					i, b->dest_name, j);
-		}
+	_cleanup_free_ size_t *built = first_duplicates(c, false);
+	_cleanup_free_ size_t *dest = first_duplicates(c, true);
+	for (size_t i = 0; i < c->n_modules; i++) {
+		const struct dkms_module *b = &c->modules[i];
+		if (*b->built_name && built[i] != SIZE_MAX)
+			fin_err(f, LOG_ERR, fin_line(f, "BUILT_MODULE_NAME", (long)i),
+				"module #%zu (BUILT_MODULE_LOCATION[%zu]=\"%s\" BUILT_MODULE_NAME[%zu]=\"%s\") duplicates module #%zu; give each module a distinct name or location",
+				i, i, b->built_location, i, b->built_name, built[i]);
+		else if (*b->dest_name && dest[i] != SIZE_MAX)
+			fin_err(f, LOG_ERR, dest_name_line(f, i),
+				"DEST_MODULE_NAME[%zu]=\"%s\" duplicates module #%zu; give each module a distinct DEST_MODULE_NAME",
+				i, b->dest_name, dest[i]);
+	}
+}
+
+/* Every index of every array is at most CONF_INDEX_MAX: false (and one error
+ * per array) when one is higher. */
+static bool fin_bounds(struct fin *f)
+{
+	bool ok = true;
+	for (size_t k = 0; k < f->v->n_vars; k++) {
+		const struct conf_var *var = &f->v->vars[k];
+		if (var->n_elems == 0 || var->elems[var->n_elems - 1].index <= CONF_INDEX_MAX)
+			continue;
+		unsigned long idx = var->elems[var->n_elems - 1].index;
+		fin_err(f, LOG_ERR, fin_line(f, var->name, idx > LONG_MAX ? -1 : (long)idx),
+			"%s[%lu]: the index is above rekmod's limit of %lu; number the entries from 0 (%s[0], %s[1], ...)",
+			var->name, idx, CONF_INDEX_MAX, var->name, var->name);
+		ok = false;
+	}
+	return ok;
 }
 
 static void fin_modules(struct fin *f, struct dkms_conf *c)
@@ -1338,6 +1408,8 @@ static void fin_modules(struct fin *f, struct dkms_conf *c)
 	static const char *const arrays[] = { "BUILT_MODULE_NAME", "BUILT_MODULE_LOCATION",
 					      "DEST_MODULE_NAME", "DEST_MODULE_LOCATION" };
 	unsigned long n = 0;
+	if (!fin_bounds(f))
+		return; /* no module list from an unbounded index */
 	for (size_t k = 0; k < ARRAY_SIZE(arrays); k++) {
 		unsigned long cnt = conf_vars_count(f->v, arrays[k]);
 		if (cnt > n)

@@ -39,6 +39,7 @@ struct conf_env {
 	const char *current_kernel;
 	const char *running_distribution;
 	const char *tmp_location;
+	int timeout_seconds; /* > 0: bash (and all it started) is killed after that long */
 };
 
 /* The names dkms keeps from dkms.conf (its dkms_conf_variables plus the
@@ -49,6 +50,13 @@ void conf_vars_free(struct conf_vars *v);
 const struct conf_var *conf_vars_get(const struct conf_vars *v, const char *name);
 /* element `index` of `name`, or NULL when unset */
 const char *conf_vars_elem(const struct conf_vars *v, const char *name, unsigned long index);
+/* The highest array index rekmod accepts in dkms.conf (and the overrides).
+ * dkms reads modules 0..count-1 (count = ${#BUILT_MODULE_NAME[@]} etc., the
+ * number of elements), so an index at or above the count is never read
+ * there; real files number from 0 (Debian 12's largest, lttng-modules, has
+ * 54 modules). A higher index is an error, never an allocation. */
+#define CONF_INDEX_MAX 1023UL
+
 /* max index + 1, 0 when unset (bash's ${#A[@]} is the element count; dkms
  * uses the count, see conf_vars_count) */
 unsigned long conf_vars_count(const struct conf_vars *v, const char *name);

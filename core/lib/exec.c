@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Children: their environment, their output into the log, dkms's scripts. */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -8,15 +9,16 @@
 
 extern char **environ;
 
-/* Output of a child, line by line, into the log at LOG_INFO. */
-int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd, int *ret_status)
+static int run_logged_timed(struct rekmod_ctx *ctx, const char *const *argv, const char *const *envp,
+			    const char *cwd, int timeout, int *ret_status)
 {
 	struct strbuf cmd = { 0 };
 	for (size_t i = 0; argv[i]; i++)
 		sb_printf(&cmd, "%s%s", i ? " " : "", argv[i]);
 	rk_debug(log_of(ctx), "%s", cmd.s);
 	sb_free(&cmd);
-	struct rk_spawn s = { .argv = argv, .cwd = cwd, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
+	struct rk_spawn s = { .argv = argv, .envp = envp, .cwd = cwd, .stdout_fd = -1, .stderr_fd = -1,
+			      .stdin_fd = -1, .timeout_seconds = timeout };
 	_cleanup_free_ char *out = NULL;
 	int r = rk_run_capture(&s, &out, NULL, ret_status);
 	if (r < 0)
@@ -24,6 +26,29 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
 	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
 		rk_info(log_of(ctx), "%s", l);
 	return 0;
+}
+
+/* Output of a child, line by line, into the log at LOG_INFO. */
+int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd, int *ret_status)
+{
+	return run_logged_timed(ctx, argv, NULL, cwd, 0, ret_status);
+}
+
+/* a script that ran past script_timeout_seconds: one line, and the status of a killed one */
+static int script_timed_out(struct rekmod_ctx *ctx, const char *kind, const char *exe)
+{
+	dk_error(ctx, "The %s script %s still ran after %ds and was killed; raise script_timeout_seconds in "
+		 "framework.conf (0: no limit)", kind, exe, ctx->script_timeout);
+	return 128 + SIGKILL;
+}
+
+/* pattern NAME, or PREFIX* ; against the n-byte name at e */
+static bool env_name_matches(const char *pattern, const char *e, size_t n)
+{
+	size_t l = strlen(pattern);
+	if (l && pattern[l - 1] == '*')
+		return n >= l - 1 && strncmp(pattern, e, l - 1) == 0;
+	return n == l && strncmp(pattern, e, n) == 0;
 }
 
 static bool on_path(const char *prog)
@@ -56,19 +81,54 @@ static char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel)
 	return TAKE_PTR(cc);
 }
 
-/* environ without CC CXX CFLAGS CXXFLAGS LDFLAGS (dkms unsets them), plus CC from the kernel */
+/* What MAKE and the scripts get of the caller's environment: the search
+ * path, home, locale, time zone, temporary directory, terminal and the
+ * reproducible-build settings, plus the names of framework.conf's
+ * build_environment_allow. Nothing else: no SSH_AUTH_SOCK or other secret,
+ * no MAKEFLAGS (only the jobserver's), no BASH_ENV or ENV for bash to source,
+ * and, as dkms unsets them, no CC CXX CFLAGS CXXFLAGS LDFLAGS. */
+static bool env_allowed(const struct rekmod_ctx *ctx, const char *e)
+{
+	static const char *const keep[] = { "PATH", "HOME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "TERM",
+					    "SOURCE_DATE_EPOCH", "KBUILD_BUILD_TIMESTAMP", "KBUILD_BUILD_USER",
+					    "KBUILD_BUILD_HOST", "KBUILD_BUILD_VERSION" };
+	const char *eq = strchr(e, '=');
+	if (!eq)
+		return false;
+	size_t n = (size_t)(eq - e);
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+		if (env_name_matches(keep[i], e, n))
+			return true;
+	for (size_t i = 0; ctx->build_env_allow && ctx->build_env_allow[i]; i++)
+		if (env_name_matches(ctx->build_env_allow[i], e, n))
+			return true;
+	return false;
+}
+
+/* The environment of MAKE and the scripts: env_allowed's part of the
+ * caller's, the variables dkms has set when it runs them (dkms_tree,
+ * source_tree, install_tree; for a kernel kernelver, arch,
+ * kernel_source_dir), and CC from the kernel's configuration. */
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel)
 {
-	static const char *const drop[] = { "CC=", "CXX=", "CFLAGS=", "CXXFLAGS=", "LDFLAGS=" };
 	char **env = NULL;
+	bool path = false;
 	for (char **e = environ; e && *e; e++) {
-		bool skip = false;
-		for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
-			skip |= startswith(*e, drop[i]);
-		if (!skip)
-			strv_push(&env, xstrdup(*e));
+		if (!env_allowed(ctx, *e))
+			continue;
+		path |= startswith(*e, "PATH=");
+		strv_push(&env, xstrdup(*e));
 	}
+	if (!path)
+		strv_push(&env, xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+	strv_push(&env, xasprintf("dkms_tree=%s", ctx->dkms_tree_path));
+	strv_push(&env, xasprintf("source_tree=%s", ctx->source_tree_path));
+	strv_push(&env, xasprintf("install_tree=%s", ctx->install_tree_path));
 	if (kernel) {
+		_cleanup_free_ char *ksd = kernel_source_dir(ctx, kernel);
+		strv_push(&env, xasprintf("kernelver=%s", kernel));
+		strv_push(&env, xasprintf("arch=%s", ctx->arch));
+		strv_push(&env, xasprintf("kernel_source_dir=%s", ksd));
 		_cleanup_free_ char *cc = kernel_cc(ctx, kernel);
 		if (cc)
 			strv_push(&env, xasprintf("CC=%s", cc));
@@ -114,7 +174,11 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 		return 0;
 	say(ctx, "Running the %s script:", kind);
 	int st;
-	int r = run_logged(ctx, (const char *const *)words, dir, &st);
+	_cleanup_strv_free_ char **env = build_env(ctx, NULL);
+	int r = run_logged_timed(ctx, (const char *const *)words, (const char *const *)env, dir, ctx->script_timeout,
+				 &st);
+	if (r == -ETIME)
+		return script_timed_out(ctx, kind, words[0]);
 	if (r < 0) {
 		dk_error(ctx, "could not run the %s script %s: %s", kind, words[0], strerror(-r));
 		return 1;
@@ -144,8 +208,8 @@ void log_section_end(int fd, int status, const struct timespec *t0)
 /* PRE_BUILD and POST_BUILD: as run_script, the output in the build's
  * make.log; said as dkms 3.x says it ("Running the pre_build script...
  * done.", or the status, the command, the log) and the build's exit status. */
-int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir,
-		     int logfd, const char *logpath)
+int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *k, const char *kind, const char *script,
+		     const char *dir, int logfd, const char *logpath)
 {
 	_cleanup_strv_free_ char **words = script_argv(ctx, m, kind, script, dir);
 	if (!words)
@@ -158,11 +222,17 @@ int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *kind, co
 	sb_free(&cmd);
 	struct timespec t0;
 	log_section_begin(logfd, title, line, &t0);
-	struct rk_spawn s = { .argv = (const char *const *)words, .cwd = dir, .stdout_fd = -1, .stderr_fd = -1,
-			      .stdin_fd = -1 };
+	_cleanup_strv_free_ char **env = build_env(ctx, k);
+	struct rk_spawn s = { .argv = (const char *const *)words, .envp = (const char *const *)env, .cwd = dir,
+			      .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1, .timeout_seconds = ctx->script_timeout };
 	_cleanup_free_ char *out = NULL;
 	int st = 0;
-	if (rk_run_capture(&s, &out, NULL, &st) < 0)
+	int r = rk_run_capture(&s, &out, NULL, &st);
+	if (r == -ETIME) {
+		dprintf(logfd, "\n# killed: still running after script_timeout_seconds=%d\n", ctx->script_timeout);
+		return script_timed_out(ctx, kind, words[0]);
+	}
+	if (r < 0)
 		st = 127;
 	if (out && *out)
 		dprintf(logfd, "%s%s", out, endswith(out, "\n") ? "" : "\n");
@@ -177,10 +247,10 @@ int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *kind, co
 	return st;
 }
 
-int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
-		  const char *logpath)
+int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *k, const char *script, const char *dir,
+		  int logfd, const char *logpath)
 {
-	return run_build_script(ctx, m, "pre_build", script, dir, logfd, logpath);
+	return run_build_script(ctx, m, k, "pre_build", script, dir, logfd, logpath);
 }
 
 /* Runs a tool (tar, dpkg-deb, rpmbuild); on failure its output and one error

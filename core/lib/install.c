@@ -136,14 +136,11 @@ static bool beneath(const char *lib, const char *file)
 	return true;
 }
 
-/* Moves a same-named module out of the way into original_module/K/A with an
- * .origin file naming where it came from. */
-static void archive_original(struct step *st, const char *m, const char *k, const char *a,
-			     const char *lib, const struct dkms_module *mod)
+/* The kernel's own module of that name that an install moves aside, or NULL. */
+static char *find_original(const char *lib, const struct dkms_module *mod)
 {
-	struct rekmod_ctx *ctx = st->ctx;
 	const char *const dirs[] = { "/extra", "/updates", mod->dest_location };
-	_cleanup_free_ char *orig = NULL;
+	char *orig = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(dirs) && !orig; i++) {
 		_cleanup_free_ char *d = xasprintf("%s%s", lib, dirs[i]);
 		orig = module_file_in(d, mod->dest_name);
@@ -157,36 +154,206 @@ static void archive_original(struct step *st, const char *m, const char *k, cons
 		if (found[0] && !found[1])
 			orig = xstrdup(found[0]);
 	}
-	if (!orig)
-		return;
-	_cleanup_free_ char *store = xasprintf("%s/%s/original_module/%s/%s", ctx->dkms_tree_path, m, k, a);
-	const char *bn = strrchr(orig, '/') + 1;
-	_cleanup_free_ char *dst = xasprintf("%s/%s", store, bn);
-	_cleanup_free_ char *origin = xasprintf("%s.origin", dst);
-	const char *inside = orig + strlen(ctx->root);
-	if (mkdir_p(store, 0755) < 0 || write_file_atomic(origin, inside, strlen(inside), 0644) < 0 ||
-	    move_file(orig, dst) < 0) {
-		rk_warn(&st->log, "Warning: could not archive %s into %s: %s", orig, store, strerror(errno));
-		return;
-	}
-	rk_notice(&st->log, "Found pre-existing %s, archiving for uninstallation", orig);
+	return orig;
 }
 
-static int install_modules(struct step *st, const struct dkms_conf *c, const char *m, const char *v,
-			   const char *k, const char *a, bool was_active, struct strbuf *record)
+/* Moves the original out of the way into dst (in original_module/K/A) with
+ * an .origin file naming where it came from. */
+static int archive_original(struct step *st, const char *orig, const char *dst)
+{
+	struct rekmod_ctx *ctx = st->ctx;
+	_cleanup_free_ char *store = xstrdup(dst);
+	*strrchr(store, '/') = '\0';
+	_cleanup_free_ char *origin = xasprintf("%s.origin", dst);
+	const char *inside = orig + strlen(ctx->root);
+	int r = mkdir_p(store, 0755);
+	if (r == 0)
+		r = write_file_atomic(origin, inside, strlen(inside), 0644);
+	if (r == 0)
+		r = move_file(orig, dst);
+	if (r < 0) {
+		rk_err(&st->log, "Error! could not archive %s into %s: %s", orig, store, strerror(-r));
+		return r;
+	}
+	rk_notice(&st->log, "Found pre-existing %s, archiving for uninstallation", orig);
+	return 0;
+}
+
+static bool same_bytes(const char *a, const char *b)
+{
+	_cleanup_free_ char *x = NULL, *y = NULL;
+	size_t lx, ly;
+	return read_file(a, &x, &lx) == 0 && read_file(b, &y, &ly) == 0 && lx == ly && memcmp(x, y, lx) == 0;
+}
+
+/* One module of an install: where it goes, what it replaces. */
+struct inst {
+	char *built;    /* <base>/module/<file> */
+	char *dst;      /* the installed path */
+	char *orig;     /* the kernel's own module moved aside, or NULL */
+	char *archived; /* where it goes in original_module/K/A */
+};
+
+static void inst_free(struct inst *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(list[i].built);
+		free(list[i].dst);
+		free(list[i].orig);
+		free(list[i].archived);
+	}
+	free(list);
+}
+
+/* archive the original, keep a replaced file as <dst>.rekmod-old, copy */
+static int apply_one(struct step *st, const struct inst *in)
+{
+	int r = in->orig ? archive_original(st, in->orig, in->archived) : 0;
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *old = xasprintf("%s.rekmod-old", in->dst);
+	if (path_exists(in->dst) && !same_bytes(in->dst, in->built)) {
+		unlink(old);
+		if (link(in->dst, old) < 0)
+			r = -errno;
+	}
+	if (r == 0)
+		r = copy_file_atomic(in->built, in->dst, 0644);
+	if (r < 0)
+		rk_err(&st->log, "Error! could not install %s to %s: %s", in->built, in->dst, strerror(-r));
+	else
+		rk_notice(&st->log, "Installing %s", in->dst);
+	return r;
+}
+
+/* ---- the install intent: a crashed or failed install finished or undone ---- */
+
+/* one "file\t<dst>\t<name in module/>" line undone: the replaced file back, else ours deleted */
+static void undo_file(struct rekmod_ctx *ctx, const char *base, const char *lib, const char *dst_in,
+		      const char *name)
+{
+	_cleanup_free_ char *dst = root_path(ctx, dst_in);
+	if (!beneath(lib, dst) || !name_is_valid(name))
+		return;
+	_cleanup_free_ char *old = xasprintf("%s.rekmod-old", dst);
+	_cleanup_free_ char *built = xasprintf("%s/module/%s", base, name);
+	if (path_exists(old))
+		rename(old, dst);
+	else if (path_exists(dst) && same_bytes(dst, built))
+		unlink(dst);
+	_cleanup_free_ char *dir = xstrdup(dst);
+	*strrchr(dir, '/') = '\0';
+	tree_drop_temporaries(dir, strrchr(dst, '/') + 1);
+	fsync_dir_of(dst);
+	rmdir_parents(dir, lib);
+}
+
+/* one "orig\t<origin>\t<archived>" line undone: the original back where it was */
+static void undo_orig_line(struct step *st, const char *lib, const char *origin_in, const char *archived_in)
+{
+	struct rekmod_ctx *ctx = st->ctx;
+	_cleanup_free_ char *origin = root_path(ctx, origin_in);
+	_cleanup_free_ char *archived = root_path(ctx, archived_in);
+	_cleanup_free_ char *of = xasprintf("%s.origin", archived);
+	_cleanup_free_ char *store = xstrdup(archived);
+	*strrchr(store, '/') = '\0';
+	if (!beneath(lib, origin) || !startswith(archived, ctx->dkms_tree_path))
+		return;
+	if (path_exists(archived) && !path_exists(origin)) {
+		_cleanup_free_ char *dir = xstrdup(origin);
+		*strrchr(dir, '/') = '\0';
+		if (mkdir_p(dir, 0755) < 0 || move_file(archived, origin) < 0) {
+			rk_warn(&st->log, "Warning: could not restore %s to %s: %s", archived, origin, strerror(errno));
+			return;
+		}
+		rk_notice(&st->log, "Restoring archived original module %s", origin);
+	}
+	unlink(of);
+	tree_drop_temporaries(store, NULL);
+	for (int i = 0; i < 3; i++) { /* <A>, <K>, original_module: each when empty, whichever a crash made */
+		rmdir(store);
+		*strrchr(store, '/') = '\0';
+	}
+}
+/* Walks the intent's lines: undo (true) puts every file back, else the
+ * finished install's leftovers (<dst>.rekmod-old, temporaries) go. */
+static void intent_walk(struct step *st, const char *m, const char *v, const char *k, const char *a,
+			const char *intent, bool undo)
+{
+	struct rekmod_ctx *ctx = st->ctx;
+	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *text = xstrdup(intent ? intent : "");
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *f[3] = { l, NULL, NULL };
+		for (int i = 1; i < 3 && f[i - 1]; i++) {
+			f[i] = strchr(f[i - 1], '\t');
+			if (f[i])
+				*f[i]++ = '\0';
+		}
+		if (!f[1] || !f[2])
+			continue;
+		if (streq(f[0], "file") && undo) {
+			undo_file(ctx, base, lib, f[1], f[2]);
+		} else if (streq(f[0], "file")) {
+			_cleanup_free_ char *dst = root_path(ctx, f[1]);
+			_cleanup_free_ char *old = xasprintf("%s.rekmod-old", dst);
+			if (beneath(lib, dst))
+				unlink(old);
+		} else if (streq(f[0], "orig") && undo) {
+			undo_orig_line(st, lib, f[1], f[2]);
+		}
+	}
+	_cleanup_free_ char *link = kernel_link(ctx, m, k, a);
+	_cleanup_free_ char *mdir = xstrdup(link);
+	*strrchr(mdir, '/') = '\0';
+	tree_drop_temporaries(mdir, strrchr(link, '/') + 1);
+	tree_drop_temporaries(base, NULL);
+}
+
+static void install_undo(struct step *st, const char *m, const char *v, const char *k, const char *a,
+			 const char *intent)
+{
+	intent_walk(st, m, v, k, a, intent, true);
+	_cleanup_free_ char *rec = tree_install_record(st->ctx, m, v, k, a);
+	unlink(rec);
+	tree_intent_clear(st->ctx, m, v, k, a);
+}
+
+int install_recover(struct step *st, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *intent = tree_intent_read(st->ctx, m, v, k, a);
+	if (!intent)
+		return 0;
+	tree_depmod_pending_set(st->ctx, k);
+	_cleanup_free_ char *active = tree_installed_version(st->ctx, m, k, a);
+	_cleanup_free_ char *rec = tree_install_record(st->ctx, m, v, k, a);
+	if (active && streq(active, v) && path_exists(rec)) { /* recorded: only the intent was left */
+		rk_notice(&st->log, "Completing the interrupted install of %s/%s for kernel %s (%s)", m, v, k, a);
+		intent_walk(st, m, v, k, a, intent, false);
+		tree_intent_clear(st->ctx, m, v, k, a);
+		return 2;
+	}
+	rk_notice(&st->log, "Undoing the interrupted install of %s/%s for kernel %s (%s)", m, v, k, a);
+	install_undo(st, m, v, k, a, intent);
+	return 1;
+}
+
+/* Checks every module and runs PRE_INSTALL; fills list (n entries) with
+ * what the install will do, changing nothing but the directories it needs. */
+static int plan_modules(struct step *st, const struct dkms_conf *c, const char *m, const char *v, const char *k,
+			const char *a, bool was_active, struct inst *list, size_t *n)
 {
 	struct rekmod_ctx *ctx = st->ctx;
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
+	_cleanup_free_ char *moddir = xasprintf("%s/module", base);
 	bool any = false, seen_first = false;
-	if (!conf_paths_ok(ctx, &st->log, c, true))
-		return REKMOD_E_INSTALL;
 	for (size_t i = 0; i < c->n_modules; i++) {
 		const struct dkms_module *mod = &c->modules[i];
 		if (mod->excluded)
 			continue;
-		_cleanup_free_ char *moddir = xasprintf("%s/module", base);
 		_cleanup_free_ char *built = module_file_in(moddir, mod->dest_name);
 		if (!built) {
 			rk_err(&st->log, "Error! The built module %s.ko is missing from %s; rebuild with --force.", mod->dest_name,
@@ -197,6 +364,7 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 		seen_first = true;
 		if (version_refused(st, lib, k, built, mod->dest_name, c->obsolete_by))
 			continue; /* dkms 3.x: skipped; none installed is "Installation aborted." (6) */
+		any = true;
 		if (!first_done) { /* dkms: only with the first module, and not when its check refused it */
 			int status = run_script(ctx, m, "pre_install", c->pre_install, srcdir);
 			if (status && !st->force) {
@@ -205,11 +373,6 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 				return REKMOD_E_PREINSTALL;
 			}
 		}
-		if (!was_active)
-			archive_original(st, m, k, a, lib, mod);
-		_cleanup_free_ char *dir = xasprintf("%s%s", lib, mod->dest_location);
-		const char *bn = strrchr(built, '/') + 1;
-		_cleanup_free_ char *dst = xasprintf("%s/%s", dir, bn);
 		_cleanup_free_ char *link = NULL;
 		int r = mkdir_beneath(lib, mod->dest_location, &link);
 		if (link) {
@@ -217,21 +380,63 @@ static int install_modules(struct step *st, const struct dkms_conf *c, const cha
 			       "directory (rm it, rekmod creates it)", link, mod->dest_name, lib);
 			return REKMOD_E_INSTALL;
 		}
-		if (r == 0)
-			r = copy_file_atomic(built, dst, 0644);
+		struct inst *in = &list[(*n)++];
+		in->dst = xasprintf("%s%s/%s", lib, mod->dest_location, strrchr(built, '/') + 1);
+		in->built = TAKE_PTR(built);
 		if (r < 0) {
-			rk_err(&st->log, "Error! could not install %s to %s: %s", built, dst, strerror(-r));
+			rk_err(&st->log, "Error! could not install %s to %s: %s", in->built, in->dst, strerror(-r));
 			return REKMOD_E_INSTALL;
 		}
-		rk_notice(&st->log, "Installing %s", dst);
-		sb_printf(record, "%s\t%s\n", bn, dst + strlen(ctx->root));
-		any = true;
+		in->orig = was_active ? NULL : find_original(lib, mod);
+		if (in->orig)
+			in->archived = xasprintf("%s/%s/original_module/%s/%s/%s", ctx->dkms_tree_path, m, k, a,
+						 strrchr(in->orig, '/') + 1);
 	}
 	if (!any && c->n_modules > 0) { /* zero modules: an empty install (dkms 3.x) */
 		rk_err(&st->log, "Error! Installation aborted.");
 		return REKMOD_E_INSTALL;
 	}
 	return 0;
+}
+
+static char *intent_text(const struct rekmod_ctx *ctx, const struct inst *list, size_t n)
+{
+	struct strbuf b = { 0 };
+	size_t rl = strlen(ctx->root);
+	for (size_t i = 0; i < n; i++) {
+		sb_printf(&b, "file\t%s\t%s\n", list[i].dst + rl, strrchr(list[i].built, '/') + 1);
+		if (list[i].orig)
+			sb_printf(&b, "orig\t%s\t%s\n", list[i].orig + rl, list[i].archived + rl);
+	}
+	return sb_steal(&b);
+}
+
+/* The install proper: the intent, then every file; all of them or (undone) none. */
+static int install_modules(struct step *st, const struct dkms_conf *c, const char *m, const char *v,
+			   const char *k, const char *a, bool was_active, struct strbuf *record)
+{
+	struct rekmod_ctx *ctx = st->ctx;
+	if (!conf_paths_ok(ctx, &st->log, c, true))
+		return REKMOD_E_INSTALL;
+	struct inst *list = xcalloc(c->n_modules + 1, sizeof(*list));
+	size_t n = 0;
+	int r = plan_modules(st, c, m, v, k, a, was_active, list, &n);
+	_cleanup_free_ char *intent = r ? NULL : intent_text(ctx, list, n);
+	if (r == 0 && tree_intent_write(ctx, m, v, k, a, intent) < 0) {
+		rk_err(&st->log, "Error! could not record the intended install of %s/%s for %s (%s): %s", m, v, k, a,
+		       strerror(errno));
+		r = REKMOD_E_INSTALL;
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (apply_one(st, &list[i]) < 0) {
+			install_undo(st, m, v, k, a, intent);
+			r = REKMOD_E_INSTALL;
+			break;
+		}
+		sb_printf(record, "%s\t%s\n", strrchr(list[i].built, '/') + 1, list[i].dst + strlen(ctx->root));
+	}
+	inst_free(list, n);
+	return r;
 }
 
 /* /usr/share/dkms/modules_to_force_install/: files a distribution ships that
@@ -309,6 +514,9 @@ int do_install(struct step *st, const char *m, const char *v, const char *k, con
 	r = conf_read(ctx, &req, &c);
 	if (r)
 		return r;
+	tree_depmod_pending_set(ctx, k);
+	if (install_recover(st, m, v, k, a) == 2)
+		return 0; /* it was recorded: nothing left to do */
 	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
 	struct strbuf record = { 0 };
 	struct step own = *st; /* a distribution's force list applies to this module only */
@@ -323,8 +531,21 @@ int do_install(struct step *st, const char *m, const char *v, const char *k, con
 		       symlink_atomic(target, link) < 0)) {
 		rk_err(&st->log, "Error! could not record the installation in %s: %s", link, strerror(errno));
 		r = REKMOD_E_INSTALL;
+		_cleanup_free_ char *intent = tree_intent_read(ctx, m, v, k, a);
+		free(target);
+		target = active ? xasprintf("%s/%s/%s", active, k, a) : NULL;
+		if (target)
+			symlink_atomic(target, link);
+		else
+			unlink(link);
+		install_undo(st, m, v, k, a, intent);
 	}
 	sb_free(&record);
+	if (r == 0) {
+		_cleanup_free_ char *intent = tree_intent_read(ctx, m, v, k, a);
+		intent_walk(st, m, v, k, a, intent, false);
+		tree_intent_clear(ctx, m, v, k, a);
+	}
 	if (r == 0) {
 		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
 		run_script(ctx, m, "post_install", c->post_install, srcdir);
@@ -382,6 +603,20 @@ static char **installed_files(struct rekmod_ctx *ctx, const char *m, const char 
 	return out;
 }
 
+/* an .origin whose module is gone: a crash came between restoring it and this */
+static void drop_stray_origins(const char *store)
+{
+	_cleanup_strv_free_ char **files = list_dir(store);
+	for (size_t i = 0; files && files[i]; i++) {
+		if (!endswith(files[i], ".origin"))
+			continue;
+		_cleanup_free_ char *of = xasprintf("%s/%s", store, files[i]);
+		_cleanup_free_ char *f = xstrndup(of, strlen(of) - strlen(".origin"));
+		if (!path_exists(f))
+			unlink(of);
+	}
+}
+
 static void restore_originals(struct step *st, const char *m, const char *k, const char *a)
 {
 	struct rekmod_ctx *ctx = st->ctx;
@@ -414,13 +649,12 @@ static void restore_originals(struct step *st, const char *m, const char *k, con
 		unlink(of);
 		rk_notice(&st->log, "Restoring archived original module %s", to);
 	}
-	_cleanup_strv_free_ char **left = list_dir(store);
-	if (left && !left[0]) {
-		rmdir(store);
-		rmdir(kdir);
-		_cleanup_free_ char *om = xasprintf("%s/%s/original_module", ctx->dkms_tree_path, m);
-		rmdir(om);
-	}
+	drop_stray_origins(store);
+	/* each only when empty, and also when a crash removed the one below already */
+	rmdir(store);
+	rmdir(kdir);
+	_cleanup_free_ char *om = xasprintf("%s/%s/original_module", ctx->dkms_tree_path, m);
+	rmdir(om);
 }
 
 int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a)
@@ -430,9 +664,17 @@ int do_uninstall(struct step *st, const char *m, const char *v, const char *k, c
 	_cleanup_free_ char *active = tree_installed_version(ctx, m, k, a);
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	if (active && streq(active, v)) {
+		tree_depmod_pending_set(ctx, k);
 		rk_notice(&st->log, "Before uninstall, this module version was ACTIVE on this kernel.");
 		_cleanup_strv_free_ char **files = installed_files(ctx, m, v, k, a);
+		_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 		for (size_t i = 0; files[i]; i++) {
+			_cleanup_free_ char *built = xasprintf("%s/module/%s", base, strrchr(files[i], '/') + 1);
+			if (path_exists(files[i]) && path_exists(built) && !same_bytes(files[i], built)) {
+				rk_warn(&st->log, "Warning: %s is not the module rekmod installed there; it is left alone",
+					files[i]);
+				continue;
+			}
 			if (unlink(files[i]) < 0 && errno != ENOENT) {
 				rk_warn(&st->log, "Warning: could not delete %s: %s", files[i], strerror(errno));
 				continue;

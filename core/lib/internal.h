@@ -33,9 +33,16 @@ struct rekmod_ctx {
 	int lock_fd;
 	unsigned lock_depth;
 	int lock_timeout; /* framework.conf's lock_timeout_seconds; 0: 1800 */
+	int conf_timeout;   /* conf_timeout_seconds: bash evaluating dkms.conf; set in ctx_new */
+	int make_timeout;   /* make_timeout_seconds: each MAKE; 0: none (dkms has none) */
+	int script_timeout; /* script_timeout_seconds: each PRE_BUILD ... POST_REMOVE; 0: none */
+	char **build_env_allow; /* build_environment_allow: more names MAKE and the scripts get */
 };
 
 #define log_of(ctx) (&(ctx)->log)
+
+/* default conf_timeout_seconds: dkms.conf is read in milliseconds */
+#define CONF_TIMEOUT_SECONDS 60
 
 /* root + path */
 char *root_path(const struct rekmod_ctx *ctx, const char *path);
@@ -68,6 +75,20 @@ char **tree_list_added(const struct rekmod_ctx *ctx, const char *m);
 bool tree_is_registered(const struct rekmod_ctx *ctx, const char *m);
 /* <base>/.rekmod-installed: what an install put where */
 char *tree_install_record(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* <base>/.rekmod-installing: an install's intent ("file\t<dst>" and
+ * "orig\t<origin>\t<archived>" lines, paths inside the root), written before
+ * the install changes anything and cleared when it is recorded or undone */
+int tree_intent_write(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		      const char *text);
+char *tree_intent_read(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+bool tree_intent_exists(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+int tree_intent_clear(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* depmod owed to kernel k: set before its modules change, cleared after depmod */
+int tree_depmod_pending_set(const struct rekmod_ctx *ctx, const char *k);
+bool tree_depmod_pending(const struct rekmod_ctx *ctx, const char *k);
+void tree_depmod_pending_clear(const struct rekmod_ctx *ctx, const char *k);
+/* unlinks <prefix>.rekmod-tmp.* in dir (prefix NULL: every *.rekmod-tmp.*) */
+void tree_drop_temporaries(const char *dir, const char *prefix);
 /* <base>/.dep_<d>: the build of dependency d this build was made against */
 int tree_write_dep(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 		   const char *d, const char *identity);
@@ -138,15 +159,16 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
  * a same-named executable in /etc/dkms/<m>/ replaces it */
 int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir);
 /* PRE_BUILD with its output in the build's make.log; its exit status */
-int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, const char *dir, int logfd,
-		  const char *logpath);
-/* PRE_BUILD or POST_BUILD (kind), as run_pre_build */
-int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir,
-		     int logfd, const char *logpath);
+int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *k, const char *script, const char *dir,
+		  int logfd, const char *logpath);
+/* PRE_BUILD or POST_BUILD (kind), as run_pre_build; k: the kernel (NULL: none) */
+int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *k, const char *kind, const char *script,
+		     const char *dir, int logfd, const char *logpath);
 /* a make.log section as dkms 3.x writes it: title, command, ..., exit code, time */
 struct timespec;
 void log_section_begin(int fd, const char *title, const char *cmd, struct timespec *t0);
 void log_section_end(int fd, int status, const struct timespec *t0);
+/* the clean environment of MAKE and the scripts (kernel NULL: no one kernel's) */
 char **build_env(const struct rekmod_ctx *ctx, const char *kernel);
 /* a tool (tar, dpkg-deb, rpmbuild): its output is logged, as errors when it
  * fails; 0 or REKMOD_E_GENERIC */
@@ -259,6 +281,10 @@ char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const cha
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 /* builds first when not built; depmod is the executor's */
 int do_install(struct step *st, const char *m, const char *v, const char *k, const char *a);
+/* An install a crash interrupted (its intent record is there): finished when
+ * it was recorded (2), else undone (1: files removed or put back, originals
+ * restored, temporaries dropped); 0 when there was none. */
+int install_recover(struct step *st, const char *m, const char *v, const char *k, const char *a);
 int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a);
 int do_unbuild(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 

@@ -103,6 +103,8 @@ static void touch(struct plan *p, const struct rekmod_ctx *ctx, const char *k)
 
 static void uninstall_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
 {
+	if (install_recover(st, j->m, j->v, j->k, j->a)) /* a crashed install first */
+		touch(p, ctx, j->k);
 	if (tree_is_installed(ctx, j->m, j->v, j->k, j->a)) {
 		do_uninstall(st, j->m, j->v, j->k, j->a);
 		j->uninstalled = true;
@@ -156,6 +158,8 @@ static int build_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, stru
 
 static int install_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
 {
+	if (install_recover(st, j->m, j->v, j->k, j->a)) /* a crashed install first */
+		touch(p, ctx, j->k);
 	if (tree_is_installed(ctx, j->m, j->v, j->k, j->a)) {
 		if (!p->pol->force) {
 			say(ctx, "Module %s/%s already installed on kernel %s (%s), skip. You may override by "
@@ -228,8 +232,33 @@ static bool has_kernel_dirs(const struct rekmod_ctx *ctx, const char *m, const c
 	return false;
 }
 
+/* <m>/<v>/<K>/<A> that is neither built nor installed (no module left in it):
+ * what a crash during unbuild left; removed (the lock is held) */
+static void drop_partial_builds(const struct rekmod_ctx *ctx, const char *m, const char *v)
+{
+	static const char *const own[] = { "build", "tarball", "driver_disk", "rpm", "deb", "source", "log", NULL };
+	_cleanup_free_ char *d = mv_dir(ctx, m, v);
+	_cleanup_strv_free_ char **ks = list_dir(d);
+	for (size_t i = 0; ks && ks[i]; i++) {
+		_cleanup_free_ char *kd = xasprintf("%s/%s", d, ks[i]);
+		if (ks[i][0] == '.' || strv_contains((char *const *)own, ks[i]) || !is_dir(kd) || is_symlink(kd) ||
+		    !name_is_valid(ks[i]))
+			continue;
+		_cleanup_strv_free_ char **as = list_dir(kd);
+		for (size_t l = 0; as && as[l]; l++) {
+			_cleanup_free_ char *base = xasprintf("%s/%s", kd, as[l]);
+			if (as[l][0] != '.' && name_is_valid(as[l]) && is_dir(base) && !is_symlink(base) &&
+			    !tree_is_built(ctx, m, v, ks[i], as[l]) && !tree_is_installed(ctx, m, v, ks[i], as[l]) &&
+			    !tree_intent_exists(ctx, m, v, ks[i], as[l]))
+				rm_rf(base);
+		}
+		rmdir(kd);
+	}
+}
+
 static int unregister_job(struct rekmod_ctx *ctx, struct job *j, bool after_kernels)
 {
+	drop_partial_builds(ctx, j->m, j->v);
 	if (has_kernel_dirs(ctx, j->m, j->v))
 		return 0;
 	if (after_kernels) /* dkms 3.x: a blank line after the kernels' lines */
@@ -334,7 +363,7 @@ static void job_done(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int 
 	if (p->pol->report && p->pol->report->finished)
 		p->pol->report->finished(ctx, p, j);
 	struct kern *kn = j->k ? plan_kernel(p, ctx, j->k) : NULL;
-	if (kn && kn->touched && !kn->depmod_done && kernel_jobs_done(p, j->k))
+	if (kn && (kn->touched || tree_depmod_pending(ctx, kn->k)) && !kn->depmod_done && kernel_jobs_done(p, j->k))
 		depmod_kernel(ctx, p, kn);
 }
 
@@ -371,11 +400,26 @@ static bool ready(const struct plan *p, const struct job *j)
 
 /* ---- depmod, post_transaction ---- */
 
+/* kernels a crashed command owes a depmod that this plan did not touch */
+static void depmod_owed(struct rekmod_ctx *ctx)
+{
+	_cleanup_strv_free_ char **names = list_dir(ctx->dkms_tree_path);
+	for (size_t i = 0; names && names[i]; i++) {
+		const char *k = names[i] + strlen(".rekmod-depmod-");
+		if (!startswith(names[i], ".rekmod-depmod-") || !name_is_valid(k))
+			continue;
+		bool ran = false;
+		if (run_depmod(ctx, k, &ran) == 0)
+			tree_depmod_pending_clear(ctx, k);
+	}
+}
+
 static void depmod_kernel(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn)
 {
 	kn->depmod_done = true;
 	bool ran = false;
 	if (run_depmod(ctx, kn->k, &ran) == 0) {
+		tree_depmod_pending_clear(ctx, kn->k);
 		if (ran && p->pol->say_depmod)
 			say(ctx, "Running depmod... done.");
 		return;
@@ -673,8 +717,9 @@ int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
 		jobserver_close(ctx, &e.js);
 	strv_free(e.said);
 	for (size_t i = 0; i < p->nk; i++)
-		if (p->ks[i].touched && !p->ks[i].depmod_done)
+		if ((p->ks[i].touched || tree_depmod_pending(ctx, p->ks[i].k)) && !p->ks[i].depmod_done)
 			depmod_kernel(ctx, p, &p->ks[i]);
+	depmod_owed(ctx);
 	if (p->pol->post_transaction && (p->res.installed || p->res.removed))
 		post_transaction(ctx);
 	if (p->pol->report && p->pol->report->done)

@@ -73,8 +73,8 @@ static bool needs_job(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn, c
 		return false;
 	if (p->pol->rebuild)
 		return true;
-	if (iv && streq(iv, v) && tree_is_built(ctx, m, v, kn->k, a))
-		return false; /* the common case: nothing to read, nothing to do */
+	if (iv && streq(iv, v) && tree_is_built(ctx, m, v, kn->k, a) && !tree_intent_exists(ctx, m, v, kn->k, a))
+		return false; /* the common case: nothing to read, nothing to do (no install a crash cut short) */
 	if (p->pol->honour_skips && tree_record_matches(ctx, RECORD_SKIPPED, m, v, kn->k, a)) {
 		p->res.skipped++;
 		return false;

@@ -229,6 +229,55 @@ static int lock_wait(struct rekmod_ctx *ctx, int fd, const char *p)
 	return 0;
 }
 
+void tree_drop_temporaries(const char *dir, const char *prefix);
+
+/* the subdirectories of dir, not hidden, as paths */
+static char **subdirs(const char *dir)
+{
+	char **out = xcalloc(1, sizeof(char *));
+	_cleanup_strv_free_ char **names = list_dir(dir);
+	for (size_t i = 0; names && names[i]; i++) {
+		char *d = xasprintf("%s/%s", dir, names[i]);
+		if (names[i][0] != '.' && is_dir(d) && !is_symlink(d))
+			strv_push(&out, d);
+		else
+			free(d);
+	}
+	return out;
+}
+
+/* <m>/<v>/<K>/.tmp_<A>_*: a build's staging directory a crash left */
+static void drop_stale_staging(const char *kdir)
+{
+	_cleanup_strv_free_ char **names = list_dir(kdir);
+	for (size_t i = 0; names && names[i]; i++) {
+		_cleanup_free_ char *d = xasprintf("%s/%s", kdir, names[i]);
+		if (startswith(names[i], ".tmp_"))
+			rm_rf(d);
+	}
+}
+
+/* With the lock taken no other rekmod writes: a *.rekmod-tmp.* file in the
+ * tree, a module's or a version's directory (records, links), a build's
+ * staging directory, or an empty module or version directory, is a crash's. */
+static void drop_crash_temporaries(const struct rekmod_ctx *ctx)
+{
+	tree_drop_temporaries(ctx->dkms_tree_path, NULL);
+	_cleanup_strv_free_ char **mods = subdirs(ctx->dkms_tree_path);
+	for (size_t i = 0; mods[i]; i++) {
+		tree_drop_temporaries(mods[i], NULL);
+		_cleanup_strv_free_ char **vers = subdirs(mods[i]);
+		for (size_t j = 0; vers[j]; j++) {
+			tree_drop_temporaries(vers[j], NULL);
+			_cleanup_strv_free_ char **ks = subdirs(vers[j]);
+			for (size_t l = 0; ks[l]; l++)
+				drop_stale_staging(ks[l]);
+			rmdir(vers[j]); /* empty: a crash cut an add or a remove short */
+		}
+		rmdir(mods[i]);
+	}
+}
+
 int tree_lock(struct rekmod_ctx *ctx)
 {
 	if (ctx->lock_depth++ > 0)
@@ -251,6 +300,7 @@ int tree_lock(struct rekmod_ctx *ctx)
 		ctx->lock_depth = 0;
 		return r;
 	}
+	drop_crash_temporaries(ctx);
 	char pid[32];
 	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) < 0) {
@@ -261,6 +311,9 @@ int tree_lock(struct rekmod_ctx *ctx)
 
 static void kill_my_group(int sig)
 {
+	int timed = rk_spawn_timed_group(); /* a timed make or script leads a group of its own */
+	if (timed > 0)
+		kill(-timed, SIGKILL);
 	kill(0, sig); /* SA_RESETHAND: this process too, by the default action */
 }
 
@@ -296,6 +349,88 @@ char *tree_install_record(const struct rekmod_ctx *ctx, const char *m, const cha
 {
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
 	return xasprintf("%s/.rekmod-installed", base);
+}
+
+/* ---- the install intent: what an install is about to change, written before it changes anything ---- */
+
+static char *intent_path(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	return xasprintf("%s/.rekmod-installing", base);
+}
+
+int tree_intent_write(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		      const char *text)
+{
+	_cleanup_free_ char *p = intent_path(ctx, m, v, k, a);
+	return write_file_atomic(p, text, strlen(text), 0644);
+}
+
+char *tree_intent_read(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = intent_path(ctx, m, v, k, a);
+	char *text = NULL;
+	return read_file(p, &text, NULL) == 0 ? text : NULL;
+}
+
+bool tree_intent_exists(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = intent_path(ctx, m, v, k, a);
+	return path_exists(p);
+}
+
+int tree_intent_clear(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *p = intent_path(ctx, m, v, k, a);
+	if (unlink(p) < 0 && errno != ENOENT)
+		return -errno;
+	return fsync_dir_of(p);
+}
+
+/* <dkms_tree>/.rekmod-depmod-<K>: set before an install or uninstall changes
+ * K's modules, cleared when depmod has run for K; a command that finds it
+ * runs depmod for K even when it changes nothing (a crash came between). */
+static char *depmod_mark(const struct rekmod_ctx *ctx, const char *k)
+{
+	return xasprintf("%s/.rekmod-depmod-%s", ctx->dkms_tree_path, k);
+}
+
+int tree_depmod_pending_set(const struct rekmod_ctx *ctx, const char *k)
+{
+	_cleanup_free_ char *p = depmod_mark(ctx, k);
+	if (path_exists(p))
+		return 0;
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); /* empty: no temporary needed */
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return fsync_dir_of(p);
+}
+
+bool tree_depmod_pending(const struct rekmod_ctx *ctx, const char *k)
+{
+	_cleanup_free_ char *p = depmod_mark(ctx, k);
+	return path_exists(p);
+}
+
+void tree_depmod_pending_clear(const struct rekmod_ctx *ctx, const char *k)
+{
+	_cleanup_free_ char *p = depmod_mark(ctx, k);
+	if (unlink(p) == 0)
+		fsync_dir_of(p);
+}
+
+/* Removes the <name>.rekmod-tmp.* files a crash left in dir (prefix NULL: all). */
+void tree_drop_temporaries(const char *dir, const char *prefix)
+{
+	_cleanup_strv_free_ char **names = list_dir(dir);
+	for (size_t i = 0; names && names[i]; i++) {
+		const char *t = strstr(names[i], ".rekmod-tmp.");
+		if (!t || (prefix && ((size_t)(t - names[i]) != strlen(prefix) || strncmp(names[i], prefix, strlen(prefix)))))
+			continue;
+		_cleanup_free_ char *f = xasprintf("%s/%s", dir, names[i]);
+		unlink(f);
+	}
 }
 
 /* ---- BUILD_DEPENDS_REBUILD: <base>/.dep_<d> names the build of d this one was built against ---- */

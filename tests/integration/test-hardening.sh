@@ -255,4 +255,127 @@ wait "$INST"
 check "install -k K & remove --all: the module is removed from K" test ! -e "$F/lib/modules/$K1/updates/dkms/race.ko"
 check "... and unregistered" test ! -e "$F/var/lib/dkms/race"
 
+# ---- 1. a dkms.conf array index is bounded; one bad registration stops nothing ----
+B=$W/bounds
+new_root "$B"
+# bounded: 1 GB of address space and 20 s for what used to want 20 GB
+bounded() { (ulimit -v 1000000 && exec timeout 20 "$@"); }
+mk_src "$B/usr/src/huge-1.0" huge 1.0 'DEST_MODULE_LOCATION[4000000000]="/updates"'
+bounded "$REKMOD" --root "$B" add huge/1.0 >"$W/huge.out" 2>&1
+RC=$?
+check "add with DEST_MODULE_LOCATION[4000000000]: fails as a bad dkms.conf (exit $RC, not a crash)" test "$RC" = 8
+check "... in one line naming the file, the line, the limit and the fix" \
+	grep -Fxq "$B/usr/src/huge-1.0/dkms.conf:6: DEST_MODULE_LOCATION[4000000000]: the index is above rekmod's limit of 1023; number the entries from 0 (DEST_MODULE_LOCATION[0], DEST_MODULE_LOCATION[1], ...)" "$W/huge.out"
+mk_src "$B/usr/src/many-1.0" many 1.0 'BUILT_MODULE_NAME[5000]="x"'
+bounded "$REKMOD" --root "$B" add many/1.0 >"$W/many.out" 2>&1
+check "BUILT_MODULE_NAME[5000]: a few lines, not millions ($(wc -l <"$W/many.out"))" \
+	bash -c "test \$(wc -l <'$W/many.out') -le 4 && grep -Fq 'dkms.conf:6: BUILT_MODULE_NAME[5000]: the index is above' '$W/many.out'"
+mk_src "$B/usr/src/dups-1.0" dups 1.0 \
+	'for ((i = 1; i <= 1023; i++)); do BUILT_MODULE_NAME[$i]=dups; DEST_MODULE_LOCATION[$i]=/updates; done'
+SECONDS=0
+bounded "$REKMOD" --root "$B" add dups/1.0 >"$W/dups.out" 2>&1
+T=$SECONDS
+check "1024 modules of one name: one line per duplicate, in ${T}s" \
+	bash -c "test $T -le 3 && test \$(grep -c 'duplicates module #0; give each module' '$W/dups.out') = 1023 &&
+		test \$(grep -c duplicates '$W/dups.out') = 1023"
+
+mk_src "$B/usr/src/fine-1.0" fine 1.0 "$KMAKE"
+mk_src "$B/usr/src/later-1.0" later 1.0 "$KMAKE"
+"$REKMOD" --root "$B" add fine/1.0 >/dev/null 2>&1
+sed -i '/4000000000/d' "$B/usr/src/huge-1.0/dkms.conf"
+"$REKMOD" --root "$B" add huge/1.0 >/dev/null 2>&1
+echo 'DEST_MODULE_LOCATION[4000000000]="/updates"' >>"$B/usr/src/huge-1.0/dkms.conf"
+"$REKMOD" --root "$B" add later/1.0 >/dev/null 2>&1
+bounded "$REKMOD" --root "$B" sync --hook --kernel "$K1" >"$W/bsync.out" 2>&1
+RC=$?
+check "sync --hook with that registration exits 0 (exit $RC)" test "$RC" = 0
+check "... builds and installs the other modules" \
+	test -e "$B/lib/modules/$K1/updates/dkms/fine.ko" -a -e "$B/lib/modules/$K1/updates/dkms/later.ko"
+check "... and names the bad file" grep -Fq "huge-1.0/dkms.conf:6: DEST_MODULE_LOCATION[4000000000]: the index is above" "$W/bsync.out"
+printf '/lib/modules/%s/vmlinuz\n' "$K2" |
+	bounded "$SRCDIR/build/rekmod-rpm-trigger" --root "$B" --rekmod "$REKMOD" kernels-in >"$W/brpm.out" 2>&1
+RC=$?
+check "the rpm trigger with that registration exits 0 (exit $RC) and builds the others" \
+	test "$RC" = 0 -a -e "$B/lib/modules/$K2/updates/dkms/fine.ko" -a -e "$B/lib/modules/$K2/updates/dkms/later.ko"
+printf 'usr/lib/modules/%s/vmlinuz\n' "$K1" |
+	bounded "$SRCDIR/build/rekmod-alpm-hook" --root "$B" --rekmod "$REKMOD" install >"$W/balpm.out" 2>&1
+RC=$?
+check "the pacman hook with that registration exits 0 (exit $RC)" \
+	bash -c "test $RC = 0 && grep -q 'DEST_MODULE_LOCATION\[4000000000\]' '$W/balpm.out'"
+
+# ---- 8. timeouts: a dkms.conf, make or script that never ends is killed with its group, the others go on ----
+H=$W/hang
+new_root "$H"
+mkdir -p "$H/etc/dkms"
+printf 'conf_timeout_seconds=2\nmake_timeout_seconds=12\nscript_timeout_seconds=2\n' >"$H/etc/dkms/framework.conf"
+mk_src "$H/usr/src/spin-1.0" spin 1.0 "$KMAKE"
+mk_src "$H/usr/src/mk-1.0" mk 1.0 \
+	'MAKE[0]="sleep 1001 & sleep 1001; make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build"'
+mk_src "$H/usr/src/pre-1.0" pre 1.0 "$KMAKE" 'PRE_BUILD="pre.sh"'
+printf '#!/bin/sh\nsleep 1002\n' >"$H/usr/src/pre-1.0/pre.sh"
+chmod 755 "$H/usr/src/pre-1.0/pre.sh"
+mk_src "$H/usr/src/calm-1.0" calm 1.0 "$KMAKE"
+for m in spin mk pre calm; do "$REKMOD" --root "$H" add "$m/1.0" >/dev/null 2>&1; done
+echo 'while :; do :; done' >>"$H/usr/src/spin-1.0/dkms.conf"
+SECONDS=0
+timeout 90 "$REKMOD" --root "$H" sync --hook --kernel "$K1" >"$W/hang.out" 2>&1
+RC=$? T=$SECONDS
+check "sync --hook with an endless dkms.conf, make and PRE_BUILD ends (exit $RC, ${T}s)" test "$RC" = 0 -a "$T" -le 40
+check "... the other module is built and installed" test -e "$H/lib/modules/$K1/updates/dkms/calm.ko"
+check "... the dkms.conf is named with conf_timeout_seconds" \
+	grep -Fq "$H/usr/src/spin-1.0/dkms.conf: still running after 2s of evaluation, killed; remove the endless loop or the command that waits, or raise conf_timeout_seconds in framework.conf" "$W/hang.out"
+check "... make is named with make_timeout_seconds" \
+	grep -Fq "mk/1.0, $K1, $ARCH: failed with exit 10 (make failed): make for mk/1.0 on kernel $K1 ($ARCH) still ran after 12s and was killed; raise make_timeout_seconds in framework.conf (0: no limit)" "$W/hang.out"
+check "... and make.log says so" grep -Fxq "# killed: still running after make_timeout_seconds=12" "$H/var/lib/dkms/mk/1.0/log/make-$K1-$ARCH.log"
+check "... the script is named with script_timeout_seconds" \
+	grep -q "The pre_build script .*/pre.sh still ran after 2s and was killed; raise script_timeout_seconds in framework.conf" "$W/hang.out"
+check "... nothing they started is left running" bash -c "! pgrep -f 'sleep 100[12]'"
+check "... and the lock is free" flock -n "$H/var/lib/dkms/.rekmod.lock" true
+printf 'conf_timeout_seconds=forever\n' >"$H/etc/dkms/framework.conf"
+"$REKMOD" --root "$H" status >"$W/hang-bad.out" 2>&1
+check "a bad conf_timeout_seconds is one warning naming the default" \
+	grep -Fq 'framework.conf: conf_timeout_seconds="forever" is not a number of seconds (1 to 604800), the default 60 is used' "$W/hang-bad.out"
+
+# ---- 10. MAKE and the scripts get a clean environment, plus what dkms sets and framework.conf allows ----
+E=$W/env
+new_root "$E"
+mkdir -p "$E/etc/dkms"
+echo 'build_environment_allow="RK_ALLOWED RK_PFX_*"' >"$E/etc/dkms/framework.conf"
+mk_src "$E/usr/src/envy-1.0" envy 1.0 \
+	'MAKE[0]="env >../make.env; make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build"' \
+	'PRE_BUILD="dump.sh pre"' 'POST_ADD="dump.sh add"'
+printf '#!/bin/sh\nenv >"$(dirname "$0")/../$1.env"\n' >"$E/usr/src/envy-1.0/dump.sh"
+chmod 755 "$E/usr/src/envy-1.0/dump.sh"
+printf 'touch %s/bash-env-sourced\n' "$W" >"$W/bash_env"
+run_dirty() {
+	env SSH_AUTH_SOCK=/run/agent.sock AWS_SECRET_ACCESS_KEY=hunter2 MAKEFLAGS=-k BASH_ENV="$W/bash_env" \
+		ENV="$W/bash_env" CFLAGS=-O0 RK_ALLOWED=yes RK_PFX_ONE=one RK_NOT=no "$REKMOD" --root "$E" "$@"
+}
+run_dirty add envy/1.0 >/dev/null 2>&1
+run_dirty build envy/1.0 -k "$K1" >"$W/envy.out" 2>&1
+check "a module whose MAKE and scripts dump their environment builds" test -d "$E/var/lib/dkms/envy/1.0/$K1/$ARCH/module"
+ENVS="$E/var/lib/dkms/envy/1.0/make.env $E/var/lib/dkms/envy/1.0/pre.env $E/usr/src/add.env"
+no_secret() {
+	local f
+	for f in $ENVS; do
+		[[ -s $f ]] || { echo "missing $f"; return 1; }
+		! grep -E '^(SSH_AUTH_SOCK|AWS_SECRET_ACCESS_KEY|MAKEFLAGS|BASH_ENV|ENV|CFLAGS|RK_NOT)=' "$f" || return 1
+	done
+}
+check "... MAKE, PRE_BUILD and POST_ADD get no SSH_AUTH_SOCK, secret, MAKEFLAGS, BASH_ENV, CFLAGS" no_secret
+check "... BASH_ENV is not sourced" test ! -e "$W/bash-env-sourced"
+allowed() {
+	local f
+	for f in $ENVS; do
+		grep -qx 'RK_ALLOWED=yes' "$f" && grep -qx 'RK_PFX_ONE=one' "$f" && grep -q '^PATH=' "$f" &&
+			grep -qx "dkms_tree=$E/var/lib/dkms" "$f" || { echo "$f"; return 1; }
+	done
+}
+check "... they get PATH, dkms_tree and the names build_environment_allow lists" allowed
+check "... MAKE gets kernelver, arch and kernel_source_dir" \
+	bash -c "grep -qx 'kernelver=$K1' '$E/var/lib/dkms/envy/1.0/make.env' &&
+		grep -qx 'arch=$ARCH' '$E/var/lib/dkms/envy/1.0/make.env' &&
+		grep -q '^kernel_source_dir=/' '$E/var/lib/dkms/envy/1.0/make.env' &&
+		grep -qx 'kernelver=$K1' '$E/var/lib/dkms/envy/1.0/pre.env'"
+
 summary
