@@ -124,14 +124,17 @@ static int walk_tree(struct hasher *h, const char *label, const char *dir, const
 		     bool own);
 
 /* a top-level symbolic link to a directory outside (scripts -> linux-kbuild): that tree too */
-static int walk_link(struct hasher *h, const char *name, const char *path, int depth)
+static int walk_link(struct hasher *h, const char *name, const char *path, int depth, bool own)
 {
 	char target[PATH_MAX];
 	ssize_t n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0)
 		return -errno;
 	target[n] = '\0';
-	feed_str(h, target);
+	if (own)
+		feed_normalized(h, target, (size_t)n + 1);
+	else
+		feed_str(h, target);
 	if (depth != 0 || !is_dir(path))
 		return 0;
 	return walk_tree(h, name, path, "", 1, false);
@@ -153,7 +156,7 @@ static int walk_entry(struct hasher *h, const char *dir, const char *prefix, con
 		return walk_tree(h, NULL, path, sub, depth + 1, own);
 	}
 	if (type == 'l')
-		return walk_link(h, rel, path, depth);
+		return walk_link(h, rel, path, depth, own);
 	return type == 'f' ? feed_file(h, path, rel, own) : 0;
 }
 
@@ -288,7 +291,7 @@ int reuse_kernel_hash(struct rekmod_ctx *ctx, const char *k, char **ret_hash)
 	_cleanup_free_ char *key = headers_identity(ctx, real);
 	char *hash = tree_kernel_hash_read(ctx, k, key);
 	if (hash) {
-		rk_debug(log_of(ctx), "headers of %s: %s (cached, %.1f ms)", k, hash, ms_since(&t0));
+		rk_debug(log_of(ctx), "headers of %s: %s (cached, %.2f ms)", k, hash, ms_since(&t0));
 		*ret_hash = hash;
 		return 0;
 	}
