@@ -556,6 +556,8 @@ static const char *reuse_refused(const struct rekmod_ctx *ctx, const struct dkms
 		return "framework.conf has reuse_kernels=\"no\"";
 	if (conf->no_reuse)
 		return "NO_REUSE=yes in its dkms.conf or /etc/dkms/<module>.conf";
+	if (conf->build_depends_rebuild)
+		return "BUILD_DEPENDS_REBUILD=yes: its build records the builds of its dependencies";
 	if (ctx->kernel_source_dir || ctx->kernel_config)
 		return "--kernelsourcedir or --config names other headers";
 	_cleanup_free_ char *cfg = config_text(ctx, k);
