@@ -347,6 +347,8 @@ int reuse_parse_versions(const void *elf, size_t n, struct modversion **ret, siz
 	const Elf64_Shdr *sh = elf_section(elf, n, "__versions");
 	*ret = NULL;
 	*ret_n = 0;
+	if (elf_section(elf, n, "__version_ext_names"))
+		return -EOPNOTSUPP; /* CONFIG_EXTENDED_MODVERSIONS (6.15): not read here, so never compatible */
 	if (!sh)
 		return 0;
 	size_t count = sh->sh_size / MODVERSION_SIZE;
