@@ -495,7 +495,7 @@ static bool module_compatible(const struct rekmod_ctx *ctx, const char *path, co
 	struct modversion *v = NULL;
 	size_t nv = 0;
 	if (!endswith(path, ".ko") || read_file(path, &elf, &n) < 0 || reuse_parse_versions(elf, n, &v, &nv) < 0) {
-		*ret_why = xasprintf("%s cannot be read as an uncompressed module", path);
+		*ret_why = xasprintf("the __versions of %s cannot be read (compressed, or extended modversions)", path);
 		return false;
 	}
 	bool ok = nv > 0 || (*ret_why = xasprintf("%s has no __versions", path), false);
@@ -622,7 +622,7 @@ static bool same_signing(const struct sign_plan *p0, const struct sign_plan *p)
 struct copy_plan {
 	struct sign_plan sign, sign0;
 	enum rk_compress comp, comp0;
-	bool as_is; /* k signs and compresses as k0 does: the files are copied as they are */
+	bool as_is; /* k signs and compresses as k0 does: signed files are copied as they are */
 };
 
 /* one module file of k0's build into the staging module/ directory */
@@ -630,7 +630,9 @@ static int copy_module(struct rekmod_ctx *ctx, const struct copy_plan *cp, const
 		       const char *file)
 {
 	_cleanup_free_ char *dst = xasprintf("%s/%s", moddir, file);
-	if (cp->as_is)
+	_cleanup_free_ char *signer = NULL, *key = NULL;
+	/* a file k wants signed is copied as it is only when it is signed (the build may predate the key) */
+	if (cp->as_is && (!cp->sign.sign || (module_signature(src, &signer, &key) == 0 && signer)))
 		return copy_file_atomic(src, dst, 0644);
 	if (!endswith(file, ".ko"))
 		return -EOPNOTSUPP; /* compressed, to be signed or compressed otherwise: compiled instead */

@@ -139,6 +139,21 @@ check "NO_WEAK_MODULES=yes: delta for $K99 again" rk sync -q --kernel $K99 -m de
 check "NO_WEAK_MODULES=yes compiles for a compatible kernel" compiled
 rm -f "$R/etc/dkms/framework.conf" "$R/etc/dkms/delta.conf" "$W/make.calls"
 
+# a build made unsigned is signed for the new kernel (sign-file on the copy)
+add_module eps
+echo 'try_sign_modules="false"' >"$R/etc/dkms/framework.conf"
+check "eps for $K56, unsigned" rk sync -q --kernel $K56 -m eps
+rm -f "$R/etc/dkms/framework.conf" "$W/make.calls"
+check "eps reused for $K57" rk sync -q --kernel $K57 -m eps
+check "no compile for eps" no_compile
+signed_copy() {
+	local b=$R/var/lib/dkms/eps/1.0
+	[[ -z $(modinfo -F signer "$b/$K56/$ARCH/module/eps.ko") ]] &&
+		[[ $(modinfo -F signer "$b/$K57/$ARCH/module/eps.ko") == "DKMS module signing key" ]] &&
+		[[ $(modinfo -F signer "$R/lib/modules/$K57/updates/dkms/eps.ko") == "DKMS module signing key" ]]
+}
+check "the copy for $K57 is signed, the build for $K56 is not" signed_copy
+
 # sync --rebuild compiles what it would reuse
 add_module gamma
 check "gamma for $K56" rk sync -q --kernel $K56 -m gamma
