@@ -656,11 +656,12 @@ static int copy_modules(struct rekmod_ctx *ctx, const char *mods0, const char *s
 		return -errno;
 	struct copy_plan cp = { 0 };
 	int r = sign_prepare(ctx, k, &cp.sign);
-	if (r == 0)
+	/* k0's key only matters when k signs: a file k does not verify may keep its signature */
+	if (r == 0 && cp.sign.sign)
 		r = sign_prepare(ctx, k0, &cp.sign0);
 	cp.comp = compress_choose(ctx, k);
 	cp.comp0 = compress_choose(ctx, k0);
-	cp.as_is = cp.comp == cp.comp0 && same_signing(&cp.sign0, &cp.sign);
+	cp.as_is = cp.comp == cp.comp0 && (!cp.sign.sign || same_signing(&cp.sign0, &cp.sign));
 	_cleanup_strv_free_ char **e = r ? NULL : list_dir(mods0);
 	for (size_t i = 0; r == 0 && e && e[i]; i++) {
 		_cleanup_free_ char *src = xasprintf("%s/%s", mods0, e[i]);
