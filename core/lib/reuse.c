@@ -537,6 +537,24 @@ static bool compatible(struct rekmod_ctx *ctx, const char *m, const char *v, con
 	return true;
 }
 
+/* the vermagic of k0's build (its first module file) after the release is
+ * that of k's own modules; true when k has none to compare with */
+static bool vermagic_fits(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k0, const char *k,
+			  const char *a, char **ret_why)
+{
+	_cleanup_free_ char *kvm = kernel_vermagic(ctx, k);
+	if (!kvm)
+		return true;
+	_cleanup_free_ char *base = build_base(ctx, m, v, k0, a);
+	_cleanup_free_ char *mods = xasprintf("%s/module", base);
+	_cleanup_free_ char *ko = find_any_module_file(mods);
+	_cleanup_free_ char *vm = ko ? module_info_value(ko, "vermagic") : NULL;
+	if (reuse_vermagic_flags_match(vm, kvm))
+		return true;
+	*ret_why = xasprintf("its vermagic \"%s\" is not that of the kernel's own modules (\"%s\")", vm ? vm : "", kvm);
+	return false;
+}
+
 /* the kernels m/v is built for on arch a, other than k, newest first */
 static char **built_kernels(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
 			    const char *a)
@@ -580,12 +598,12 @@ char *reuse_source(struct rekmod_ctx *ctx, const struct dkms_conf *conf, const c
 	for (size_t i = 0; ks && ks[i]; i++) {
 		if (!kernel_has_headers(ctx, ks[i]))
 			continue;
-		if (equivalent(ctx, ks[i], k)) {
+		_cleanup_free_ char *why = NULL;
+		if (equivalent(ctx, ks[i], k) && vermagic_fits(ctx, m, v, ks[i], k, a, &why)) {
 			*ret_how = "equivalent";
 			return xstrdup(ks[i]);
 		}
-		_cleanup_free_ char *why = NULL;
-		if (ctx->reuse_compatible && !conf->no_weak_modules && compatible(ctx, m, v, ks[i], k, a, &why)) {
+		if (!why && ctx->reuse_compatible && !conf->no_weak_modules && compatible(ctx, m, v, ks[i], k, a, &why)) {
 			*ret_how = "compatible";
 			return xstrdup(ks[i]);
 		}
