@@ -60,8 +60,11 @@ in_chroot() { chroot "$C" env DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/
 apt_install() { in_chroot apt-get install -y -q --no-install-recommends "$@"; }
 
 installed_for() { [[ -f $C/lib/modules/$1/updates/dkms/acpi_call.ko ]]; }
-vermagic_for() {
-	[[ $(modinfo -F vermagic "$C/lib/modules/$1/updates/dkms/acpi_call.ko") == "$1 "* ]]
+vermagic_for() { # its own release, or that of the kernel whose equivalent build was reused (core/lib/reuse.c)
+	local vm from
+	vm=$(modinfo -F vermagic "$C/lib/modules/$1/updates/dkms/acpi_call.ko")
+	from=$(sed -n 's/^from=//p' "$C"/var/lib/dkms/acpi-call/*/"$1"/*/.rekmod-reused 2>/dev/null | head -n 1)
+	[[ $vm == "$1 "* || ( -n $from && $vm == "$from "* ) ]]
 }
 
 rekmod_by_apt() {

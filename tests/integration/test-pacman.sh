@@ -102,7 +102,11 @@ built_for() { # MODULE KVER: installed, and its vermagic names KVER
 		cat "$W/pacman.out"
 		return 1
 	}
-	[[ $(modinfo -F vermagic "$f") == "$2 "* ]] || { echo "$f: vermagic $(modinfo -F vermagic "$f")"; return 1; }
+	local vm from
+	vm=$(modinfo -F vermagic "$f")
+	# a build reused from an equivalent kernel keeps that kernel's release (core/lib/reuse.c)
+	from=$(sed -n 's/^from=//p' "$R"/var/lib/dkms/"$1"/*/"$2"/*/.rekmod-reused 2>/dev/null | head -n 1)
+	[[ $vm == "$2 "* || ( -n $from && $vm == "$from "* ) ]] || { echo "$f: vermagic $vm"; return 1; }
 }
 gone_for() { [[ -z $(ko "$1" "$2") && ! -e $R/var/lib/dkms/$1/0.1/$2 ]] || { ls -R "$R/var/lib/dkms/$1"; return 1; }; }
 log_has() { grep -qF -- "$1" "$R/var/log/pacman.log" || { echo "not in pacman.log: $1"; tail -20 "$R/var/log/pacman.log"; return 1; }; }
