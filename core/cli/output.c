@@ -352,6 +352,8 @@ void out_status_json(struct rekmod_ctx *ctx, const struct rekmod_status *s, size
 		else
 			printf(", \"exit_code\": null, \"log\": ");
 		json_str_or_null(s[j].log);
+		printf(", \"reused_from\": ");
+		json_str_or_null(s[j].reused_from);
 		json_signature(ctx, &s[j]);
 		printf("}");
 	}
@@ -418,7 +420,8 @@ static void journal_job(char **f, size_t n, bool json, bool first)
 		printf("  %s/%s %s %s: %s", f[1], f[2], f[3] ? f[3] : "-", f[4] ? f[4] : "-", f[5]);
 		if (strcmp(f[6], "0"))
 			printf(" (exit %s)", f[6]);
-		printf(" in %ss%s%s\n", f[7], f[8] ? "; log: " : "", f[8] ? f[8] : "");
+		printf(" in %ss%s%s%s%s\n", f[7], f[8] ? "; log: " : "", f[8] ? f[8] : "",
+		       n > 9 && f[9] ? "; reused from " : "", n > 9 && f[9] ? f[9] : "");
 		return;
 	}
 	static const char *const keys[] = { "module", "version", "kernel", "arch", "outcome" };
@@ -429,6 +432,8 @@ static void journal_job(char **f, size_t n, bool json, bool first)
 	}
 	printf(", \"exit\": %d, \"seconds\": %s, \"log\": ", atoi(f[6]), f[7]);
 	json_str_or_null(f[8]);
+	printf(", \"reused_from\": ");
+	json_str_or_null(n > 9 ? f[9] : NULL);
 	printf("}");
 }
 

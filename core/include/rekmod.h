@@ -167,6 +167,7 @@ struct rekmod_status {
 	char *detail; /* REKMOD_FAILED: "exit N, see <make.log>" */
 	int exit_code; /* REKMOD_FAILED: the exit code of the failed build; -1 when unknown or not failed */
 	char *log;     /* REKMOD_FAILED: the make.log path kept for it; NULL when none or not failed */
+	char *reused_from; /* built or installed: the kernel whose build this one reuses (no compile); else NULL */
 };
 
 /* Filters may be NULL. Entries in dkms's order. */
@@ -221,7 +222,9 @@ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_options *opts, 
  * that changed something or failed, oldest first, as text: a record is a
  * "T\t<time UTC>\t<caller>\t<verb>\t<ok|failed>\t<kernels,>\t<removed kernels,>"
  * line, then one "J\t<module>\t<version>\t<kernel>\t<arch>\t<outcome>\t<exit>\t
- * <seconds>\t<log>" line per job ("-": none). *ret_text is freed by the caller. */
+ * <seconds>\t<log>\t<reused from>" line per job ("-": none; the last field, the
+ * kernel whose build was reused, is absent in older records). *ret_text is
+ * freed by the caller. */
 int rekmod_journal_read(struct rekmod_ctx *ctx, char **ret_text);
 
 /* The module signing key and certificate (framework.conf mok_signing_key and

@@ -300,7 +300,7 @@ static int run_make(struct rekmod_ctx *ctx, const char *cmd, const char *build_d
 }
 
 /* The staged copy of one module: signed, then compressed (the plain .ko removed). */
-static int finish_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, enum rk_compress comp,
+int build_finish_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, enum rk_compress comp,
 			 const char *dst, const char *name)
 {
 	int r = plan ? sign_module(ctx, plan, dst, name) : 0;
@@ -337,7 +337,7 @@ static int stage_one(struct rekmod_ctx *ctx, const struct dkms_module *mod, cons
 	int r = copy_file_atomic(src, dst, 0644);
 	if (r < 0)
 		return r;
-	return finish_module(ctx, plan, comp, dst, mod->dest_name);
+	return build_finish_module(ctx, plan, comp, dst, mod->dest_name);
 }
 
 static int stage_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,

@@ -50,7 +50,8 @@ static const char *const framework_keys[] = {
 	"source_tree", "dkms_tree", "install_tree", "tmp_location", "verbose", "symlink_modules",
 	"autoinstall_all_kernels", "modprobe_on_install", "parallel_jobs", "compress_gzip_opts",
 	"compress_xz_opts", "compress_zstd_opts", "build_environment", "post_transaction", "sign_file",
-	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", NULL,
+	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", "reuse_kernels",
+	"reuse_compatible_kernels", NULL,
 };
 
 static char *unquote(const char *s)
@@ -102,6 +103,18 @@ static void signing_from_env(struct rekmod_ctx *ctx)
 	}
 }
 
+/* reuse_kernels (default yes), reuse_compatible_kernels (default no): yes or no */
+static void framework_reuse(struct rekmod_ctx *ctx, const char *key, const char *val)
+{
+	bool yes = streq(val, "yes"), *slot = streq(key, "reuse_kernels") ? &ctx->reuse_kernels : &ctx->reuse_compatible;
+	if (!yes && !streq(val, "no")) {
+		rk_warn(log_of(ctx), "framework.conf: %s=\"%s\" is neither yes nor no, the default (%s) is used; write "
+			"%s=\"yes\" or \"no\"", key, val, *slot ? "yes" : "no", key);
+		return;
+	}
+	*slot = yes;
+}
+
 static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 {
 	if (streq(key, "dkms_tree") && !ctx->dkms_tree)
@@ -120,6 +133,8 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 		else
 			rk_warn(log_of(ctx), "framework.conf: lock_timeout_seconds=\"%s\" is not a number of seconds "
 				"(1 to 604800), the default 1800 is used; write e.g. lock_timeout_seconds=600", val);
+	} else if (streq(key, "reuse_kernels") || streq(key, "reuse_compatible_kernels")) {
+		framework_reuse(ctx, key, val);
 	} else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);
@@ -234,6 +249,7 @@ _public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
 		o = &none;
 	struct rekmod_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->lock_fd = -1;
+	ctx->reuse_kernels = true;
 	ctx->log.fn = o->log_fn ? o->log_fn : default_log;
 	ctx->log.userdata = o->log_userdata;
 	ctx->log.max_priority = o->log_priority ? o->log_priority : (o->verbose ? LOG_DEBUG : LOG_NOTICE);

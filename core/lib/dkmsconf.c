@@ -32,6 +32,8 @@ const char *const conf_whitelist[] = {
 	"MODULES_CONF_OBSOLETE_ONLY",
 	/* dkms 3.x */
 	"BUILD_EXCLUSIVE_KERNEL_MIN", "BUILD_EXCLUSIVE_KERNEL_MAX", "BUILD_DEPENDS_REBUILD",
+	/* rekmod: never reuse a build for another kernel */
+	"NO_REUSE",
 	NULL,
 };
 
@@ -1336,6 +1338,7 @@ static void fin_flags(struct fin *f, struct dkms_conf *c)
 	const char *s = el(f, "BUILD_DEPENDS_REBUILD", 0);
 	c->build_depends_rebuild = *s == 'y' || *s == 'Y';
 	c->no_weak_modules = strcasecmp(el(f, "NO_WEAK_MODULES", 0), "yes") == 0;
+	c->no_reuse = strcasecmp(el(f, "NO_REUSE", 0), "yes") == 0;
 
 	c->build_depends = xcalloc(1, sizeof(char *));
 	const struct conf_var *d = conf_vars_get(f->v, "BUILD_DEPENDS");

@@ -90,7 +90,8 @@ struct dkms_conf {
 	bool build_depends_rebuild;
 	char **patches;       /* PATCH[] selected for this kernel by PATCH_MATCH[] */
 	char *obsolete_by;
-	bool no_weak_modules;
+	bool no_weak_modules; /* also: no symbol-compatible reuse (reuse.c) */
+	bool no_reuse;        /* NO_REUSE=yes: every kernel compiles (reuse.c) */
 	bool build_exclude; /* global BUILD_EXCLUSIVE_* does not match kernel/arch/config */
 	char **deprecated;  /* names of deprecated directives that were set */
 	struct dkms_module *modules;

@@ -29,6 +29,8 @@ struct rekmod_ctx {
 	bool mok_hint_done; /* the Secure Boot enrollment hint is given once per run */
 	int jobs;
 	bool force, force_version_override, no_depmod, verbose;
+	bool reuse_kernels;    /* framework.conf reuse_kernels (default yes): builds of equivalent kernels are reused */
+	bool reuse_compatible; /* framework.conf reuse_compatible_kernels="yes": and of symbol-compatible ones */
 	char *jobserver; /* "R,W": builds share this make jobserver (sync) */
 	int lock_fd;
 	unsigned lock_depth;
@@ -108,6 +110,18 @@ void tree_journal_append(struct rekmod_ctx *ctx, const char *record);
 int tree_build_aside(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
 void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 			   bool keep);
+/* reuse: <dkms_tree>/.rekmod-kernels/<K> caches the hash of K's normalized
+ * headers (reuse.c) while key (the headers' identity) is unchanged */
+char *tree_kernel_hash_read(const struct rekmod_ctx *ctx, const char *k, const char *key);
+int tree_kernel_hash_write(const struct rekmod_ctx *ctx, const char *k, const char *key, const char *hash);
+/* <base>/.rekmod-reused: this build is a copy of kernel k0's build (how:
+ * "equivalent" or "compatible"); read back: k0 (NULL: a build of its own) */
+#define TREE_REUSED_RECORD ".rekmod-reused"
+int tree_reused_write(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		      const char *k0, const char *how);
+char *tree_reused_from(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		       char **ret_how);
+char *tree_parse_reused(const char *text, char **ret_how);
 
 /* kernel.c: kernel discovery */
 bool kernel_dir_name_ok(const char *name);
@@ -236,6 +250,9 @@ bool conf_path_inside(const char *p);
 bool conf_paths_ok(const struct rekmod_ctx *ctx, const struct rk_log *log, const struct dkms_conf *c, bool dest);
 char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const char *k, const char *a);
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
+/* a module file staged at dst: signed (plan may be NULL), then compressed (the plain .ko removed) */
+int build_finish_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, enum rk_compress comp,
+			const char *dst, const char *name);
 /* builds first when not built; depmod is the executor's */
 int do_install(struct step *st, const char *m, const char *v, const char *k, const char *a);
 int do_uninstall(struct step *st, const char *m, const char *v, const char *k, const char *a);

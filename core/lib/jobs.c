@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include "plan.h"
+#include "reuse.h"
 
 /* ---- jobserver ---- */
 
@@ -186,6 +187,21 @@ static int auto_install(struct rekmod_ctx *ctx, struct plan *p, struct job *j, i
 	return r;
 }
 
+/* JOB_REUSE: the build for j->from copied for j->k, then installed; a copy
+ * that cannot be made (modules to be signed and compressed otherwise) is
+ * compiled instead */
+static int reuse_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
+{
+	int r = do_reuse(ctx, j->m, j->v, j->k, j->a, j->from, j->how);
+	j->reused = r == 0;
+	if (r) {
+		rk_info(log_of(ctx), "%s/%s for %s: the build for %s cannot be reused (%s), compiling", j->m, j->v, j->k,
+			j->from, r < 0 ? strerror(-r) : "see above");
+		r = do_build(ctx, j->m, j->v, j->k, j->a);
+	}
+	return auto_install(ctx, p, j, r);
+}
+
 static int unregister_job(struct rekmod_ctx *ctx, struct job *j);
 
 /* Runs a job here, to its end. */
@@ -206,6 +222,8 @@ static int run_here(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 		return unbuild_job(ctx, p, j, &st);
 	case JOB_UNREGISTER:
 		return unregister_job(ctx, j);
+	case JOB_REUSE:
+		return reuse_job(ctx, p, j);
 	}
 	return REKMOD_E_GENERIC;
 }
@@ -291,7 +309,7 @@ static void user_records(struct rekmod_ctx *ctx, const struct plan *p, const str
 		if (!iv)
 			tree_optout_write(ctx, j->m, j->v, j->k, j->a);
 	}
-	if (j->kind == JOB_BUILD || j->kind == JOB_INSTALL || j->kind == JOB_AUTO)
+	if (j->kind == JOB_BUILD || j->kind == JOB_INSTALL || j->kind == JOB_AUTO || j->kind == JOB_REUSE)
 		tree_optout_clear(ctx, j->m, j->k, j->a);
 	if (j->kind == JOB_BUILD || j->kind == JOB_INSTALL)
 		tree_record_clear(ctx, j->m, j->v, j->k, j->a);
@@ -305,9 +323,9 @@ static void job_done(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int 
 	if (j->aside)
 		tree_build_aside_done(ctx, j->m, j->v, j->k, j->a, result == 0);
 	user_records(ctx, p, j);
-	if (j->kind == JOB_AUTO) {
+	if (j->kind == JOB_AUTO || j->kind == JOB_REUSE) {
 		if (result == 0) {
-			p->res.built += !j->built_already;
+			p->res.built += !j->built_already && !j->reused;
 			p->res.installed++;
 			tree_record_clear(ctx, j->m, j->v, j->k, j->a);
 		} else if (result == REKMOD_E_SKIPPED) {
@@ -427,6 +445,8 @@ static const char *outcome(const struct job *j)
 		return j->uninstalled ? "uninstalled+unbuilt" : j->unbuilt ? "unbuilt" : "unchanged";
 	case JOB_UNREGISTER:
 		return "removed";
+	case JOB_REUSE:
+		return !j->installed ? "unchanged" : j->reused ? "reused+installed" : "built+installed";
 	}
 	return "unchanged";
 }
@@ -441,7 +461,7 @@ static const char *caller(void)
 }
 
 /* "T\t<time>\t<caller>\t<verb>\t<ok|failed>\t<kernels,>\t<removed,>" then one
- * "J\t<m>\t<v>\t<k>\t<a>\t<outcome>\t<exit>\t<seconds>\t<log>" per job that did something */
+ * "J\t<m>\t<v>\t<k>\t<a>\t<outcome>\t<exit>\t<seconds>\t<log>\t<reused from>" per job that did something */
 static void journal(struct rekmod_ctx *ctx, const struct plan *p)
 {
 	struct strbuf jobs = { 0 }, ks = { 0 }, rm = { 0 };
@@ -450,8 +470,8 @@ static void journal(struct rekmod_ctx *ctx, const struct plan *p)
 		const char *o = outcome(j);
 		if (streq(o, "unchanged"))
 			continue;
-		sb_printf(&jobs, "J\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%s\n", j->m, j->v, j->k ? j->k : "-", j->a ? j->a : "-",
-			  o, j->result, j->seconds, j->log ? j->log : "-");
+		sb_printf(&jobs, "J\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%s\t%s\n", j->m, j->v, j->k ? j->k : "-",
+			  j->a ? j->a : "-", o, j->result, j->seconds, j->log ? j->log : "-", j->reused ? j->from : "-");
 	}
 	for (size_t i = 0; p->broken && p->broken[i]; i++)
 		sb_printf(&jobs, "J\t%.*s\t%s\t-\t-\tbroken\t%d\t0.0\t-\n", (int)strcspn(p->broken[i], "/"),
@@ -580,7 +600,7 @@ static int start(struct exec *e, struct job *j)
 	if (fork_it && pid == 0)
 		worker(e, j);
 	if (!fork_it) {
-		if (j->kind == JOB_AUTO)
+		if (j->kind == JOB_AUTO || j->kind == JOB_REUSE)
 			progress(p, REKMOD_JOB_STARTED, j);
 		finish(e, j, run_here(e->ctx, p, j));
 		return 1;

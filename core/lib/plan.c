@@ -2,6 +2,7 @@
 /* Plans: desired state - actual state = jobs. The verbs build theirs from
  * these pieces; jobs.c runs them. */
 #include "plan.h"
+#include "reuse.h"
 
 struct job *plan_add(struct plan *p, enum job_kind kind, const char *m, const char *v, const char *k, const char *a)
 {
@@ -96,6 +97,19 @@ static void wait_for_headers(struct rekmod_ctx *ctx, struct plan *p, struct kern
 	rk_warn(log_of(ctx), "%s/%s waits for kernel headers of %s: install %s", m, v, kn->k, kn->headers_pkg);
 }
 
+/* The one decision of reuse: a build of m/v for an equivalent kernel is copied, not compiled. */
+static void plan_reuse(struct rekmod_ctx *ctx, struct plan *p, struct job *j, const struct dkms_conf *c)
+{
+	if (!p->pol->reuse || p->pol->force || p->pol->rebuild || tree_is_built(ctx, j->m, j->v, j->k, j->a))
+		return;
+	const char *how = NULL;
+	j->from = reuse_source(ctx, c, j->m, j->v, j->k, j->a, &how);
+	if (j->from) {
+		j->kind = JOB_REUSE;
+		j->how = how;
+	}
+}
+
 static void plan_module(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn, const char *m, const char *v)
 {
 	const char *a = ctx->arch;
@@ -122,6 +136,7 @@ static void plan_module(struct rekmod_ctx *ctx, struct plan *p, struct kern *kn,
 		struct job *j = plan_add(p, JOB_AUTO, m, v, kn->k, a);
 		for (size_t d = 0; c->build_depends && c->build_depends[d]; d++)
 			strv_push(&j->deps, xstrdup(c->build_depends[d]));
+		plan_reuse(ctx, p, j, c);
 	}
 	dkms_conf_free(c);
 }
@@ -254,6 +269,7 @@ void plan_free(struct plan *p)
 		strv_free(j->missing);
 		free(j->log);
 		free(j->why);
+		free(j->from);
 		if (j->msgfd >= 0)
 			close(j->msgfd);
 	}

@@ -20,6 +20,7 @@ enum job_kind {
 	JOB_UNINSTALL,  /* uninstalled when installed */
 	JOB_UNBUILD,    /* uninstalled, then the build and its records deleted */
 	JOB_UNREGISTER, /* remove: m/v leaves the tree when no build is left; runs last */
+	JOB_REUSE,      /* JOB_AUTO whose build is a copy of the build for an equivalent kernel (reuse.c) */
 };
 
 enum job_state { J_WAIT, J_RUN, J_DONE };
@@ -34,6 +35,9 @@ struct job {
 	bool built_already, installed, uninstalled;
 	bool aside;   /* a rebuild set the old build aside (tree_build_aside) */
 	bool unbuilt; /* JOB_UNBUILD deleted a build */
+	char *from;      /* JOB_REUSE: the kernel whose build is reused */
+	const char *how; /* JOB_REUSE: "equivalent" or "compatible" kernels */
+	bool reused;     /* JOB_REUSE: the build was copied (else it was compiled after all) */
 	char *log; /* a recorded failure's make.log */
 	char *why; /* the first error a worker said (its first line) */
 	int msgfd; /* a worker's messages (a memfd), or -1 */
@@ -73,6 +77,7 @@ struct policy {
 	bool record_optouts;  /* uninstall, unbuild, remove -k K: the user wants m off K (tree_optout_write) */
 	bool honour_optouts;  /* sync leaves a module off a kernel the user removed it from */
 	bool rebuild;         /* sync --rebuild: JOB_AUTO rebuilds and reinstalls what is there */
+	bool reuse;           /* a JOB_AUTO for an equivalent kernel reuses its build (JOB_REUSE), unless forced */
 	const char *verb;     /* the run's name in the journal (tree_journal_append); NULL: none kept */
 	const struct job_report *report; /* may be NULL */
 };

@@ -249,12 +249,22 @@ static bool installed_here(const struct walk *w, const char *v, const char *k, c
 	return iv && streq(iv, v);
 }
 
+/* <a>/.rekmod-reused below kfd: the kernel whose build this is, or NULL */
+static char *reused_from(int kfd, const char *a)
+{
+	_cleanup_free_ char *rec = xasprintf("%s/%s", a, TREE_REUSED_RECORD), *text = NULL;
+	struct stat st;
+	if (read_at(kfd, rec, &text, &st) < 0)
+		return NULL;
+	return tree_parse_reused(text, NULL);
+}
+
 static void status_arch(const struct walk *w, const char *v, const char *k, int kfd, const char *a)
 {
 	if (a[0] == '.' || !name_is_valid(a) || !built_at(kfd, a))
 		return;
 	if (!installed_here(w, v, k, a)) {
-		status_push(w, v, k, a, REKMOD_BUILT, 0);
+		status_push(w, v, k, a, REKMOD_BUILT, 0)->reused_from = reused_from(kfd, a);
 		return;
 	}
 	unsigned notes = 0;
@@ -263,7 +273,7 @@ static void status_arch(const struct walk *w, const char *v, const char *k, int 
 	if (dents_find(&w->ents, "original_module") && fstatat(w->fd, orig, &st, 0) == 0 && S_ISDIR(st.st_mode))
 		notes |= REKMOD_NOTE_ORIGINAL;
 	notes |= installed_notes(w->ctx, kfd, a);
-	status_push(w, v, k, a, REKMOD_INSTALLED, notes);
+	status_push(w, v, k, a, REKMOD_INSTALLED, notes)->reused_from = reused_from(kfd, a);
 }
 
 static void status_kernel(const struct walk *w, const char *v, int vfd, const char *k)
@@ -476,6 +486,7 @@ _public_ void rekmod_status_free(struct rekmod_status *s, size_t n)
 		free(s[i].arch);
 		free(s[i].detail);
 		free(s[i].log);
+		free(s[i].reused_from);
 	}
 	free(s);
 }
@@ -518,6 +529,11 @@ _public_ char *rekmod_status_format(const struct rekmod_status *s)
 	case REKMOD_INSTALLED:
 		format_head(&b, s);
 		sb_puts(&b, s->state == REKMOD_BUILT ? "built" : "installed");
+		if (s->state == REKMOD_INSTALLED && s->reused_from) {
+			/* dkms 3.x's line for a module weak-modules reuses */
+			sb_puts(&b, "-weak from ");
+			sb_puts(&b, s->reused_from);
+		}
 		if (s->notes & REKMOD_NOTE_ORIGINAL)
 			sb_puts(&b, " (Original modules exist)");
 		if (s->notes & REKMOD_NOTE_DIFFERS)

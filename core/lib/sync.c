@@ -37,6 +37,11 @@ static void say_failure(struct rekmod_ctx *ctx, const struct job *j)
 
 static void sync_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
+	if (j->kind == JOB_REUSE) {
+		rk_logf(log_of(ctx), p->progress ? LOG_INFO : LOG_NOTICE, "Reusing the build for %s of %s/%s for %s (%s)...",
+			j->from, j->m, j->v, j->k, j->a);
+		return;
+	}
 	if (j->kind != JOB_AUTO)
 		return;
 	rk_logf(log_of(ctx), p->progress ? LOG_INFO : LOG_NOTICE, "%s %s/%s for %s (%s)...",
@@ -45,9 +50,12 @@ static void sync_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 
 static void sync_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
-	if (j->kind != JOB_AUTO)
+	if (j->kind != JOB_AUTO && j->kind != JOB_REUSE)
 		return;
-	if (j->result == 0 && j->built_already)
+	if (j->result == 0 && j->reused)
+		rk_notice(log_of(ctx), "%s/%s, %s, %s: installed (reused the build for %s: %s kernels)", j->m, j->v, j->k,
+			  j->a, j->from, j->how);
+	else if (j->result == 0 && j->built_already)
 		rk_notice(log_of(ctx), "%s/%s, %s, %s: installed (already built)", j->m, j->v, j->k, j->a);
 	else if (j->result == 0)
 		rk_notice(log_of(ctx), "%s/%s, %s, %s: installed (built in %.1fs)", j->m, j->v, j->k, j->a,
@@ -166,6 +174,7 @@ _public_ int rekmod_sync(struct rekmod_ctx *ctx, const struct rekmod_sync_option
 		.honour_optouts = true,
 		.verb = "sync",
 		.rebuild = o->rebuild,
+		.reuse = true,
 		.report = &sync_report,
 	};
 	struct plan p = { .pol = &pol, .progress = o->progress, .progress_userdata = o->progress_userdata };

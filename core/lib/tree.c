@@ -610,3 +610,68 @@ void failure_record_done(struct failure_record *r)
 	free(r->exit);
 	free(r->log);
 }
+
+/* ---- reuse (reuse.c): a kernel's header hash, and the builds copied from another kernel's ---- */
+
+/* <dkms_tree>/.rekmod-kernels/<K>: "key=<identity of the headers>\nhash=<hash>\n" */
+static char *kernel_hash_file(const struct rekmod_ctx *ctx, const char *k)
+{
+	return xasprintf("%s/.rekmod-kernels/%s", ctx->dkms_tree_path, k);
+}
+
+char *tree_kernel_hash_read(const struct rekmod_ctx *ctx, const char *k, const char *key)
+{
+	_cleanup_free_ char *p = kernel_hash_file(ctx, k), *text = NULL;
+	if (!name_is_valid(k) || read_file(p, &text, NULL) < 0)
+		return NULL;
+	_cleanup_free_ char *got = text_value(text, "key");
+	if (!got || !streq(got, key))
+		return NULL;
+	return text_value(text, "hash");
+}
+
+int tree_kernel_hash_write(const struct rekmod_ctx *ctx, const char *k, const char *key, const char *hash)
+{
+	if (!name_is_valid(k))
+		return -EINVAL;
+	_cleanup_free_ char *p = kernel_hash_file(ctx, k);
+	_cleanup_free_ char *dir = xasprintf("%s/.rekmod-kernels", ctx->dkms_tree_path);
+	_cleanup_free_ char *text = xasprintf("key=%s\nhash=%s\n", key, hash);
+	int r = mkdir_p(dir, 0755);
+	return r < 0 ? r : write_file_atomic(p, text, strlen(text), 0644);
+}
+
+/* <base>/.rekmod-reused: "from=<K0>\nhow=<equivalent|compatible>\n" */
+int tree_reused_write(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		      const char *k0, const char *how)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *p = xasprintf("%s/%s", base, TREE_REUSED_RECORD);
+	_cleanup_free_ char *text = xasprintf("from=%s\nhow=%s\n", k0, how);
+	return write_file_atomic(p, text, strlen(text), 0644);
+}
+
+char *tree_parse_reused(const char *text, char **ret_how)
+{
+	char *from = text_value(text, "from");
+	if (from && !name_is_valid(from)) {
+		free(from);
+		from = NULL;
+	}
+	if (ret_how)
+		*ret_how = from ? text_value(text, "how") : NULL;
+	return from;
+}
+
+char *tree_reused_from(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
+		       char **ret_how)
+{
+	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
+	_cleanup_free_ char *p = xasprintf("%s/%s", base, TREE_REUSED_RECORD), *text = NULL;
+	if (read_file(p, &text, NULL) < 0) {
+		if (ret_how)
+			*ret_how = NULL;
+		return NULL;
+	}
+	return tree_parse_reused(text, ret_how);
+}

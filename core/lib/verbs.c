@@ -224,6 +224,8 @@ static int plan_targets(struct rekmod_ctx *ctx, const struct rekmod_request *req
 static void autoinstall_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
 	say(ctx, "Autoinstall of module %s/%s for kernel %s (%s)", j->m, j->v, j->k, j->a);
+	if (j->kind == JOB_REUSE)
+		say(ctx, "Reusing its build for kernel %s (%s kernels): no compile.", j->from, j->how);
 	(void)p;
 }
 
@@ -453,11 +455,11 @@ static const struct verb verbs[] = {
 				 { .verb = "remove", .say_skips = true, .say_depmod = true, .record_optouts = true },
 				 JOB_UNBUILD, true, true, false },
 	[REKMOD_VERB_AUTOINSTALL] = { plan_autoinstall_verb, autoinstall_result,
-				      { .verb = "autoinstall", .any_version = true, .keep_records = true,
+				      { .verb = "autoinstall", .any_version = true, .keep_records = true, .reuse = true,
 					.say_depmod = true, .post_transaction = true, .report = &autoinstall_report },
 				      JOB_AUTO, false, false, true },
 	[REKMOD_VERB_KERNEL_POSTINST] = { plan_autoinstall_verb, autoinstall_result,
-					  { .verb = "kernel_postinst", .any_version = true, .keep_records = true,
+					  { .verb = "kernel_postinst", .any_version = true, .keep_records = true, .reuse = true,
 					    .say_depmod = true, .post_transaction = true, .report = &autoinstall_report },
 					  JOB_AUTO, false, false, true },
 	[REKMOD_VERB_KERNEL_PREINST] = { plan_kernel_unbuild, unbuild_all_result,
