@@ -106,20 +106,25 @@ setup_chroot() {
 # list or the rekmod package's dependencies change.
 ARCHIVE_PKGS=(linux-image-$K0 linux-headers-$K0 linux-image-$K linux-headers-$K tiny-initramfs)
 repo_key() {
-	{ printf '%s\n' "${ARCHIVE_PKGS[@]}" "${KX_DEBS[@]}"; dpkg-deb -f "$C/tmp/rekmod.deb" Depends; } | sha256sum | cut -c1-16
+	{ printf '%s\n' 2 "${ARCHIVE_PKGS[@]}" "${KX_DEBS[@]}"; dpkg-deb -f "$C/tmp/rekmod.deb" Depends; } | sha256sum | cut -c1-16
 }
 
 # Downloads the packages with the chroot's apt (the machine's Debian
 # sources), with every dependency the base lacks, into $REPO.
 fetch_repo() {
 	local t=$REPO.tmp
+	local f
+	# the machine's Debian entries only (a third-party source's key is not in the chroot)
 	rm -f "$C/etc/apt/sources.list"
-	cp /etc/apt/sources.list.d/*.sources "$C/etc/apt/sources.list.d/" 2>/dev/null ||
-		cp /etc/apt/sources.list "$C/etc/apt/sources.list"
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -f $f ]] && grep -qE '^URIs:.*/debian(-security)?/?( |$)' "$f" && cp "$f" "$C/etc/apt/sources.list.d/"
+	done
+	grep -hE '^deb .*/debian(-security)?/? ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null >"$C/etc/apt/sources.list"
 	apt_get update >"$W/fetch.log" 2>&1 &&
 		apt_get install --download-only /tmp/rekmod.deb /tmp/acpi-call-dkms.deb /tmp/hello-dkms.deb \
 			"${ARCHIVE_PKGS[@]}" >>"$W/fetch.log" 2>&1 || { tail -30 "$W/fetch.log"; return 1; }
 	rm -rf "$t" && mkdir -p "$t" && mv "$C"/var/cache/apt/archives/*.deb "$t/" || return 1
+	rm -f "$t"/acpi-call-dkms_*.deb # installed from build/test-cache/debs
 	in_chroot sh -c 'cd /tmp && apt-get download -q -o APT::Sandbox::User=root "$@"' sh "${KX_DEBS[@]}" \
 		>>"$W/fetch.log" 2>&1 || { tail -30 "$W/fetch.log"; return 1; }
 	mv "$C"/tmp/linux-*.deb "$t/" || return 1
@@ -144,12 +149,21 @@ step "setup: Debian 12 chroot, the rekmod .deb, hello-dkms by mkdeb, a local apt
 
 # ---- checks shared by the steps ----
 KOS=(hello acpi_call)
-ko() { echo "$C/lib/modules/$1/updates/dkms/$2.ko"; }
+# ko K M: the installed module file (compressed as K's .config asks: 6.12's are .ko.xz)
+ko() {
+	local f
+	for f in "$C/lib/modules/$1/updates/dkms/$2".ko{,.xz,.zst,.gz}; do
+		[[ -f $f ]] && break
+	done
+	echo "$f"
+}
 installed_for() {
 	local m
 	for m in "${KOS[@]}"; do
-		[[ -f $(ko "$1" "$m") ]] || { echo "no $(ko "$1" "$m")"; return 1; }
-		grep -q "^updates/dkms/$m.ko:" "$C/lib/modules/$1/modules.dep" || { echo "modules.dep of $1 lacks $m"; return 1; }
+		[[ -f $(ko "$1" "$m") ]] || { echo "no $C/lib/modules/$1/updates/dkms/$m.ko*"; return 1; }
+		# depmod runs for a kernel whose image is installed (not for headers alone)
+		[[ ! -e $C/boot/vmlinuz-$1 ]] || grep -q "^updates/dkms/$m.ko[.a-z]*:" "$C/lib/modules/$1/modules.dep" ||
+			{ echo "modules.dep of $1 lacks $m"; return 1; }
 	done
 	in_chroot rekmod status >"$W/status" 2>&1
 	for m in hello/0.1 acpi-call/; do
@@ -182,6 +196,10 @@ step2() {
 	installed_for "$K" || { tail -40 "$W/2.log"; return 1; }
 	[[ ! -s $C/var/log/make-calls ]] || { echo "make ran:"; cat "$C/var/log/make-calls"; tail -20 "$W/2.log"; return 1; }
 	grep -q "installed-weak from $K0" "$W/status" || { echo "status does not say the build of $K0 is reused:"; cat "$W/status"; return 1; }
+	# and the modules are those built for K0 (a compile for K would write K's vermagic)
+	for m in "${KOS[@]}"; do
+		[[ $(modinfo -F vermagic "$(ko "$K" "$m")") == "$K0 "* ]] || { echo "$m for $K: vermagic $(modinfo -F vermagic "$(ko "$K" "$m")")"; return 1; }
+	done
 }
 step "2. apt: linux-image/headers-$K: both builds of $K0 reused (make never ran) and installed for $K" step2
 
@@ -248,6 +266,7 @@ step4() {
 	installed_for "$K" || return 1
 	! grep -F ", $K0," "$W/status" || { echo "status still lists $K0"; return 1; }
 	! find "$C/lib/modules/$K0" -name '*.ko*' 2>/dev/null | grep . || { echo "$K0 modules left"; return 1; }
+	! compgen -G "$C/var/lib/dkms/*/*/$K0" || { echo "$K0 records left:"; compgen -G "$C/var/lib/dkms/*/*/$K0"; return 1; }
 	boot_loads 2
 }
 step "4. apt removes linux-image/headers-$K0: $K untouched, $K0's modules gone; $K boots and loads both again" step4
