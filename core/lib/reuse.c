@@ -347,6 +347,8 @@ int reuse_parse_versions(const void *elf, size_t n, struct modversion **ret, siz
 	const Elf64_Shdr *sh = elf_section(elf, n, "__versions");
 	*ret = NULL;
 	*ret_n = 0;
+	if (elf_section(elf, n, "__version_ext_names"))
+		return -EOPNOTSUPP; /* CONFIG_EXTENDED_MODVERSIONS (6.15): not read here, so never compatible */
 	if (!sh)
 		return 0;
 	size_t count = sh->sh_size / MODVERSION_SIZE;
@@ -493,7 +495,7 @@ static bool module_compatible(const struct rekmod_ctx *ctx, const char *path, co
 	struct modversion *v = NULL;
 	size_t nv = 0;
 	if (!endswith(path, ".ko") || read_file(path, &elf, &n) < 0 || reuse_parse_versions(elf, n, &v, &nv) < 0) {
-		*ret_why = xasprintf("%s cannot be read as an uncompressed module", path);
+		*ret_why = xasprintf("the __versions of %s cannot be read (compressed, or extended modversions)", path);
 		return false;
 	}
 	bool ok = nv > 0 || (*ret_why = xasprintf("%s has no __versions", path), false);
@@ -556,6 +558,8 @@ static const char *reuse_refused(const struct rekmod_ctx *ctx, const struct dkms
 		return "framework.conf has reuse_kernels=\"no\"";
 	if (conf->no_reuse)
 		return "NO_REUSE=yes in its dkms.conf or /etc/dkms/<module>.conf";
+	if (conf->build_depends_rebuild)
+		return "BUILD_DEPENDS_REBUILD=yes: its build records the builds of its dependencies";
 	if (ctx->kernel_source_dir || ctx->kernel_config)
 		return "--kernelsourcedir or --config names other headers";
 	_cleanup_free_ char *cfg = config_text(ctx, k);
@@ -618,7 +622,7 @@ static bool same_signing(const struct sign_plan *p0, const struct sign_plan *p)
 struct copy_plan {
 	struct sign_plan sign, sign0;
 	enum rk_compress comp, comp0;
-	bool as_is; /* k signs and compresses as k0 does: the files are copied as they are */
+	bool as_is; /* k signs and compresses as k0 does: signed files are copied as they are */
 };
 
 /* one module file of k0's build into the staging module/ directory */
@@ -626,7 +630,9 @@ static int copy_module(struct rekmod_ctx *ctx, const struct copy_plan *cp, const
 		       const char *file)
 {
 	_cleanup_free_ char *dst = xasprintf("%s/%s", moddir, file);
-	if (cp->as_is)
+	_cleanup_free_ char *signer = NULL, *key = NULL;
+	/* a file k wants signed is copied as it is only when it is signed (the build may predate the key) */
+	if (cp->as_is && (!cp->sign.sign || (module_signature(src, &signer, &key) == 0 && signer)))
 		return copy_file_atomic(src, dst, 0644);
 	if (!endswith(file, ".ko"))
 		return -EOPNOTSUPP; /* compressed, to be signed or compressed otherwise: compiled instead */

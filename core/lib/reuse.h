@@ -37,7 +37,8 @@ int reuse_hash_tree(const char *root, const char *build_dir, const char *release
 /* The hash of kernel k's headers, cached in the dkms tree (tree.c) while
  * .config, Module.symvers and the Makefiles are unchanged. */
 int reuse_kernel_hash(struct rekmod_ctx *ctx, const char *k, char **ret_hash);
-/* the classic __versions of an ELF64 module image; 0 (none: *ret_n 0) or -EINVAL */
+/* the classic __versions of an ELF64 module image; 0 (none: *ret_n 0), -EINVAL,
+ * or -EOPNOTSUPP (extended modversions, which are not read) */
 int reuse_parse_versions(const void *elf, size_t n, struct modversion **ret, size_t *ret_n);
 void reuse_versions_free(struct modversion *v, size_t n);
 /* every symbol of v has its CRC in Module.symvers text; else false and *ret_why */

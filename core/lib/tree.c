@@ -2,7 +2,8 @@
 /* The dkms tree on disk: what is added, built, installed; and the
  * only reader and writer of every record rekmod keeps in it: the install
  * lists (.rekmod-installed), failure and skip records (.rekmod-failed-K-A,
- * .rekmod-skipped-K-A; a failure's make.log in <m>/<v>/log/), the .dep_<d> records of BUILD_DEPENDS_REBUILD and
+ * .rekmod-skipped-K-A; a failure's make.log in <m>/<v>/log/), the .dep_<d> records of BUILD_DEPENDS_REBUILD,
+ * reuse's header hashes (.rekmod-kernels/<K>) and reused builds (.rekmod-reused) and
  * the tree lock (.rekmod.lock). */
 #include <ctype.h>
 #include <fcntl.h>

@@ -212,7 +212,7 @@ assert len(recs) == 3, recs
 for r in recs:
     assert set(r) == {"time", "caller", "verb", "result", "kernels", "removed", "jobs"}, r
     for j in r["jobs"]:
-        assert set(j) == {"module", "version", "kernel", "arch", "outcome", "exit", "seconds", "log"}, j
+        assert set(j) == {"module", "version", "kernel", "arch", "outcome", "exit", "seconds", "log", "reused_from"}, j
 assert recs[-1]["verb"] == "sync" and recs[-1]["jobs"][0]["outcome"] == "built+installed", recs[-1]
 assert any(r["verb"] == "build" and r["jobs"][0]["outcome"] == "built" for r in recs), recs
 EOF

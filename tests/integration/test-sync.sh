@@ -252,7 +252,7 @@ assert by[("base", k1)]["version"] == "1.0"
 assert by[("loopa", None)]["state"] == "added"
 for e in st:
     assert set(e) == {"module", "version", "kernel", "arch", "state", "original_modules", "differs",
-                      "files_missing", "detail", "exit_code", "log", "signer", "sig_key"}, e
+                      "files_missing", "detail", "exit_code", "log", "reused_from", "signer", "sig_key"}, e
     if e["state"] != "failed":
         assert e["exit_code"] is None and e["log"] is None, e
 EOF
