@@ -47,7 +47,7 @@ fi
 source "$SRCDIR/tests/integration/buildroot.sh"
 
 K0=6.1.0-56-amd64 K=6.1.0-57-amd64 KX=6.12.117+deb12-amd64
-KX_DEBS=(linux-headers-$KX linux-headers-${KX%-amd64}-common linux-kbuild-${KX%-amd64})
+KX_DEBS=("linux-headers-$KX" "linux-headers-${KX%-amd64}-common" "linux-kbuild-${KX%-amd64}")
 ACPI_DEB=$(ls "$SRCDIR"/build/test-cache/debs/acpi-call-dkms_*.deb 2>/dev/null | head -n 1)
 [[ -n $ACPI_DEB ]] || { echo "not ok - acpi-call-dkms is not cached in build/test-cache/debs (tests/deps.sh test)"; exit 1; }
 REPO=$BUILDROOT_CACHE/e2e-debs
@@ -108,7 +108,7 @@ setup_chroot() {
 
 # What the test installs from the archive; the cache is refetched when this
 # list or the rekmod package's dependencies change.
-ARCHIVE_PKGS=(linux-image-$K0 linux-headers-$K0 linux-image-$K linux-headers-$K tiny-initramfs)
+ARCHIVE_PKGS=("linux-image-$K0" "linux-headers-$K0" "linux-image-$K" "linux-headers-$K" tiny-initramfs)
 repo_key() {
 	{ printf '%s\n' 2 "${ARCHIVE_PKGS[@]}" "${KX_DEBS[@]}"; dpkg-deb -f "$C/tmp/rekmod.deb" Depends; } | sha256sum | cut -c1-16
 }
