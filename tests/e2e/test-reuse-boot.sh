@@ -44,6 +44,7 @@ if [[ ${1:-} != --inside ]]; then
 		{ echo "SKIP: no cached Debian base and no debootstrap"; exit 77; }
 	exec unshare --mount --propagation private bash "${BASH_SOURCE[0]}" --inside
 fi
+T_START=$(date +%s.%N)
 source "$SRCDIR/tests/integration/buildroot.sh"
 
 K0=6.1.0-56-amd64 K=6.1.0-57-amd64 KX=6.12.117+deb12-amd64
@@ -53,17 +54,27 @@ ACPI_DEB=$(ls "$SRCDIR"/build/test-cache/debs/acpi-call-dkms_*.deb 2>/dev/null |
 REPO=$BUILDROOT_CACHE/e2e-debs
 W=$(realpath "$(mktemp -d /tmp/rekmod-e2e.XXXXXX)")
 C=$W/chroot
+# The chroot grows to about 2 GB (two kernel images): on a tmpfs (this mount
+# namespace's own) when memory allows and KEEP is unset, so that dpkg's
+# fsyncs and the final rm cost nothing; on /tmp's disk otherwise.
+TMPFS=''
+if [[ -z ${KEEP:-} ]] && (($(awk '/^MemAvailable:/ { print int($2 / 1048576) }' /proc/meminfo) >= 6)); then
+	mount -t tmpfs -o size=4g,mode=0700 rekmod-e2e "$W" && TMPFS=1
+fi
 cleanup() {
 	umount "$C/srv/repo" 2>/dev/null
 	buildroot_release "$C"
+	[[ -z $TMPFS ]] || umount -l "$W"
 	[[ -n ${KEEP:-} ]] || rm -rf --one-file-system "$W"
 }
 trap cleanup EXIT
+host_state() { find /lib/modules /var/lib/dkms /usr/src /boot -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort; }
+HOST_BEFORE=$(host_state)
 
 in_chroot() { chroot "$C" env DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 apt_get() { in_chroot apt-get -y -q --no-install-recommends "$@"; }
 
-T_START=$(date +%s.%N) T_STEP=$T_START N=0 FAILED=0
+T_STEP=$(date +%s.%N) N=0 FAILED=0
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 # step DESCRIPTION COMMAND...: one line with the step's time, the output on failure
 step() {
@@ -82,6 +93,11 @@ step() {
 	return $rc
 }
 finish() {
+	local t
+	t=$(date +%s.%N)
+	cleanup
+	trap - EXIT
+	echo "cleanup ($(elapsed "$t") s${TMPFS:+, tmpfs})"
 	echo "total $(elapsed "$T_START") s: $((N - FAILED)) passed, $FAILED failed"
 	exit $((FAILED > 0))
 }
@@ -296,4 +312,5 @@ step5() {
 }
 step "5. dpkg: linux-headers-$KX (not equivalent): both modules compiled for $KX" step5
 
+step "the host's /lib/modules, /var/lib/dkms, /usr/src and /boot are unchanged" test "$HOST_BEFORE" == "$(host_state)"
 finish
