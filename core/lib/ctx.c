@@ -50,7 +50,9 @@ static const char *const framework_keys[] = {
 	"source_tree", "dkms_tree", "install_tree", "tmp_location", "verbose", "symlink_modules",
 	"autoinstall_all_kernels", "modprobe_on_install", "parallel_jobs", "compress_gzip_opts",
 	"compress_xz_opts", "compress_zstd_opts", "build_environment", "post_transaction", "sign_file",
-	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", NULL,
+	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds",
+	/* rekmod publish and distributed builds (README, "Fleets") */
+	"headers_cache", "publish_gpg_key", "distributed_compiler", "distributed_jobs", NULL,
 };
 
 static char *unquote(const char *s)
@@ -102,6 +104,17 @@ static void signing_from_env(struct rekmod_ctx *ctx)
 	}
 }
 
+static char **fleet_slot(struct rekmod_ctx *ctx, const char *key)
+{
+	if (streq(key, "headers_cache"))
+		return &ctx->headers_cache;
+	if (streq(key, "publish_gpg_key"))
+		return &ctx->publish_gpg_key;
+	if (streq(key, "distributed_compiler"))
+		return &ctx->distributed_compiler;
+	return NULL;
+}
+
 static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 {
 	if (streq(key, "dkms_tree") && !ctx->dkms_tree)
@@ -120,6 +133,12 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 		else
 			rk_warn(log_of(ctx), "framework.conf: lock_timeout_seconds=\"%s\" is not a number of seconds "
 				"(1 to 604800), the default 1800 is used; write e.g. lock_timeout_seconds=600", val);
+	} else if (fleet_slot(ctx, key)) {
+		char **slot = fleet_slot(ctx, key);
+		free(*slot);
+		*slot = TAKE_PTR(val);
+	} else if (streq(key, "distributed_jobs")) {
+		ctx->distributed_jobs = atoi(val);
 	} else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);
@@ -269,6 +288,8 @@ _public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
 	ctx->dkms_tree_path = root_path(ctx, ctx->dkms_tree);
 	ctx->source_tree_path = root_path(ctx, ctx->source_tree);
 	ctx->install_tree_path = root_path(ctx, ctx->install_tree);
+	if (ctx->jobs <= 0 && ctx->distributed_compiler && *ctx->distributed_compiler && ctx->distributed_jobs > 0)
+		ctx->jobs = ctx->distributed_jobs; /* the remote slots size the jobserver */
 	if (ctx->jobs <= 0)
 		ctx->jobs = nproc();
 
@@ -321,6 +342,9 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->mok_certificate);
 	free(ctx->try_sign_modules);
 	free(ctx->jobserver);
+	free(ctx->headers_cache);
+	free(ctx->publish_gpg_key);
+	free(ctx->distributed_compiler);
 	free(ctx);
 	return NULL;
 }

@@ -133,6 +133,12 @@ static char *pkg_name(char *s)
 	return s;
 }
 
+/* <m>-modules-<kver>: the binaries-only package's name (publish looks for it) */
+char *pack_binary_name(const char *m, const char *k)
+{
+	return pkg_name(xasprintf("%s-modules-%s", m, k));
+}
+
 /* ---- mkdeb ---- */
 
 /* dpkg's name of a kernel arch (uname -m). */

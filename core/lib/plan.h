@@ -73,6 +73,7 @@ struct policy {
 	bool record_optouts;  /* uninstall, unbuild, remove -k K: the user wants m off K (tree_optout_write) */
 	bool honour_optouts;  /* sync leaves a module off a kernel the user removed it from */
 	bool rebuild;         /* sync --rebuild: JOB_AUTO rebuilds and reinstalls what is there */
+	bool build_only;      /* publish: JOB_AUTO builds (in parallel) and installs nothing */
 	const char *verb;     /* the run's name in the journal (tree_journal_append); NULL: none kept */
 	const struct job_report *report; /* may be NULL */
 };

@@ -426,6 +426,17 @@ static int plan_match(struct rekmod_ctx *ctx, const struct rekmod_request *req, 
 
 /* dkms: with several -k, the result of the last kernel (one excluded by
  * BUILD_EXCLUSIVE before a built one exits 0) */
+/* ---- publish: the builds, in parallel, nothing installed ---- */
+
+static int plan_publish(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
+			struct plan *p)
+{
+	for (size_t i = 0; ks[i]; i++)
+		plan_add(p, JOB_AUTO, req->module, req->version, ks[i], as[i]);
+	(void)ctx;
+	return 0;
+}
+
 static int last_kernel_result(const struct plan *p)
 {
 	return p->n ? p->jobs[p->n - 1].result : 0;
@@ -469,6 +480,9 @@ static const struct verb verbs[] = {
 	[REKMOD_VERB_MATCH] = { plan_match, plan_last_failure,
 				{ .verb = "match", .say_depmod = true, .depmod_rollback = true, .report = &match_report },
 				JOB_INSTALL, false, false, true },
+	[REKMOD_VERB_PUBLISH] = { plan_publish, plan_last_failure,
+				  { .verb = "publish", .parallel = true, .build_only = true }, JOB_AUTO, true, true,
+				  false },
 };
 
 static const struct verb *verb_of(enum rekmod_verb v)
