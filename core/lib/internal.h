@@ -141,6 +141,9 @@ char *archive_fix_includes(const char *text, const char *root);
 char **archive_parse_depends(const char *pkg, const char *out);
 char *archive_header_subdir(const char *tmp, const char *kernel);
 
+/* exec.c: the compiler the kernel was built with (gcc-12), when on PATH, or NULL */
+char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel);
+
 /* mkpkg.c: <m>-modules-<kver>, the name of a binaries-only package */
 char *pack_binary_name(const char *m, const char *k);
 
