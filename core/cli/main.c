@@ -87,7 +87,7 @@ const struct cli_option options[] = {
 	STR("--templatekernel", "K", template_kernel, "match: the kernel to copy from"),
 	STR("--repo", "DIR", repo, "publish: the package repository"),
 	STR("--kernels-file", "FILE", kernels_file, "publish: the kernels, one release a line"),
-	STR("--all-kernels-of", "FILE", all_kernels_of, "publish: every kernel of a package list (dpkg-query -W, rpm -qa)"),
+	STR("--all-kernels-of", "FILE", all_kernels_of, "publish: every kernel a package list of the machines names"),
 	STR("--suite", "NAME", suite, "publish: the apt repository's codename (default: this system's)"),
 	FLAG("--rpm", NULL, rpm, "publish: an rpm repository (mkrpm, createrepo_c)"),
 	STR("--root", "DIR", o.root, "every path under DIR (a scratch root)"),

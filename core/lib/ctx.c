@@ -51,7 +51,7 @@ static const char *const framework_keys[] = {
 	"autoinstall_all_kernels", "modprobe_on_install", "parallel_jobs", "compress_gzip_opts",
 	"compress_xz_opts", "compress_zstd_opts", "build_environment", "post_transaction", "sign_file",
 	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds",
-	/* rekmod publish and distributed builds (README, "Fleets") */
+	/* rekmod publish and distributed builds: README, Fleets */
 	"headers_cache", "publish_gpg_key", "distributed_compiler", "distributed_jobs", NULL,
 };
 
