@@ -136,6 +136,28 @@ client_remove() {
 }
 check "apt-get remove takes the module out and depmods" client_remove
 
+# a machine with the source package (compiled here) that then gets the
+# prebuilt package: the package's own postinst (DPKG_ROOT, rekmod in the
+# root) replaces the local build, and a later sync keeps the prebuilt
+coexist() {
+	local R2=$W/both deb ko
+	new_root "$R2"
+	mkdir -p "$R2/usr/sbin" && cp "$REKMOD" "$R2/usr/sbin/rekmod"
+	cp -a "$SRCDIR/examples/hello" "$R2/usr/src/hello-0.1"
+	"$REKMOD" --root "$R2" add hello/0.1 >"$W/both.log" 2>&1 &&
+		"$REKMOD" --root "$R2" install hello/0.1 -k "$K1" >>"$W/both.log" 2>&1 || { cat "$W/both.log"; return 1; }
+	ko=$R2/lib/modules/$K1/updates/dkms/hello.ko
+	deb=$(find "$REPO/pool" -name "hello-modules-${K1}_*.deb")
+	dpkg-deb -x "$deb" "$R2" && dpkg-deb -e "$deb" "$W/both-ctl" || return 1
+	tar -xzf "$R2/usr/share/hello-modules-$K1/hello-0.1.dkms.tar.gz" -C "$W" "./dkms_main_tree/$K1/$ARCH/module/hello.ko"
+	! cmp -s "$ko" "$W/dkms_main_tree/$K1/$ARCH/module/hello.ko" || { echo "the local build is the prebuilt?"; return 1; }
+	DPKG_ROOT=$R2 sh "$W/both-ctl/postinst" configure >>"$W/both.log" 2>&1 || { cat "$W/both.log"; return 1; }
+	cmp "$ko" "$W/dkms_main_tree/$K1/$ARCH/module/hello.ko" || { cat "$W/both.log"; return 1; }
+	"$REKMOD" --root "$R2" sync -m hello/0.1 >>"$W/both.log" 2>&1 || { cat "$W/both.log"; return 1; }
+	cmp "$ko" "$W/dkms_main_tree/$K1/$ARCH/module/hello.ko" || { cat "$W/both.log"; return 1; }
+}
+check "with the source package compiled first, hello-modules-$K1's postinst installs the prebuilt; sync keeps it" coexist
+
 rerun_third() {
 	mkdir -p "$R/lib/modules/$K2"
 	ln -s "/usr/src/linux-headers-$K2" "$R/lib/modules/$K2/build"
