@@ -51,7 +51,7 @@ const struct verb verbs[] = {
 	{ "mkrpm", cmd_mkrpm, MOD_REQUIRED, false, false, KERN_ANY, ALL_BUILT, true,
 	  MV " " KS " [--archive DIR] [--source-only | --binaries-only]", "write an rpm package of a module" },
 	{ "publish", cmd_publish, MOD_REQUIRED, false, true, KERN_GIVEN, ALL_IGNORED, true,
-	  MV " -k KERNEL... | --kernels-file FILE | --all-kernels-of FILE --repo DIR [--suite S] [--rpm]",
+	  MV " | -m M/V... -k KERNEL... | --kernels-file FILE | --all-kernels-of FILE --repo DIR [--suite S] [--rpm]",
 	  "build a module for a fleet's kernels and publish the packages in a repository" },
 	{ "generate_mok", cmd_generate_mok, MOD_UNUSED, false, false, KERN_UNUSED, ALL_IGNORED, true, "",
 	  "create the module signing key and certificate if missing" },

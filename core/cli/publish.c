@@ -126,7 +126,8 @@ int cmd_publish(struct rekmod_ctx *ctx, struct args *a)
 	if (r == 0) {
 		struct rekmod_publish_options o = { .module = a->module, .version = a->version,
 						    .kernels = (const char *const *)ks, .repo = a->repo,
-						    .suite = a->suite, .rpm = a->rpm };
+						    .suite = a->suite, .rpm = a->rpm,
+						    .modules = a->n_mods > 1 ? a->mods : NULL };
 		r = rekmod_publish(ctx, &o, NULL);
 	}
 	free_kernels(ks);

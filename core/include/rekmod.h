@@ -273,6 +273,7 @@ struct rekmod_publish_options {
 	const char *repo;           /* the repository directory (created when missing) */
 	const char *suite;          /* apt: Codename; NULL: os-release VERSION_CODENAME, else "stable" */
 	bool rpm;                   /* rpm repository (mkrpm, createrepo_c) instead of apt */
+	const char *const *modules; /* NULL, or "m/v" of more modules built in the same plan */
 };
 
 struct rekmod_publish_result {

@@ -144,6 +144,9 @@ char *archive_header_subdir(const char *tmp, const char *kernel);
 /* exec.c: the compiler the kernel was built with (gcc-12), when on PATH, or NULL */
 char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel);
 
+/* verbs.c: publish's builds, (m[i], v[i], k[i]) NULL-terminated, one parallel plan */
+int run_publish_builds(struct rekmod_ctx *ctx, char *const *m, char *const *v, char *const *k);
+
 /* mkpkg.c: <m>-modules-<kver>, the name of a binaries-only package */
 char *pack_binary_name(const char *m, const char *k);
 

@@ -81,24 +81,25 @@ static char **apt_repo_list(struct rekmod_ctx *ctx, const char *repo, const char
 }
 
 /* Does the repository hold <m>-modules-<k> at version v? */
-static bool repo_has(const struct rekmod_publish_options *o, char *const *listed, const char *k)
+static bool repo_has(const struct rekmod_publish_options *o, char *const *listed, const char *m, const char *v,
+		     const char *k)
 {
-	_cleanup_free_ char *pkg = pack_binary_name(o->module, k);
+	_cleanup_free_ char *pkg = pack_binary_name(m, k);
 	if (!o->rpm) {
-		_cleanup_free_ char *want = xasprintf("%s %s", pkg, o->version);
+		_cleanup_free_ char *want = xasprintf("%s %s", pkg, v);
 		return strv_contains(listed, want);
 	}
 	_cleanup_free_ char *prefix = xasprintf("%s-", pkg);
 	for (size_t i = 0; listed && listed[i]; i++)
 		if (startswith(listed[i], prefix) && endswith(listed[i], ".rpm") &&
-		    startswith(listed[i] + strlen(prefix), o->version))
+		    startswith(listed[i] + strlen(prefix), v))
 			return true;
 	return false;
 }
 
-/* The package of kernel k, built into a fresh directory, then added to repo. */
+/* The package of m/v for kernel k, built into a fresh directory, then added to the repository. */
 static int publish_one(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o, const char *suite,
-		       const char *k)
+		       const char *m, const char *v, const char *k)
 {
 	_cleanup_free_ char *stage = xasprintf("%s/.rekmod-incoming.XXXXXX", o->repo);
 	if (!mkdtemp(stage)) {
@@ -106,8 +107,8 @@ static int publish_one(struct rekmod_ctx *ctx, const struct rekmod_publish_optio
 		return REKMOD_E_NOPERM;
 	}
 	const char *ks[] = { k, NULL };
-	struct rekmod_pack_options po = { .module = o->module, .version = o->version, .kernels = ks,
-					  .binaries_only = true, .archive = stage };
+	struct rekmod_pack_options po = { .module = m, .version = v, .kernels = ks, .binaries_only = true,
+					  .archive = stage };
 	int r = o->rpm ? rekmod_mkrpm(ctx, &po) : rekmod_mkdeb(ctx, &po);
 	_cleanup_strv_free_ char **files = r == 0 ? list_dir(stage) : NULL;
 	for (size_t i = 0; r == 0 && files && files[i]; i++) {
@@ -125,35 +126,58 @@ static int publish_one(struct rekmod_ctx *ctx, const struct rekmod_publish_optio
 	return r;
 }
 
-/* The kernels still to publish, with their headers here or from the archive. */
-static char **to_publish(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o, char *const *listed,
-			 struct rekmod_publish_result *res, int *ret_r)
+/* The (module, version, kernel) builds still to publish: m[i], v[i], k[i]. */
+struct triples {
+	char **m, **v, **k;
+};
+
+static void triples_free(struct triples *t)
 {
-	char **todo = xcalloc(1, sizeof(char *));
+	strv_free(t->m);
+	strv_free(t->v);
+	strv_free(t->k);
+}
+
+/* m/v for every kernel the repository lacks it for, with headers here or from the archive */
+static int plan_module(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o, char *const *listed,
+		       const char *m, const char *v, struct triples *t, struct rekmod_publish_result *res)
+{
+	int r = 0;
 	for (size_t i = 0; o->kernels[i]; i++) {
 		const char *k = o->kernels[i];
-		if (repo_has(o, listed, k)) {
-			say(ctx, "%s/%s for kernel %s is in %s already, skip.", o->module, o->version, k, o->repo);
+		if (repo_has(o, listed, m, v, k)) {
+			say(ctx, "%s/%s for kernel %s is in %s already, skip.", m, v, k, o->repo);
 			res->present++;
 			continue;
 		}
-		int r = kernel_has_headers(ctx, k) ? 0 : archive_fetch_headers(ctx, k);
-		if (r) {
+		int h = kernel_has_headers(ctx, k) ? 0 : archive_fetch_headers(ctx, k);
+		if (h) {
 			res->failed++;
-			*ret_r = r;
+			r = h;
 			continue;
 		}
-		strv_push(&todo, xstrdup(k));
+		strv_push(&t->m, xstrdup(m));
+		strv_push(&t->v, xstrdup(v));
+		strv_push(&t->k, xstrdup(k));
 	}
-	return todo;
+	return r;
+}
+
+static int check_module(struct rekmod_ctx *ctx, const char *m, const char *v)
+{
+	if (!m || !v || !name_is_valid(m) || !name_is_valid(v)) {
+		dk_error(ctx, "publish needs modules and versions: rekmod publish m/v [-m m2/v2]... -k K --repo DIR");
+		return REKMOD_E_GENERIC;
+	}
+	if (!tree_is_added(ctx, m, v)) {
+		dk_error(ctx, "The module/version combo: %s-%s is not located in the DKMS tree.", m, v);
+		return REKMOD_E_EXISTS;
+	}
+	return 0;
 }
 
 static int check_publish(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o)
 {
-	if (!o->module || !o->version || !name_is_valid(o->module) || !name_is_valid(o->version)) {
-		dk_error(ctx, "publish needs a module and version: rekmod publish m/v -k K --repo DIR");
-		return REKMOD_E_GENERIC;
-	}
 	if (!o->repo || !*o->repo || !o->kernels || !o->kernels[0]) {
 		dk_error(ctx, "publish needs m/v, at least one kernel (-k K or --kernels-file FILE) and --repo DIR");
 		return REKMOD_E_GENERIC;
@@ -180,19 +204,17 @@ static int check_publish(struct rekmod_ctx *ctx, const struct rekmod_publish_opt
 	return 0;
 }
 
-/* Builds, then packages and publishes what built. */
+/* The builds, one plan; then the packages of what built. */
 static int build_and_publish(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o, const char *suite,
-			     char **todo, struct rekmod_publish_result *res)
+			     const struct triples *t, struct rekmod_publish_result *res)
 {
-	struct rekmod_request req = { .verb = REKMOD_VERB_PUBLISH, .module = o->module, .version = o->version,
-				      .kernels = (const char *const *)todo };
-	int r = todo[0] ? rekmod_run(ctx, &req) : 0;
-	for (size_t i = 0; todo[i]; i++) {
-		if (!tree_is_built(ctx, o->module, o->version, todo[i], ctx->arch)) {
+	int r = t->m && t->m[0] ? run_publish_builds(ctx, t->m, t->v, t->k) : 0;
+	for (size_t i = 0; t->m && t->m[i]; i++) {
+		if (!tree_is_built(ctx, t->m[i], t->v[i], t->k[i], ctx->arch)) {
 			res->failed++;
 			continue;
 		}
-		int p = publish_one(ctx, o, suite, todo[i]);
+		int p = publish_one(ctx, o, suite, t->m[i], t->v[i], t->k[i]);
 		if (p) {
 			res->failed++;
 			r = p;
@@ -207,26 +229,49 @@ static int build_and_publish(struct rekmod_ctx *ctx, const struct rekmod_publish
 	return r;
 }
 
+/* o->module/o->version, then each "m/v" of o->modules, into ms and vs */
+static int publish_modules(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o, char ***ms, char ***vs)
+{
+	int r = check_module(ctx, o->module, o->version);
+	if (r)
+		return r;
+	strv_push(ms, xstrdup(o->module));
+	strv_push(vs, xstrdup(o->version));
+	for (size_t i = 0; o->modules && o->modules[i]; i++) {
+		const char *slash = strchr(o->modules[i], '/');
+		_cleanup_free_ char *m = slash ? xstrndup(o->modules[i], (size_t)(slash - o->modules[i])) : NULL;
+		if ((r = check_module(ctx, m, slash ? slash + 1 : NULL)))
+			return r;
+		if (streq(m, o->module) && streq(slash + 1, o->version))
+			continue;
+		strv_push(ms, xstrdup(m));
+		strv_push(vs, xstrdup(slash + 1));
+	}
+	return 0;
+}
+
 _public_ int rekmod_publish(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o,
 			    struct rekmod_publish_result *ret)
 {
 	struct rekmod_publish_result res = { 0 };
+	_cleanup_strv_free_ char **ms = NULL, **vs = NULL;
 	int r = check_publish(ctx, o);
-	if (r)
+	if (r || (r = publish_modules(ctx, o, &ms, &vs)))
 		return r;
-	if (!tree_is_added(ctx, o->module, o->version)) {
-		dk_error(ctx, "The module/version combo: %s-%s is not located in the DKMS tree.", o->module, o->version);
-		return REKMOD_E_EXISTS;
-	}
 	_cleanup_free_ char *suite = suite_of(ctx, o->suite);
 	if (!o->rpm && (r = apt_repo_init(ctx, o->repo, suite)))
 		return r;
 	_cleanup_strv_free_ char **listed = o->rpm ? list_dir(o->repo) : apt_repo_list(ctx, o->repo, suite);
+	struct triples t = { 0 };
 	int fr = 0;
-	_cleanup_strv_free_ char **todo = to_publish(ctx, o, listed, &res, &fr);
-	r = build_and_publish(ctx, o, suite, todo, &res);
-	say(ctx, "publish %s/%s: %u package(s) added to %s, %u there already, %u failed.", o->module, o->version,
-	    res.published, o->repo, res.present, res.failed);
+	for (size_t i = 0; ms[i]; i++) {
+		int x = plan_module(ctx, o, listed, ms[i], vs[i], &t, &res);
+		fr = x ? x : fr;
+	}
+	r = build_and_publish(ctx, o, suite, &t, &res);
+	triples_free(&t);
+	say(ctx, "publish: %u package(s) added to %s, %u there already, %u failed.", res.published, o->repo,
+	    res.present, res.failed);
 	if (ret)
 		*ret = res;
 	return r ? r : fr;

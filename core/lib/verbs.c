@@ -437,6 +437,25 @@ static int plan_publish(struct rekmod_ctx *ctx, const struct rekmod_request *req
 	return 0;
 }
 
+/* publish's builds of several modules: (m[i], v[i], k[i]) in one parallel plan */
+int run_publish_builds(struct rekmod_ctx *ctx, char *const *m, char *const *v, char *const *k)
+{
+	int r = tree_lock(ctx);
+	if (r)
+		return r;
+	struct policy pol = verb_of(REKMOD_VERB_PUBLISH)->pol;
+	pol.force = ctx->force;
+	struct plan p = { .pol = &pol };
+	for (size_t i = 0; m[i]; i++)
+		plan_add(&p, JOB_AUTO, m[i], v[i], k[i], ctx->arch);
+	r = plan_execute(ctx, &p);
+	if (r == 0)
+		r = plan_last_failure(&p);
+	plan_free(&p);
+	tree_unlock(ctx);
+	return r;
+}
+
 static int last_kernel_result(const struct plan *p)
 {
 	return p->n ? p->jobs[p->n - 1].result : 0;

@@ -158,12 +158,23 @@ coexist() {
 }
 check "with the source package compiled first, hello-modules-$K1's postinst installs the prebuilt; sync keeps it" coexist
 
+rpm_repo() {
+	command -v createrepo_c >/dev/null && command -v rpmbuild >/dev/null || { echo "no createrepo_c/rpmbuild"; return 1; }
+	rk publish hello/0.1 -k "$K1" --repo "$W/rpmrepo" --rpm >"$W/rpm.log" 2>&1 || { cat "$W/rpm.log"; return 1; }
+	[[ -f $W/rpmrepo/repodata/repomd.xml && -n $(find "$W/rpmrepo" -maxdepth 1 -name "hello-modules-$K1-0.1-*.rpm") ]] ||
+		{ cat "$W/rpm.log"; ls -R "$W/rpmrepo"; return 1; }
+	zcat "$W"/rpmrepo/repodata/*-primary.xml.gz | grep -q "<name>hello-modules-$K1</name>" || return 1
+	rk publish hello/0.1 -k "$K1" --repo "$W/rpmrepo" --rpm >"$W/rpm2.log" 2>&1 &&
+		grep -q "publish: 0 package(s) added to $W/rpmrepo, 1 there already" "$W/rpm2.log" || { cat "$W/rpm2.log"; return 1; }
+}
+check "publish --rpm: mkrpm's hello-modules-$K1 in a createrepo_c repository; a rerun adds nothing" rpm_repo
+
 rerun_third() {
 	mkdir -p "$R/lib/modules/$K2"
 	ln -s "/usr/src/linux-headers-$K2" "$R/lib/modules/$K2/build"
 	rk publish hello/0.1 -k "$K1" -k "$KA" -k "$K2" --repo "$REPO" >"$W/publish2.log" 2>&1 ||
 		{ cat "$W/publish2.log"; return 1; }
-	grep -q "publish hello/0.1: 1 package(s) added to $REPO, 2 there already, 0 failed." "$W/publish2.log" &&
+	grep -q "publish: 1 package(s) added to $REPO, 2 there already, 0 failed." "$W/publish2.log" &&
 		! grep -q "Downloading" "$W/publish2.log" || { cat "$W/publish2.log"; return 1; }
 	[[ $(find "$REPO/pool" -name '*.deb' | wc -l) == 3 && -n $(find "$REPO/pool" -name "hello-modules-${K2}_*") ]]
 }
