@@ -37,6 +37,11 @@ char *kernel_of_package_line(const char *line)
 		return NULL;
 	memcpy(word, p, n);
 	word[n] = '\0';
+	/* Debian's -dbg packages carry symbols; -unsigned images are the same kernel */
+	if (n > 4 && strcmp(word + n - 4, "-dbg") == 0)
+		return NULL;
+	if (n > 9 && strcmp(word + n - 9, "-unsigned") == 0)
+		word[n - 9] = '\0';
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		size_t l = strlen(prefixes[i]);
 		if (strncmp(word, prefixes[i], l) == 0 && release_ok(word + l))
@@ -82,7 +87,8 @@ static int read_kernels(const char *path, bool packages, char ***v, size_t *n)
 			free(k);
 			continue;
 		}
-		s[strcspn(s, " \t")] = '\0';
+		for (size_t e = strlen(s); e > 0 && (s[e - 1] == ' ' || s[e - 1] == '\t'); e--)
+			s[e - 1] = '\0';
 		if (!*s)
 			continue;
 		if (!release_ok(s)) {
