@@ -172,12 +172,17 @@ check "publish --rpm: mkrpm's hello-modules-$K1 in a createrepo_c repository; a 
 rerun_third() {
 	mkdir -p "$R/lib/modules/$K2"
 	ln -s "/usr/src/linux-headers-$K2" "$R/lib/modules/$K2/build"
-	rk publish hello/0.1 -k "$K1" -k "$KA" -k "$K2" --repo "$REPO" >"$W/publish2.log" 2>&1 ||
+	# the fleet's package lists (dpkg -l, dpkg-query -W), with a meta package,
+	# an -unsigned image and a -dbg package that name no other kernel
+	printf 'ii  linux-image-%s  1  amd64  Linux\nii  linux-image-amd64  1  amd64  meta\n' "$K1" >"$W/fleet.list"
+	printf 'linux-image-%s-unsigned\t1\nlinux-image-%s\t1\nlinux-image-%s-dbg\t1\nbash\t5\n' "$KA" "$K2" "$K1" \
+		>>"$W/fleet.list"
+	rk publish hello/0.1 --all-kernels-of "$W/fleet.list" --repo "$REPO" >"$W/publish2.log" 2>&1 ||
 		{ cat "$W/publish2.log"; return 1; }
 	grep -q "publish: 1 package(s) added to $REPO, 2 there already, 0 failed." "$W/publish2.log" &&
 		! grep -q "Downloading" "$W/publish2.log" || { cat "$W/publish2.log"; return 1; }
 	[[ $(find "$REPO/pool" -name '*.deb' | wc -l) == 3 && -n $(find "$REPO/pool" -name "hello-modules-${K2}_*") ]]
 }
-check "a rerun with $K2 added publishes only $K2's package" rerun_third
+check "a rerun with $K2 added (--all-kernels-of a package list) publishes only $K2's package" rerun_third
 
 summary
