@@ -5,13 +5,13 @@
 # install tree (--installtree, --root, else /lib/modules).
 
 _rekmod_actions="add build install uninstall unbuild remove status autoinstall match mktarball
-	ldtarball generate_mok kernel_preinst kernel_postinst kernel_prerm sync log doctor mkdeb mkrpm"
+	ldtarball generate_mok kernel_preinst kernel_postinst kernel_prerm sync log doctor mkdeb mkrpm publish"
 _rekmod_options="-m --module -v -k --kernelver -a --arch --all --force --force-version-override
 	-j -c --config --kernelsourcedir --dkmstree --sourcetree --installtree --root --directive
 	--no-depmod --archive --source-only --binaries-only --templatekernel --verbose -q --quiet
 	-V --version -h --help --kernel --removed --hook --retry --rebuild -n --json
 	--no-initrd --no-clean-kernel --no-prepare-kernel --rpm_safe_upgrade --symlink-modules
-	--modprobe-on-install --debug"
+	--modprobe-on-install --debug --repo --kernels-file --all-kernels-of --suite --rpm"
 
 # _rekmod_optval NAME: the value of option NAME on the line (last one), either
 # "NAME VALUE", "NAME=VALUE" or, split by COMP_WORDBREAKS, "NAME = VALUE"
@@ -125,11 +125,11 @@ _rekmod() {
 		COMPREPLY=($(compgen -W "$(uname -m)" -- "$cur"))
 		return 0
 		;;
-	-c | --config | --archive)
+	-c | --config | --archive | --kernels-file | --all-kernels-of)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return 0
 		;;
-	--kernelsourcedir | --dkmstree | --sourcetree | --installtree | --root)
+	--repo | --kernelsourcedir | --dkmstree | --sourcetree | --installtree | --root)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return 0
 		;;

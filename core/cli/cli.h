@@ -31,6 +31,8 @@ struct args {
 	const char *unknown_word; /* the first positional that is no verb, file or directory */
 	const char *archive;
 	const char *template_kernel;
+	const char *repo, *kernels_file, *all_kernels_of, *suite; /* publish */
+	bool rpm;
 	const char *bad_jobs; /* a -j value that is no number (sync: an error, a warning under --hook) */
 	long count;           /* log -n N (0: the default, -1: not a number) */
 	bool all, quiet, binaries_only, source_only;
@@ -136,3 +138,6 @@ int cmd_log(struct rekmod_ctx *ctx, struct args *a);
 int cmd_doctor(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mkdeb(struct rekmod_ctx *ctx, struct args *a);
 int cmd_mkrpm(struct rekmod_ctx *ctx, struct args *a);
+int cmd_publish(struct rekmod_ctx *ctx, struct args *a);
+/* publish: a kernel release of a package list line (linux-image-K, kernel-core-K), or NULL */
+char *kernel_of_package_line(const char *line);

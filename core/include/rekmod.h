@@ -98,6 +98,8 @@ enum rekmod_verb {
 	REKMOD_VERB_KERNEL_PREINST,  /* unbuild the AUTOINSTALL modules built for the one kernel */
 	REKMOD_VERB_KERNEL_PRERM,    /* unbuild every module built for the one kernel */
 	REKMOD_VERB_MATCH,           /* install on the one kernel what is installed on template_kernel */
+	REKMOD_VERB_PUBLISH,         /* build m/v for every kernel in parallel (jobserver), install nothing:
+				      * the builds of rekmod_publish */
 };
 
 struct rekmod_request {
@@ -334,6 +336,32 @@ int rekmod_ldtarball(struct rekmod_ctx *ctx, const char *path, bool force);
  * modules built so far (see README, "Packaging modules"). */
 int rekmod_mkdeb(struct rekmod_ctx *ctx, const struct rekmod_pack_options *opts);
 int rekmod_mkrpm(struct rekmod_ctx *ctx, const struct rekmod_pack_options *opts);
+
+/* ---- publish: build once for a fleet's kernels, into a package repository ----
+ * For each kernel: headers from the install tree, else downloaded from the
+ * distribution's archive into <headers_cache> (never installed); every build
+ * in one parallel plan; one <m>-modules-<K> package per kernel (mkdeb or
+ * mkrpm --binaries-only), signed modules (the configured MOK); added to repo
+ * with reprepro (apt; SignWith framework.conf publish_gpg_key) or
+ * createrepo_c (rpm). A package the repository already has is skipped. */
+struct rekmod_publish_options {
+	const char *module, *version;
+	const char *const *kernels; /* NULL-terminated, at least one */
+	const char *repo;           /* the repository directory (created when missing) */
+	const char *suite;          /* apt: Codename; NULL: os-release VERSION_CODENAME, else "stable" */
+	bool rpm;                   /* rpm repository (mkrpm, createrepo_c) instead of apt */
+	const char *const *modules; /* NULL, or "m/v" of more modules built in the same plan */
+};
+
+struct rekmod_publish_result {
+	unsigned published; /* packages added to the repository */
+	unsigned present;   /* kernels whose package the repository had already */
+	unsigned failed;    /* kernels without headers, or whose build or packaging failed */
+};
+
+/* 0, or the dkms exit code of a failed step (the other kernels go on). */
+int rekmod_publish(struct rekmod_ctx *ctx, const struct rekmod_publish_options *opts,
+		   struct rekmod_publish_result *ret);
 
 const char *rekmod_version(void);
 

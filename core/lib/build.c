@@ -202,6 +202,21 @@ static void default_make_args(struct strbuf *b, const struct rekmod_ctx *ctx, co
 	sb_shell_word(b, dir);
 }
 
+/* framework.conf distributed_compiler (distcc, icecc): kbuild's CC on the
+ * make command line, the engine in front of the kernel's own compiler */
+static bool is_make_distributed(const struct rekmod_ctx *ctx, bool is_make)
+{
+	return is_make && ctx->distributed_compiler && *ctx->distributed_compiler;
+}
+
+static void distributed_cc(struct strbuf *b, const struct rekmod_ctx *ctx, const char *k, bool clang)
+{
+	_cleanup_free_ char *cc = kernel_cc(ctx, k);
+	_cleanup_free_ char *w = xasprintf("CC=%s %s", ctx->distributed_compiler, cc ? cc : clang ? "clang" : "gcc");
+	sb_putc(b, ' ');
+	sb_shell_word(b, w);
+}
+
 /* dkms: a leading word `make` becomes `make -j<jobs> KERNELRELEASE=<kver>` */
 static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
 			  const char *k)
@@ -226,12 +241,16 @@ static char *make_command(const struct rekmod_ctx *ctx, const struct dkms_conf *
 	}
 	_cleanup_free_ char *cfg = kernel_config_path(ctx, k);
 	_cleanup_free_ char *text = NULL;
+	bool clang = false;
 	if (read_file(cfg, &text, NULL) == 0) {
-		if (text_yes(text, "CONFIG_CC_IS_CLANG"))
+		clang = text_yes(text, "CONFIG_CC_IS_CLANG");
+		if (clang && !is_make_distributed(ctx, is_make))
 			sb_puts(&b, " CC=clang");
 		if (text_yes(text, "CONFIG_LD_IS_LLD"))
 			sb_puts(&b, " LD=ld.lld");
 	}
+	if (is_make_distributed(ctx, is_make))
+		distributed_cc(&b, ctx, k, clang);
 	return sb_steal(&b);
 }
 

@@ -53,7 +53,9 @@ static const char *const framework_keys[] = {
 	"compress_xz_opts", "compress_zstd_opts", "build_environment", "post_transaction", "sign_file",
 	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", "conf_timeout_seconds",
 	"make_timeout_seconds", "script_timeout_seconds", "build_environment_allow", "reuse_kernels",
-	"reuse_compatible_kernels", NULL,
+	"reuse_compatible_kernels",
+	/* rekmod publish and distributed builds: README, Fleets */
+	"headers_cache", "publish_gpg_key", "distributed_compiler", "distributed_jobs", NULL,
 };
 
 static char *unquote(const char *s)
@@ -171,6 +173,17 @@ static void framework_reuse(struct rekmod_ctx *ctx, const char *key, const char 
 	*slot = yes;
 }
 
+static char **fleet_slot(struct rekmod_ctx *ctx, const char *key)
+{
+	if (streq(key, "headers_cache"))
+		return &ctx->headers_cache;
+	if (streq(key, "publish_gpg_key"))
+		return &ctx->publish_gpg_key;
+	if (streq(key, "distributed_compiler"))
+		return &ctx->distributed_compiler;
+	return NULL;
+}
+
 static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 {
 	if (streq(key, "dkms_tree") && !ctx->dkms_tree)
@@ -187,6 +200,12 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 		env_allow_set(ctx, val);
 	else if (streq(key, "reuse_kernels") || streq(key, "reuse_compatible_kernels"))
 		framework_reuse(ctx, key, val);
+	else if (fleet_slot(ctx, key)) {
+		char **slot = fleet_slot(ctx, key);
+		free(*slot);
+		*slot = TAKE_PTR(val);
+	} else if (streq(key, "distributed_jobs"))
+		ctx->distributed_jobs = atoi(val);
 	else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);
@@ -341,6 +360,8 @@ _public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
 	const char *pj = getenv("parallel_jobs"); /* dkms: an exported parallel_jobs, framework.conf wins */
 	if (ctx->jobs <= 0 && pj && atoi(pj) > 0)
 		ctx->jobs = atoi(pj);
+	if (ctx->jobs <= 0 && ctx->distributed_compiler && *ctx->distributed_compiler && ctx->distributed_jobs > 0)
+		ctx->jobs = ctx->distributed_jobs; /* the remote slots size the jobserver */
 	if (ctx->jobs <= 0)
 		ctx->jobs = nproc();
 
@@ -394,6 +415,9 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->mok_certificate);
 	free(ctx->try_sign_modules);
 	free(ctx->jobserver);
+	free(ctx->headers_cache);
+	free(ctx->publish_gpg_key);
+	free(ctx->distributed_compiler);
 	free(ctx);
 	return NULL;
 }

@@ -66,7 +66,7 @@ static bool on_path(const char *prog)
 }
 
 /* The compiler the kernel was built with: CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-12 (...)". */
-static char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel)
+char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel)
 {
 	_cleanup_free_ char *cfg = kernel_config_path(ctx, kernel);
 	_cleanup_free_ char *text = NULL;

@@ -32,6 +32,10 @@ struct rekmod_ctx {
 	bool reuse_kernels;    /* framework.conf reuse_kernels (default yes): builds of equivalent kernels are reused */
 	bool reuse_compatible; /* framework.conf reuse_compatible_kernels="yes": and of symbol-compatible ones */
 	char *jobserver; /* "R,W": builds share this make jobserver (sync) */
+	char *headers_cache;        /* framework.conf: where archive.c keeps downloaded headers */
+	char *publish_gpg_key;      /* framework.conf: the GnuPG key that signs a published repository */
+	char *distributed_compiler; /* framework.conf: distcc or icecc, put before the kernel's CC */
+	int distributed_jobs;       /* framework.conf: jobserver slots when builds are distributed */
 	int lock_fd;
 	unsigned lock_depth;
 	int lock_timeout; /* framework.conf's lock_timeout_seconds; 0: 1800 */
@@ -158,6 +162,28 @@ bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *kernel);
 /* --kernelsourcedir, else kernel_build_dir() */
 char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel);
 char *kernel_config_path(const struct rekmod_ctx *ctx, const char *kernel);
+
+/* archive.c: headers of a kernel not installed here, from the package archive */
+/* framework.conf's headers_cache, default <dkms_tree>/.headers */
+char *archive_cache_dir(const struct rekmod_ctx *ctx);
+/* the cached header tree of kernel (<cache>/<K>/build resolved), or NULL */
+char *archive_build_dir(const struct rekmod_ctx *ctx, const char *kernel);
+/* downloads and unpacks it unless cached: 0 or REKMOD_E_NOHEADERS/GENERIC */
+int archive_fetch_headers(struct rekmod_ctx *ctx, const char *kernel);
+/* pure helpers, unit-tested */
+char *archive_relative_target(const char *rel, const char *target);
+char *archive_fix_includes(const char *text, const char *root);
+char **archive_parse_depends(const char *pkg, const char *out);
+char *archive_header_subdir(const char *tmp, const char *kernel);
+
+/* exec.c: the compiler the kernel was built with (gcc-12), when on PATH, or NULL */
+char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel);
+
+/* verbs.c: publish's builds, (m[i], v[i], k[i]) NULL-terminated, one parallel plan */
+int run_publish_builds(struct rekmod_ctx *ctx, char *const *m, char *const *v, char *const *k);
+
+/* mkpkg.c: <m>-modules-<kver>, the name of a binaries-only package */
+char *pack_binary_name(const char *m, const char *k);
 
 /* conf.c: dkms.conf of a registered module for one kernel */
 struct conf_req {

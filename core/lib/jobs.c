@@ -187,7 +187,7 @@ static int install_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, st
 /* JOB_AUTO after its build (or with the build already there) */
 static int auto_install(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int built)
 {
-	if (built)
+	if (built || p->pol->build_only)
 		return built;
 	struct step st = step_of(ctx, p, p->pol->parallel ? LOG_WARNING : LOG_DEBUG);
 	int r = do_install(&st, j->m, j->v, j->k, j->a);
@@ -361,7 +361,7 @@ static void job_done(struct rekmod_ctx *ctx, struct plan *p, struct job *j, int 
 	if (j->kind == JOB_AUTO || j->kind == JOB_REUSE) {
 		if (result == 0) {
 			p->res.built += !j->built_already && !j->reused;
-			p->res.installed++;
+			p->res.installed += !p->pol->build_only;
 			tree_record_clear(ctx, j->m, j->v, j->k, j->a);
 		} else if (result == REKMOD_E_SKIPPED) {
 			p->res.skipped++;

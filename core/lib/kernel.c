@@ -18,8 +18,11 @@ bool kernel_dir_name_ok(const char *name)
 char *kernel_build_dir(const struct rekmod_ctx *ctx, const char *kernel)
 {
 	_cleanup_free_ char *link = xasprintf("%s/%s/build", ctx->install_tree_path, kernel);
-	if (!is_symlink(link))
-		return TAKE_PTR(link);
+	if (!is_symlink(link)) {
+		/* a kernel not installed here: headers fetched from the archive (archive.c) */
+		char *cached = path_exists(link) ? NULL : archive_build_dir(ctx, kernel);
+		return cached ? cached : TAKE_PTR(link);
+	}
 	return resolve_link(ctx, link, true);
 }
 

@@ -133,6 +133,12 @@ static char *pkg_name(char *s)
 	return s;
 }
 
+/* <m>-modules-<kver>: the binaries-only package's name (publish looks for it) */
+char *pack_binary_name(const char *m, const char *k)
+{
+	return pkg_name(xasprintf("%s-modules-%s", m, k));
+}
+
 /* ---- mkdeb ---- */
 
 /* dpkg's name of a kernel arch (uname -m). */
@@ -352,23 +358,68 @@ static char *deb_prerm(const char *pkg, const char *m, const char *v, const char
 			 head, pick, which);
 }
 
+/* binaries-only on a machine with neither rekmod nor dkms (a fleet's
+ * machines: no compiler, no headers): the tarball's modules are put in
+ * /lib/modules/K/updates/dkms as they are and depmod runs; prerm takes them
+ * out again. With rekmod or dkms the tree learns of them (ldtarball). */
+#define DEB_PLAIN                                                                                   \
+	"have_tool() {\n"                                                                            \
+	"\t[ -x \"${DPKG_ROOT:-}/usr/sbin/rekmod\" ] || { [ -z \"${DPKG_ROOT:-}\" ] && command -v dkms "  \
+	">/dev/null 2>&1; }\n"                                                                        \
+	"}\n"                                                                                        \
+	"DEST=\"${DPKG_ROOT:-}/lib/modules/$KERNEL/updates/dkms\"\n"                                  \
+	"MODS=\"./dkms_main_tree/$KERNEL/$ARCH/module\"\n"                                              \
+	"plain_depmod() {\n"                                                                         \
+	"\tif [ -e \"${DPKG_ROOT:-}/lib/modules/$KERNEL/modules.order\" ]; then\n"                      \
+	"\t\tdepmod -a ${DPKG_ROOT:+-b \"$DPKG_ROOT\"} \"$KERNEL\" || true\n"                           \
+	"\tfi\n"                                                                                     \
+	"}\n"
+
+static char *deb_plain_install(void)
+{
+	return xstrdup("\tif ! have_tool; then\n"
+		       "\t\tT=$(mktemp -d)\n"
+		       "\t\ttar -xzf \"${DPKG_ROOT:-}$TARBALL\" -C \"$T\" \"$MODS\"\n"
+		       "\t\tmkdir -p \"$DEST\"\n"
+		       "\t\tfor f in \"$T/$MODS\"/*; do cp \"$f\" \"$DEST/\"; done\n"
+		       "\t\trm -rf \"$T\"\n"
+		       "\t\tplain_depmod\n"
+		       "\t\texit 0\n"
+		       "\tfi\n");
+}
+
+static char *deb_plain_remove(void)
+{
+	return xstrdup("\tif ! have_tool; then\n"
+		       "\t\tfor f in $(tar -tzf \"${DPKG_ROOT:-}$TARBALL\" \"$MODS\" 2>/dev/null); do\n"
+		       "\t\t\t[ \"${f%/}\" = \"$MODS\" ] || rm -f \"$DEST/${f##*/}\"\n"
+		       "\t\tdone\n"
+		       "\t\tplain_depmod\n"
+		       "\t\texit 0\n"
+		       "\tfi\n");
+}
+
 /* binaries-only: load this kernel's prebuilt modules and install them */
 static char *deb_postinst_binaries(const char *pkg, const char *m, const char *v, const char *k, const char *a)
 {
 	_cleanup_free_ char *head = deb_script_head(pkg, "postinst", m, v);
 	_cleanup_free_ char *pick = xasprintf(DEB_PICK_TOOL, pkg, "postinst");
+	_cleanup_free_ char *plain = deb_plain_install();
 	return xasprintf("%s"
 			 "KERNEL='%s'\n"
 			 "ARCH='%s'\n"
 			 "TARBALL=/usr/share/%s/$NAME-$VERSION.dkms.tar.gz\n"
+			 DEB_PLAIN
 			 "case \"$1\" in\n"
 			 "configure)\n"
+			 "%s"
 			 "%s"
 			 "\tFORCE=\n"
 			 "\t[ -z \"$(\"$DKMS\" status -m \"$NAME\" -v \"$VERSION\" 2>/dev/null)\" ] || FORCE=--force\n"
 			 "\t# dkms 3.0 exits 1 after loading a binaries-only tarball without source\n"
 			 "\t\"$DKMS\" ldtarball --archive \"$ROOT$TARBALL\" $FORCE || true\n"
-			 "\tif ! \"$DKMS\" install -m \"$NAME\" -v \"$VERSION\" -k \"$KERNEL\" -a \"$ARCH\"; then\n"
+			 "\t# --force: a module compiled here before is replaced by the prebuilt one\n"
+			 "\tif ! \"$DKMS\" install -m \"$NAME\" -v \"$VERSION\" -k \"$KERNEL\" -a \"$ARCH\" $FORCE; then\n"
 			 "\t\techo \"%s: the prebuilt $NAME/$VERSION does not fit kernel $KERNEL ($ARCH) and there is no "
 			 "source to build it: install the $NAME DKMS source package\" >&2\n"
 			 "\t\texit 1\n"
@@ -376,11 +427,35 @@ static char *deb_postinst_binaries(const char *pkg, const char *m, const char *v
 			 "\t;;\n"
 			 "esac\n"
 			 "exit 0\n",
-			 head, k, a, pkg, pick, pkg);
+			 head, k, a, pkg, plain, pick, pkg);
+}
+
+/* binaries-only: the modules out again (dkms remove, or the plain files) */
+static char *deb_prerm_binaries(const char *pkg, const char *m, const char *v, const char *k, const char *a)
+{
+	_cleanup_free_ char *head = deb_script_head(pkg, "prerm", m, v);
+	_cleanup_free_ char *pick = xasprintf(DEB_PICK_TOOL, pkg, "prerm");
+	_cleanup_free_ char *plain = deb_plain_remove();
+	return xasprintf("%s"
+			 "KERNEL='%s'\n"
+			 "ARCH='%s'\n"
+			 "TARBALL=/usr/share/%s/$NAME-$VERSION.dkms.tar.gz\n"
+			 DEB_PLAIN
+			 "case \"$1\" in\n"
+			 "remove | upgrade | deconfigure)\n"
+			 "%s"
+			 "%s"
+			 "\tif [ -n \"$(\"$DKMS\" status -m \"$NAME\" -v \"$VERSION\" 2>/dev/null)\" ]; then\n"
+			 "\t\t\"$DKMS\" remove -m \"$NAME\" -v \"$VERSION\" -k \"$KERNEL\" -a \"$ARCH\" || true\n"
+			 "\tfi\n"
+			 "\t;;\n"
+			 "esac\n"
+			 "exit 0\n",
+			 head, k, a, pkg, plain, pick);
 }
 
 struct deb_spec {
-	const char *pkg, *arch, *depends, *provides;
+	const char *pkg, *arch, *depends, *provides, *suggests;
 	char *description; /* synopsis + "\n" + long lines */
 	char *postinst, *prerm;
 	bool with_source;
@@ -413,6 +488,8 @@ static int deb_build(struct rekmod_ctx *ctx, const struct rekmod_pack_options *o
 	sb_printf(&c, "Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: %s\nInstalled-Size: %llu\n", d->pkg, v,
 		  d->arch, maint, w.kib);
 	sb_printf(&c, "Depends: %s\n", d->depends);
+	if (d->suggests)
+		sb_printf(&c, "Suggests: %s\n", d->suggests);
 	if (d->provides)
 		sb_printf(&c, "Provides: %s\n", d->provides);
 	sb_printf(&c, "Section: kernel\nPriority: optional\nDescription: %s", d->description);
@@ -515,18 +592,20 @@ static int mkdeb_binaries(struct rekmod_ctx *ctx, const struct rekmod_pack_optio
 	if ((r = put_tarball(ctx, o, one_k, one_a, tb)))
 		return r;
 	_cleanup_free_ char *postinst = deb_postinst_binaries(pkg, m, v, k, a);
-	_cleanup_free_ char *prerm = deb_prerm(pkg, m, v, k, a);
-	_cleanup_free_ char *depends = xasprintf("linux-image-%s, rekmod | dkms", k);
+	_cleanup_free_ char *prerm = deb_prerm_binaries(pkg, m, v, k, a);
+	/* no rekmod or dkms needed: without them the postinst puts the modules in place */
+	_cleanup_free_ char *depends = xasprintf("linux-image-%s", k);
 	_cleanup_free_ char *provides = pkg_name(xasprintf("%s-modules", m));
 	_cleanup_free_ char *desc = xasprintf("%s kernel module %s for Linux %s (prebuilt)\n"
 					      " The %s %s out-of-tree kernel module, built for\n"
-					      " Linux %s (%s), installed with DKMS (rekmod or dkms)\n"
-					      " without compiling.\n",
+					      " Linux %s (%s), without compiling: registered with DKMS\n"
+					      " (rekmod or dkms) when one is installed, else put in place as is.\n",
 					      m, v, k, m, v, k, a);
 	struct deb_spec d = { .pkg = pkg,
 			      .arch = deb_arch(a),
 			      .depends = depends,
 			      .provides = provides,
+			      .suggests = "rekmod | dkms",
 			      .description = desc,
 			      .postinst = postinst,
 			      .prerm = prerm,

@@ -78,6 +78,7 @@ struct policy {
 	bool honour_optouts;  /* sync leaves a module off a kernel the user removed it from */
 	bool rebuild;         /* sync --rebuild: JOB_AUTO rebuilds and reinstalls what is there */
 	bool reuse;           /* a JOB_AUTO for an equivalent kernel reuses its build (JOB_REUSE), unless forced */
+	bool build_only;      /* publish: JOB_AUTO builds (in parallel) and installs nothing */
 	const char *verb;     /* the run's name in the journal (tree_journal_append); NULL: none kept */
 	const struct job_report *report; /* may be NULL */
 };

@@ -514,6 +514,36 @@ static int plan_match(struct rekmod_ctx *ctx, const struct rekmod_request *req, 
 
 /* dkms: with several -k, the result of the last kernel (one excluded by
  * BUILD_EXCLUSIVE before a built one exits 0) */
+/* ---- publish: the builds, in parallel, nothing installed ---- */
+
+static int plan_publish(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
+			struct plan *p)
+{
+	for (size_t i = 0; ks[i]; i++)
+		plan_add(p, JOB_AUTO, req->module, req->version, ks[i], as[i]);
+	(void)ctx;
+	return 0;
+}
+
+/* publish's builds of several modules: (m[i], v[i], k[i]) in one parallel plan */
+int run_publish_builds(struct rekmod_ctx *ctx, char *const *m, char *const *v, char *const *k)
+{
+	int r = tree_lock(ctx);
+	if (r)
+		return r;
+	struct policy pol = verb_of(REKMOD_VERB_PUBLISH)->pol;
+	pol.force = ctx->force;
+	struct plan p = { .pol = &pol };
+	for (size_t i = 0; m[i]; i++)
+		plan_add(&p, JOB_AUTO, m[i], v[i], k[i], ctx->arch);
+	r = plan_execute(ctx, &p);
+	if (r == 0)
+		r = plan_last_failure(&p);
+	plan_free(&p);
+	tree_unlock(ctx);
+	return r;
+}
+
 static int last_kernel_result(const struct plan *p)
 {
 	return p->n ? p->jobs[p->n - 1].result : 0;
@@ -557,6 +587,9 @@ static const struct verb verbs[] = {
 	[REKMOD_VERB_MATCH] = { plan_match, plan_last_failure,
 				{ .verb = "match", .say_depmod = true, .depmod_rollback = true, .report = &match_report },
 				JOB_INSTALL, false, false, true },
+	[REKMOD_VERB_PUBLISH] = { plan_publish, plan_last_failure,
+				  { .verb = "publish", .parallel = true, .build_only = true }, JOB_AUTO, true, true,
+				  false },
 };
 
 static const struct verb *verb_of(enum rekmod_verb v)

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* archive.c's path logic (headers from the package archive, for rekmod
+ * publish): symlink targets kept inside the unpacked tree, the Makefile
+ * include of Debian's -common tree, apt-cache depends output, the header
+ * directory of a Debian and of an rpm (kernel-devel) tree. No network. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static void test_relative_target(void **state)
+{
+	(void)state;
+	char *t = archive_relative_target("lib/modules/6.1.0-55-amd64/build", "/usr/src/linux-headers-6.1.0-55-amd64");
+	assert_string_equal(t, "../../../usr/src/linux-headers-6.1.0-55-amd64");
+	free(t);
+	t = archive_relative_target("build", "/usr/src/kernels/6.5.6-300.fc39.x86_64");
+	assert_string_equal(t, "usr/src/kernels/6.5.6-300.fc39.x86_64");
+	free(t);
+	/* relative targets stay as they are */
+	t = archive_relative_target("usr/src/linux-headers-6.1.0-55-amd64/scripts", "../../lib/linux-kbuild-6.1/scripts");
+	assert_string_equal(t, "../../lib/linux-kbuild-6.1/scripts");
+	free(t);
+	t = archive_relative_target("usr/lib/x", "/");
+	assert_string_equal(t, "../../.");
+	free(t);
+}
+
+static void test_fix_includes(void **state)
+{
+	(void)state;
+	char *t = archive_fix_includes("include /usr/src/linux-headers-6.1.0-55-common/Makefile\n", "/c/K");
+	assert_string_equal(t, "include /c/K/usr/src/linux-headers-6.1.0-55-common/Makefile\n");
+	free(t);
+	t = archive_fix_includes("A = 1\n\t-include /usr/lib/linux-kbuild-6.1/x.mk\nB = /usr/src\n", "/c");
+	assert_string_equal(t, "A = 1\n\t-include /c/usr/lib/linux-kbuild-6.1/x.mk\nB = /usr/src\n");
+	free(t);
+	/* nothing absolute, or already moved: NULL (the file stays) */
+	assert_null(archive_fix_includes("include $(srctree)/Makefile\nincludes /x\n", "/c"));
+	assert_null(archive_fix_includes("include /c/usr/src/x/Makefile", "/c"));
+	t = archive_fix_includes("include /usr/src/x/Makefile", "/c");
+	assert_string_equal(t, "include /c/usr/src/x/Makefile");
+	free(t);
+}
+
+static void test_parse_depends(void **state)
+{
+	(void)state;
+	const char *out = "linux-headers-6.1.0-55-amd64\n"
+			  "  Depends: linux-headers-6.1.0-55-common\n"
+			  "  Depends: linux-kbuild-6.1\n"
+			  "  Depends: linux-compiler-gcc-12-x86\n"
+			  " |Depends: <linux-kbuild-6.1>\n"
+			  "  Depends: linux-kbuild-6.1;rm\n";
+	char **v = archive_parse_depends("linux-headers-6.1.0-55-amd64", out);
+	assert_int_equal(strv_len(v), 3);
+	assert_string_equal(v[0], "linux-headers-6.1.0-55-amd64");
+	assert_string_equal(v[1], "linux-headers-6.1.0-55-common");
+	assert_string_equal(v[2], "linux-kbuild-6.1");
+	strv_free(v);
+	v = archive_parse_depends("p", "");
+	assert_int_equal(strv_len(v), 1);
+	strv_free(v);
+}
+
+static void test_header_subdir(void **state)
+{
+	(void)state;
+	char *d = make_tmpdir("rekmod-archive-test");
+	assert_non_null(d);
+	assert_null(archive_header_subdir(d, "6.5.6-300.fc39.x86_64"));
+	char *inc = xasprintf("%s/usr/src/kernels/6.5.6-300.fc39.x86_64/include", d);
+	assert_int_equal(mkdir_p(inc, 0755), 0);
+	char *s = archive_header_subdir(d, "6.5.6-300.fc39.x86_64");
+	assert_string_equal(s, "usr/src/kernels/6.5.6-300.fc39.x86_64");
+	free(s);
+	free(inc);
+	inc = xasprintf("%s/usr/src/linux-headers-6.1.0-55-amd64/include", d);
+	assert_int_equal(mkdir_p(inc, 0755), 0);
+	s = archive_header_subdir(d, "6.1.0-55-amd64");
+	assert_string_equal(s, "usr/src/linux-headers-6.1.0-55-amd64");
+	free(s);
+	free(inc);
+	rm_rf(d);
+	free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_relative_target),
+		cmocka_unit_test(test_fix_includes),
+		cmocka_unit_test(test_parse_depends),
+		cmocka_unit_test(test_header_subdir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
