@@ -67,7 +67,7 @@ SAN_SHARED_OBJ := $(SHARED_SRC:%.c=$(O)/san/%.o)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(O)/san/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all check unit integration suites compat install install-data uninstall clean demo deps deps-build \
+.PHONY: all check check-tests unit integration suites compat install install-data uninstall clean demo deps deps-build \
 	deps-test bench deb
 all: $(O)/rekmod $(O)/librekmod-apt.so
 
@@ -120,7 +120,15 @@ $(O)/tests/%: tests/unit/%.c $(O)/librekmod-san.a $(O)/libshared-san.a
 
 # Unit tests under ASan+UBSan, then integration and differential tests with
 # real kernel headers, real make, depmod and Debian's dkms (see README).
-check: unit integration suites compat
+# Around them, tests/host-snapshot.sh: the host's /lib/modules, /var/lib/dkms,
+# /etc and /usr/src must be byte for byte as before (mtimes included), else
+# check fails with the list of changed paths.
+check:
+	@mkdir -p $(O)
+	$(Q)bash tests/host-snapshot.sh record $(O)/host-before.manifest
+	$(Q)rc=0; $(MAKE) --no-print-directory check-tests || rc=$$?; \
+		bash tests/host-snapshot.sh compare $(O)/host-before.manifest || rc=1; exit $$rc
+check-tests: unit integration suites compat
 
 unit: $(UNIT_BIN) $(O)/librekmod-apt.so
 	$(Q)set -e; for t in $(UNIT_BIN); do \
