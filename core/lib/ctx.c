@@ -50,7 +50,7 @@ static const char *const framework_keys[] = {
 	"source_tree", "dkms_tree", "install_tree", "tmp_location", "verbose", "symlink_modules",
 	"autoinstall_all_kernels", "modprobe_on_install", "parallel_jobs", "compress_gzip_opts",
 	"compress_xz_opts", "compress_zstd_opts", "build_environment", "post_transaction", "sign_file",
-	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", NULL,
+	"mok_signing_key", "mok_certificate", "try_sign_modules", "lock_timeout_seconds", "build_user", NULL,
 };
 
 static char *unquote(const char *s)
@@ -120,6 +120,9 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 		else
 			rk_warn(log_of(ctx), "framework.conf: lock_timeout_seconds=\"%s\" is not a number of seconds "
 				"(1 to 604800), the default 1800 is used; write e.g. lock_timeout_seconds=600", val);
+	} else if (streq(key, "build_user")) {
+		free(ctx->build_user);
+		ctx->build_user = TAKE_PTR(val);
 	} else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);
@@ -316,6 +319,7 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->arch);
 	free(ctx->current_kernel);
 	free(ctx->post_transaction);
+	free(ctx->build_user);
 	free(ctx->sign_file);
 	free(ctx->mok_signing_key);
 	free(ctx->mok_certificate);

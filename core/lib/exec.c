@@ -25,6 +25,19 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
 	return 0;
 }
 
+/* run_logged in the build directory dir, as the build user (sandbox.c) */
+static int run_logged_build(struct rekmod_ctx *ctx, const char *const *argv, const char *dir, int *ret_status)
+{
+	struct rk_spawn s = { .argv = argv, .cwd = dir, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
+	_cleanup_free_ char *out = NULL;
+	int r = sandbox_run_capture(ctx, &s, dir, &out, ret_status);
+	if (r < 0)
+		return r;
+	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		rk_info(log_of(ctx), "%s", l);
+	return 0;
+}
+
 static bool on_path(const char *prog)
 {
 	const char *path = getenv("PATH");
@@ -114,7 +127,9 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 	say(ctx, "%s", "");
 	say(ctx, "Running the %s script:", kind);
 	int st;
-	int r = run_logged(ctx, (const char *const *)words, dir, &st);
+	/* POST_BUILD runs in the build directory, as the build user like make */
+	int r = streq(kind, "post_build") ? run_logged_build(ctx, (const char *const *)words, dir, &st)
+					  : run_logged(ctx, (const char *const *)words, dir, &st);
 	if (r < 0) {
 		dk_error(ctx, "could not run the %s script %s: %s", kind, words[0], strerror(-r));
 		return 1;
@@ -141,7 +156,7 @@ int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *script, con
 			      .stdin_fd = -1 };
 	_cleanup_free_ char *out = NULL;
 	int st = 0;
-	int r = rk_run_capture(&s, &out, NULL, &st);
+	int r = sandbox_run_capture(ctx, &s, dir, &out, &st);
 	if (r < 0)
 		st = 127;
 	if (out && *out)
