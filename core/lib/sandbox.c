@@ -101,8 +101,8 @@ static void child_mounts(const struct sandbox *sb)
 
 static _Noreturn void child_exec(const struct sandbox *sb, const struct rk_spawn *s, int out_fd)
 {
-	int in = s->stdin_fd >= 0 ? s->stdin_fd : open("/dev/null", O_RDONLY);
-	int out = out_fd >= 0 ? out_fd : open("/dev/null", O_WRONLY);
+	int in = s->stdin_fd >= 0 ? s->stdin_fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int out = out_fd >= 0 ? out_fd : open("/dev/null", O_WRONLY | O_CLOEXEC);
 	int err = s->stderr_fd >= 0 ? s->stderr_fd : out;
 	if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(126);

@@ -47,6 +47,9 @@ make_root() {
 	mkdir -p "$d"
 	sed 's/hello/snoop/g' "$SRCDIR/examples/hello/hello.c" >"$d/snoop.c"
 	sed 's/hello/snoop/g; s/0\.1/1.0/' "$SRCDIR/examples/hello/dkms.conf" >"$d/dkms.conf"
+	echo 'PRE_BUILD="prebuild.sh"' >>"$d/dkms.conf"
+	printf '#!/bin/sh\necho "RESULT prebuild_uid=$(id -u)"\n' >"$d/prebuild.sh"
+	chmod 0755 "$d/prebuild.sh"
 	cat >"$d/Makefile" <<MK
 obj-m := snoop.o
 KDIR ?= /lib/modules/\$(KVERSION)/build
@@ -75,6 +78,7 @@ make_root "$U" nobody
 check "build and install as build_user nobody" "$REKMOD" --root "$U" install snoop/1.0 -k "$K1"
 check "the module is built and installed" installed "$U"
 check "make ran as nobody" is "result $U uid" "$(id -u nobody)"
+check "the PRE_BUILD script ran as nobody" is "result $U prebuild_uid" "$(id -u nobody)"
 check "writing outside the build directory failed" is "result $U outside" refused
 check "nothing was written in the world-writable directory" bash -c "! ls $SHARED | grep -q outside"
 check "/tmp was private: written there" is "result $U tmp" written
@@ -87,6 +91,7 @@ R=$W/asroot
 make_root "$R" ""
 check "the same Makefile as root (no build_user)" "$REKMOD" --root "$R" install snoop/1.0 -k "$K1"
 check "as root, make ran as uid 0" is "result $R uid" 0
+check "as root, the PRE_BUILD script ran as uid 0" is "result $R prebuild_uid" 0
 check "as root, the write outside succeeds (the check can fail)" is "result $R outside" written
 check "as root, the connection succeeds (the check can fail)" is "result $R net" connected
 rm -f "/tmp/$TMPMARK"
