@@ -67,7 +67,7 @@ SAN_SHARED_OBJ := $(SHARED_SRC:%.c=$(O)/san/%.o)
 SAN_LIB_OBJ := $(LIB_SRC:%.c=$(O)/san/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all check unit integration suites compat install install-data uninstall clean demo deps deps-build \
+.PHONY: all check check-tests unit integration suites compat install install-data uninstall clean demo deps deps-build \
 	deps-test bench deb
 all: $(O)/rekmod $(O)/librekmod-apt.so
 
@@ -133,7 +133,15 @@ $(O)/tests/%: tests/unit/%.c $(O)/librekmod-san.a $(O)/libshared-san.a
 
 # Unit tests under ASan+UBSan, then integration and differential tests with
 # real kernel headers, real make, depmod and Debian's dkms (see README).
-check: unit integration suites compat
+# Around them, tests/host-snapshot.sh: the host's /lib/modules, /var/lib/dkms,
+# /etc and /usr/src must be byte for byte as before (mtimes included), else
+# check fails with the list of changed paths.
+check:
+	@mkdir -p $(O)
+	$(Q)bash tests/host-snapshot.sh record $(O)/host-before.manifest
+	$(Q)rc=0; $(MAKE) --no-print-directory check-tests || rc=$$?; \
+		bash tests/host-snapshot.sh compare $(O)/host-before.manifest || rc=1; exit $$rc
+check-tests: unit integration suites compat
 
 unit: $(UNIT_BIN) $(O)/librekmod-apt.so
 	$(Q)set -e; for t in $(UNIT_BIN); do \
@@ -233,3 +241,45 @@ clean:
 # The Debian package (hooks/apt): rekmod, the dkms drop-in, kernel and apt hooks.
 deb: $(O)/rekmod
 	$(Q)bash hooks/apt/mkdeb.sh $(VERSION) $(O)/rekmod_$(VERSION)_$(shell dpkg --print-architecture).deb
+
+# ---- fuzzing: libFuzzer harnesses of tests/fuzz (fuzz-*.c), built with clang into build/fuzz/ ----
+# The library, the shared layer and the hooks' parsers are compiled again with
+# coverage and ASan+UBSan (build/fuzz/obj/); `make fuzz` builds every harness,
+# tests/fuzz/test-fuzz.sh (make suites) builds and runs each for a short time.
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g
+FUZZ_OBJ_DIR := $(O)/fuzz/obj
+FUZZ_CPPFLAGS = $(LIB_CPPFLAGS) -Ihooks/common -Ihooks/rpm -Ihooks/pacman -Itests/fuzz -DFUZZ_SRCDIR='"$(CURDIR)"'
+FUZZ_LIB_OBJ    := $(LIB_SRC:%.c=$(FUZZ_OBJ_DIR)/%.o)
+FUZZ_SHARED_OBJ := $(SHARED_SRC:%.c=$(FUZZ_OBJ_DIR)/%.o)
+FUZZ_COMMON     := $(FUZZ_OBJ_DIR)/tests/fuzz/fuzz-common.o $(FUZZ_SHARED_OBJ)
+FUZZ_HOOK_OBJ   := $(FUZZ_OBJ_DIR)/hooks/common/hookcall.o
+FUZZ_NAMES := dkmsconf confdiff framework osrelease rpmhook alpmhook apthook
+FUZZ_BIN   := $(FUZZ_NAMES:%=$(O)/fuzz/fuzz-%)
+
+$(FUZZ_OBJ_DIR)/core/shared/%.o: PART_CPPFLAGS = $(SHARED_CPPFLAGS)
+$(FUZZ_OBJ_DIR)/core/lib/%.o: PART_CPPFLAGS = $(LIB_CPPFLAGS)
+$(FUZZ_OBJ_DIR)/hooks/%.o: PART_CPPFLAGS = $(HOOK_CPPFLAGS)
+$(FUZZ_OBJ_DIR)/tests/fuzz/%.o: PART_CPPFLAGS = $(FUZZ_CPPFLAGS)
+$(FUZZ_OBJ_DIR)/%.o: %.c
+	$(call msg,CC-FUZZ,$<)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(PART_CPPFLAGS) $(BASECFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# harness: its own object, what it exercises, libFuzzer's main
+$(O)/fuzz/fuzz-dkmsconf $(O)/fuzz/fuzz-confdiff $(O)/fuzz/fuzz-framework $(O)/fuzz/fuzz-osrelease: \
+	FUZZ_DEPS = $(FUZZ_LIB_OBJ)
+$(O)/fuzz/fuzz-rpmhook: FUZZ_DEPS = $(FUZZ_OBJ_DIR)/hooks/rpm/trigger-paths.o $(FUZZ_HOOK_OBJ)
+$(O)/fuzz/fuzz-alpmhook: FUZZ_DEPS = $(FUZZ_OBJ_DIR)/hooks/pacman/targets.o $(FUZZ_HOOK_OBJ)
+$(O)/fuzz/fuzz-apthook: FUZZ_DEPS =
+.SECONDEXPANSION:
+$(FUZZ_BIN): $(O)/fuzz/%: $(FUZZ_OBJ_DIR)/tests/fuzz/%.o $$(FUZZ_DEPS) $(FUZZ_COMMON)
+	$(call msg,LD-FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ -ldl
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BIN)
+
+-include $(patsubst %.o,%.d,$(FUZZ_LIB_OBJ) $(FUZZ_COMMON) $(FUZZ_HOOK_OBJ) \
+	$(FUZZ_OBJ_DIR)/hooks/rpm/trigger-paths.o $(FUZZ_OBJ_DIR)/hooks/pacman/targets.o \
+	$(FUZZ_NAMES:%=$(FUZZ_OBJ_DIR)/tests/fuzz/fuzz-%.o))

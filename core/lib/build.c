@@ -328,7 +328,7 @@ static int run_make(struct rekmod_ctx *ctx, const char *cmd, const char *build_d
 	struct rk_spawn s = { .argv = argv, .envp = (const char *const *)env, .cwd = build_dir,
 			      .stdout_fd = logfd, .stderr_fd = -1, .stdin_fd = -1, .timeout_seconds = ctx->make_timeout };
 	rk_debug(log_of(ctx), "%s", cmd);
-	return rk_run(&s, ret_status);
+	return sandbox_run(ctx, &s, build_dir, ret_status);
 }
 
 /* The staged copy of one module: signed, then compressed (the plain .ko removed). */

@@ -55,7 +55,7 @@ static const char *const framework_keys[] = {
 	"make_timeout_seconds", "script_timeout_seconds", "build_environment_allow", "reuse_kernels",
 	"reuse_compatible_kernels",
 	/* rekmod publish and distributed builds: README, Fleets */
-	"headers_cache", "publish_gpg_key", "distributed_compiler", "distributed_jobs", NULL,
+	"headers_cache", "publish_gpg_key", "distributed_compiler", "distributed_jobs", "build_user", NULL,
 };
 
 static char *unquote(const char *s)
@@ -206,7 +206,10 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 		*slot = TAKE_PTR(val);
 	} else if (streq(key, "distributed_jobs"))
 		ctx->distributed_jobs = atoi(val);
-	else if (streq(key, "post_transaction")) {
+	else if (streq(key, "build_user")) {
+		free(ctx->build_user);
+		ctx->build_user = TAKE_PTR(val);
+	} else if (streq(key, "post_transaction")) {
 		free(ctx->post_transaction);
 		ctx->post_transaction = TAKE_PTR(val);
 	} else {
@@ -410,6 +413,7 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->arch);
 	free(ctx->current_kernel);
 	free(ctx->post_transaction);
+	free(ctx->build_user);
 	free(ctx->sign_file);
 	free(ctx->mok_signing_key);
 	free(ctx->mok_certificate);

@@ -1090,7 +1090,8 @@ static char *os_release_get(const char *text, const char *key)
 					q = 0;
 				} else if (!q && (c == '"' || c == '\'')) {
 					q = c;
-				} else if (q == '"' && c == '\\' && p + 1 < line + ll) {
+				} else if (q == '"' && c == '\\' && p + 1 < line + ll && strchr("$`\"\\", p[1])) {
+					/* in double quotes, as in sh, only $ ` " \ are escaped */
 					sb_putc(&b, *++p);
 				} else if (!q && c == '#' && (p == line || isspace((unsigned char)p[-1]))) {
 					break;

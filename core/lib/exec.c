@@ -227,7 +227,7 @@ int run_build_script(struct rekmod_ctx *ctx, const char *m, const char *k, const
 			      .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1, .timeout_seconds = ctx->script_timeout };
 	_cleanup_free_ char *out = NULL;
 	int st = 0;
-	int r = rk_run_capture(&s, &out, NULL, &st);
+	int r = sandbox_run_capture(ctx, &s, dir, &out, &st);
 	if (r == -ETIME) {
 		dprintf(logfd, "\n# killed: still running after script_timeout_seconds=%d\n", ctx->script_timeout);
 		return script_timed_out(ctx, kind, words[0]);

@@ -43,6 +43,7 @@ struct rekmod_ctx {
 	int make_timeout;   /* make_timeout_seconds: each MAKE; 0: none (dkms has none) */
 	int script_timeout; /* script_timeout_seconds: each PRE_BUILD ... POST_REMOVE; 0: none */
 	char **build_env_allow; /* build_environment_allow: more names MAKE and the scripts get */
+	char *build_user; /* framework.conf's build_user: NULL or "" builds as root (sandbox.c) */
 };
 
 #define log_of(ctx) (&(ctx)->log)
@@ -342,3 +343,11 @@ int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 #define say(ctx, ...) rk_notice(log_of(ctx), __VA_ARGS__)
 #define dk_error(ctx, fmt, ...) rk_err(log_of(ctx), "Error! " fmt, ##__VA_ARGS__)
 #define dk_warn(ctx, fmt, ...) rk_warn(log_of(ctx), "Warning: " fmt, ##__VA_ARGS__)
+
+/* sandbox.c: make and the build-time scripts as framework.conf's build_user,
+ * only `writable` (the build directory) and a private /tmp writable, no
+ * network where the kernel allows; plain rk_run / rk_run_capture without
+ * build_user. 0 and the exit status, or -errno (said). */
+int sandbox_run(struct rekmod_ctx *ctx, const struct rk_spawn *s, const char *writable, int *ret_status);
+int sandbox_run_capture(struct rekmod_ctx *ctx, const struct rk_spawn *s, const char *writable, char **ret_out,
+			int *ret_status);

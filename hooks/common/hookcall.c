@@ -84,18 +84,29 @@ char *hook_registered_as(const struct hookcall *h, const char *dir)
 	return NULL;
 }
 
-char **hook_read_lines(void)
+char **hook_split_lines(const char *buf, size_t len)
 {
 	char **v = xcalloc(1, sizeof(char *));
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	while ((n = getline(&line, &cap, stdin)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(buf + i, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - (buf + i)) : len - i;
+		/* a line is its text up to a NUL byte, as C strings are */
 		if (n > 0)
-			strv_push(&v, xstrdup(line));
+			strv_push(&v, xstrndup(buf + i, n));
+		i += n + (nl ? 1 : 0);
 	}
+	return v;
+}
+
+char **hook_read_lines(void)
+{
+	struct strbuf b = { 0 };
+	char chunk[8192];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+		sb_putn(&b, chunk, n);
+	char **v = hook_split_lines(b.s ? b.s : "", b.len);
+	sb_free(&b);
 	return v;
 }
 

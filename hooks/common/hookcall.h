@@ -33,6 +33,9 @@ bool hook_any_registered(const struct hookcall *h);
 char *hook_registered_as(const struct hookcall *h, const char *dir);
 /* the non-empty lines of stdin (what the package manager passes), without '\n' */
 char **hook_read_lines(void);
+/* the same of buf[0, len): each line up to its '\n' (or a NUL byte in it),
+ * empty ones skipped; NULL-terminated, malloc'd */
+char **hook_split_lines(const char *buf, size_t len);
 /* rekmod [--root R] words..., run to completion, its stdout on stderr */
 void hook_run(const struct hookcall *h, const char *const *words);
 /* execs rekmod [--root R] sync --hook [--kernel K]... [--removed K]... [-m M]...;

@@ -26,7 +26,7 @@
 #include "rekmod-alpm.h"
 #include "strutil.h"
 
-static const char *prog = "rekmod-alpm-hook";
+static const char *prog = ALPM_HOOK_PROG;
 
 struct hook {
 	struct hookcall h;
@@ -37,22 +37,7 @@ struct hook {
 static void read_targets(struct hook *t)
 {
 	_cleanup_strv_free_ char **lines = hook_read_lines();
-	for (size_t i = 0; lines[i]; i++) {
-		const char *line = lines[i];
-		enum alpm_target_kind kind;
-		_cleanup_free_ char *name = NULL;
-		if (alpm_target_parse(line, &kind, &name) < 0) {
-			fprintf(stderr,
-				"%s: target \"%s\": a kernel release (usr/lib/modules/<release>/) or module source "
-				"(usr/src/<module>-<version>/) must be one path component, without '..'; ignored\n",
-				prog, line);
-			continue;
-		}
-		if (kind == ALPM_TARGET_SOURCE)
-			strv_push_unique(&t->sources, name);
-		else if (kind != ALPM_TARGET_OTHER)
-			strv_push_unique(&t->kernels, name);
-	}
+	alpm_targets_read(lines, &t->kernels, &t->sources, stderr);
 }
 
 static void say_missing_headers(const struct hook *t, const char *k)

@@ -5,6 +5,9 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
+
+#define ALPM_HOOK_PROG "rekmod-alpm-hook"
 
 /* What one target line of an alpm hook names. */
 enum alpm_target_kind {
@@ -20,3 +23,8 @@ enum alpm_target_kind {
  * malformed: a kernel release or source directory that is not one path
  * component, or a ".." anywhere. */
 int alpm_target_parse(const char *line, enum alpm_target_kind *ret_kind, char **ret_name);
+
+/* The target lines of a hook's stdin: each kernel release (headers or image)
+ * and each module source directory, once, appended to *kernels and *sources
+ * (NULL-terminated vectors); a malformed line is reported on err, skipped. */
+void alpm_targets_read(char *const *lines, char ***kernels, char ***sources, FILE *err);

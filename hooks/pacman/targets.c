@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The target lines alpm hands a NeedsTargets hook, parsed and validated
- * before any of them becomes a path. */
+ * before any of them becomes a path (fuzzed in tests/fuzz/fuzz-alpmhook.c). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +54,8 @@ int alpm_target_parse(const char *line, enum alpm_target_kind *ret_kind, char **
 			return -EINVAL;
 		{
 			size_t n = (size_t)(slash - d);
-			const char *dash = memchr(d, '-', n);
+			/* the hook splits <module>-<version> at the last '-': a version is never empty */
+			const char *dash = memrchr(d, '-', n);
 			if (!name_is_valid_n(d, n) || !dash || dash == d || dash == d + n - 1)
 				return -EINVAL;
 			return take(d, n, ALPM_TARGET_SOURCE, ret_kind, ret_name);
@@ -62,4 +64,25 @@ int alpm_target_parse(const char *line, enum alpm_target_kind *ret_kind, char **
 	*ret_kind = ALPM_TARGET_OTHER;
 	*ret_name = NULL;
 	return 0;
+}
+
+void alpm_targets_read(char *const *lines, char ***kernels, char ***sources, FILE *err)
+{
+	for (size_t i = 0; lines[i]; i++) {
+		const char *line = lines[i];
+		enum alpm_target_kind kind;
+		char *name = NULL;
+		if (alpm_target_parse(line, &kind, &name) < 0) {
+			fprintf(err,
+				"%s: target \"%s\": a kernel release (usr/lib/modules/<release>/) or module source "
+				"(usr/src/<module>-<version>/) must be one path component, without '..'; ignored\n",
+				ALPM_HOOK_PROG, line);
+			continue;
+		}
+		if (kind == ALPM_TARGET_SOURCE)
+			strv_push_unique(sources, name);
+		else if (kind != ALPM_TARGET_OTHER)
+			strv_push_unique(kernels, name);
+		free(name);
+	}
 }

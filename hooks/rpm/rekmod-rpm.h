@@ -6,6 +6,9 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
+
+#define RPMHOOK_PROG "rekmod-rpm-trigger"
 
 /* ---- trigger-paths.c ---- */
 
@@ -30,3 +33,10 @@ int rpmhook_path_source(const char *path, char **ret_dir);
  * spellings) are gone? present(path) tells which exist. */
 bool rpmhook_kernel_stays(const char *kver, char *const *erased, bool (*present)(const char *path, void *ud),
 			  void *ud);
+
+/* The trigger's input: the absolute paths among the lines of stdin (the
+ * others are reported on err and skipped), malloc'd and NULL-terminated. */
+char **rpmhook_paths(char *const *lines, FILE *err);
+/* The kernel releases the paths name, each once, in order; a path whose
+ * release is not one valid component is reported on err and skipped. */
+char **rpmhook_kernels(char *const *paths, FILE *err);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The pure logic of the rpm file triggers: which kernel or which module
- * source a path of the trigger's stdin names. No I/O here (unit-tested in
- * tests/unit/test-rpmhook.c). */
+ * source a path of the trigger's stdin names. No I/O here but the messages
+ * on the stream given (unit-tested in tests/unit/test-rpmhook.c, fuzzed in
+ * tests/fuzz/fuzz-rpmhook.c). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,4 +85,33 @@ bool rpmhook_kernel_stays(const char *kver, char *const *erased, bool (*present)
 	for (size_t i = 0; i < n; i++)
 		free(paths[i]);
 	return stays;
+}
+
+char **rpmhook_paths(char *const *lines, FILE *err)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; lines[i]; i++) {
+		if (lines[i][0] != '/')
+			fprintf(err, "%s: stdin: \"%s\" is not an absolute path; ignored\n", RPMHOOK_PROG, lines[i]);
+		else
+			strv_push(&v, xstrdup(lines[i]));
+	}
+	return v;
+}
+
+char **rpmhook_kernels(char *const *paths, FILE *err)
+{
+	char **ks = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; paths[i]; i++) {
+		char *k = NULL;
+		if (rpmhook_path_kver(paths[i], &k) < 0)
+			fprintf(err,
+				"%s: %s: the kernel release after /lib/modules/ or /usr/src/kernels/ must be one path "
+				"component (not empty, '.' or '..'); ignored\n",
+				RPMHOOK_PROG, paths[i]);
+		else if (k)
+			strv_push_unique(&ks, k);
+		free(k);
+	}
+	return ks;
 }

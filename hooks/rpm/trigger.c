@@ -36,7 +36,7 @@
 #define NOTED_FILE STATE_DIR "/rpm-noted-kernels"
 #define SELF_MARK STATE_DIR "/rpm-self-update"
 
-static const char *prog = "rekmod-rpm-trigger";
+static const char *prog = RPMHOOK_PROG;
 
 static bool present(const char *path, void *ud)
 {
@@ -63,36 +63,6 @@ static void say_missing_headers(const struct hookcall *t, const char *k)
 		k, pkg, pkg);
 }
 
-/* Reads stdin; bad paths are reported and skipped. */
-static char **read_paths(void)
-{
-	_cleanup_strv_free_ char **lines = hook_read_lines();
-	char **v = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; lines[i]; i++) {
-		if (lines[i][0] != '/')
-			fprintf(stderr, "%s: stdin: \"%s\" is not an absolute path; ignored\n", prog, lines[i]);
-		else
-			strv_push(&v, xstrdup(lines[i]));
-	}
-	return v;
-}
-
-static char **kernels_of(char *const *paths)
-{
-	char **ks = xcalloc(1, sizeof(char *));
-	for (size_t i = 0; paths[i]; i++) {
-		_cleanup_free_ char *k = NULL;
-		if (rpmhook_path_kver(paths[i], &k) < 0)
-			fprintf(stderr,
-				"%s: %s: the kernel release after /lib/modules/ or /usr/src/kernels/ must be one path "
-				"component (not empty, '.' or '..'); ignored\n",
-				prog, paths[i]);
-		else if (k)
-			strv_push_unique(&ks, k);
-	}
-	return ks;
-}
-
 /* The kernels noted by kernels-un whose image is now gone (the note is
  * consumed). */
 static char **noted_kernels_gone(const struct hookcall *t)
@@ -114,7 +84,7 @@ static char **noted_kernels_gone(const struct hookcall *t)
 
 static void kernels_in(const struct hookcall *t, char *const *paths)
 {
-	_cleanup_strv_free_ char **ks = kernels_of(paths);
+	_cleanup_strv_free_ char **ks = rpmhook_kernels(paths, stderr);
 	_cleanup_strv_free_ char **gone = noted_kernels_gone(t);
 	if (!ks[0] && !gone[0])
 		return;
@@ -158,7 +128,7 @@ static void note_kernels(const struct hookcall *t, char *const *ks)
  * During an update of rekmod itself, only note them. */
 static void kernels_un(const struct hookcall *t, char *const *paths)
 {
-	_cleanup_strv_free_ char **ks = kernels_of(paths);
+	_cleanup_strv_free_ char **ks = rpmhook_kernels(paths, stderr);
 	if (!ks[0])
 		return;
 	if (self_update(t)) {
@@ -217,7 +187,8 @@ int main(int argc, char **argv)
 	struct hookcall t = { .prog = prog, .caller = "rpm-trigger" };
 	const char *mode;
 	hook_parse_args(&t, argc, argv, &mode);
-	_cleanup_strv_free_ char **paths = read_paths();
+	_cleanup_strv_free_ char **lines = hook_read_lines();
+	_cleanup_strv_free_ char **paths = rpmhook_paths(lines, stderr);
 	if (mode && streq(mode, "kernels-in"))
 		kernels_in(&t, paths);
 	else if (mode && streq(mode, "kernels-un"))

@@ -147,6 +147,10 @@ static void test_os_release_distro(void **state)
 		{ "ID=alpine\nVERSION_ID=3.19.1\n", "alpine" },
 		{ "ID='arch'\n", "arch" },
 		{ "NAME=x\n", NULL },
+		/* found by tests/fuzz/fuzz-osrelease: in double quotes a backslash
+		 * escapes only $ ` " \, so "\<tab>" is a backslash and a blank */
+		{ "ID=\"a\\\tb\"\n", "a\\ b" },
+		{ "ID=\"a\\\"b\\$c\"\n", "a\"b$c" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
 		_cleanup_free_ char *d = os_release_distro(t[i].text);

@@ -104,11 +104,30 @@ static void test_stays(void **state)
 	assert_false(rpmhook_kernel_stays("X", none, present_fake, fs));
 }
 
+/* the trigger's stdin: relative lines and bad releases reported, each kernel once */
+static void test_input(void **state)
+{
+	char *lines[] = { "/lib/modules/6.1/vmlinuz", "lib/modules/6.2/x", "/usr/lib/modules/6.1/build",
+			  "/lib/modules/../etc", "/usr/src/kernels/6.3/Makefile", NULL };
+	FILE *err = tmpfile();
+	char **paths = rpmhook_paths(lines, err);
+	assert_int_equal(strv_len(paths), 4);
+	long after_paths = ftell(err);
+	assert_true(after_paths > 0);
+	char **ks = rpmhook_kernels(paths, err);
+	assert_true(ftell(err) > after_paths);
+	assert_int_equal(strv_len(ks), 2);
+	assert_string_equal(ks[0], "6.1");
+	assert_string_equal(ks[1], "6.3");
+	fclose(err);
+	strv_free(ks), strv_free(paths);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kver),	 cmocka_unit_test(test_canonical), cmocka_unit_test(test_source),
-		cmocka_unit_test(test_stays),
+		cmocka_unit_test(test_stays),	 cmocka_unit_test(test_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
