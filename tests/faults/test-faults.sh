@@ -253,6 +253,33 @@ enospc_all uninstall installed built installed-1.0 uninstall fx/1.0 -k "$K"
 # design: a hook must not rebuild a failing module at every run); install does
 RERUN="install fx/1.0 -k $K" enospc_all sync added installed-1.0 not-installed sync --kernel "$K"
 
+# a real full disk: updates/ of the kernel on a tmpfs that holds fxa.ko but
+# not fxb.ko as well (private mount namespace); the release binary's install
+# fails with ENOSPC and leaves all or none; with room again the rerun installs
+enospc_tmpfs() {
+	[[ -z ${ONLY:-} || $ONLY == tmpfs ]] || return 0
+	unshare --mount --propagation private true 2>/dev/null || { echo "# tmpfs ENOSPC: no mount namespace, skipped"; return 0; }
+	local r=$W/run size
+	rm -rf "$r" && cp -a "$STATES/built" "$r"
+	# room for the bystander's ota.ko (copied in) and fxa.ko, not for fxb.ko too
+	size=$((($(stat -c %s "$r/$LIB/updates/dkms/ota.ko") + 4095) / 4096 * 4096 +
+		($(stat -c %s "$r/var/lib/dkms/fx/1.0/$K/$ARCH/module/fxa.ko") + 4095) / 4096 * 4096 + 4096))
+	export LIB K ARCH REKMOD V1A V1B V2A V2B OTHER_SUM ORIG_SUM
+	export -f consistent sum_of
+	# shellcheck disable=SC2016  # expanded by the inner bash
+	check "ENOSPC on a real $((size / 1024)) KiB tmpfs: install fails, nothing half installed; with room the rerun installs" \
+		unshare --mount --propagation private bash -c '
+			r=$1; cp -a "$r/$LIB/updates" "$r/updates.below" &&
+				mount -t tmpfs -o size="$2" tmpfs "$r/$LIB/updates" && cp -a "$r/updates.below/." "$r/$LIB/updates/" || exit 1
+			if "$REKMOD" --root "$r" install fx/1.0 -k "$K" >"$3" 2>&1; then echo "install succeeded on a full disk"; cat "$3"; exit 1; fi
+			grep -q "No space left on device" "$3" || { echo "no ENOSPC said:"; cat "$3"; exit 1; }
+			consistent "$r" built || exit 1
+			umount "$r/$LIB/updates" && rm -rf "$r/updates.below"
+			"$REKMOD" --root "$r" install fx/1.0 -k "$K" >"$3" 2>&1 || { cat "$3"; exit 1; }
+			consistent "$r" installed-1.0' _ "$r" "$size" "$W/tmpfs.out"
+}
+enospc_tmpfs
+
 echo "# crash points: $(for v in "${!POINTS[@]}"; do printf '%s=%s ' "$v" "${POINTS[$v]}"; done)"
 echo "# $CRASH_POINTS crash points in all, ${SECONDS}s"
 check "at least 300 crash points ($CRASH_POINTS)" test "$CRASH_POINTS" -ge 300
