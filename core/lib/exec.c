@@ -84,7 +84,8 @@ char *kernel_cc(const struct rekmod_ctx *ctx, const char *kernel)
 /* What MAKE and the scripts get of the caller's environment: the search
  * path, home, locale, time zone, temporary directory, terminal and the
  * reproducible-build settings, plus the names of framework.conf's
- * build_environment_allow. Nothing else: no SSH_AUTH_SOCK or other secret,
+ * build_environment_allow and, when framework.conf names distcc or icecc,
+ * its DISTCC_* or ICECC_* settings. Nothing else: no SSH_AUTH_SOCK or other secret,
  * no MAKEFLAGS (only the jobserver's), no BASH_ENV or ENV for bash to source,
  * and, as dkms unsets them, no CC CXX CFLAGS CXXFLAGS LDFLAGS. */
 static bool env_allowed(const struct rekmod_ctx *ctx, const char *e)
@@ -102,7 +103,11 @@ static bool env_allowed(const struct rekmod_ctx *ctx, const char *e)
 	for (size_t i = 0; ctx->build_env_allow && ctx->build_env_allow[i]; i++)
 		if (env_name_matches(ctx->build_env_allow[i], e, n))
 			return true;
-	return false;
+	/* the distributed compiler framework.conf names keeps its own settings
+	 * (DISTCC_HOSTS, ICECC_SCHEDULER_HOST, ...) */
+	const char *dc = ctx->distributed_compiler;
+	return dc && ((streq(dc, "distcc") && env_name_matches("DISTCC_*", e, n)) ||
+		      (streq(dc, "icecc") && env_name_matches("ICECC_*", e, n)));
 }
 
 /* The environment of MAKE and the scripts: env_allowed's part of the
