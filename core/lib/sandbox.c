@@ -17,7 +17,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -150,33 +149,6 @@ static int sandbox_get(struct rekmod_ctx *ctx, const char *writable, struct sand
 	return 0;
 }
 
-/* waits for pid; with a timeout (seconds > 0), kills its process group when
- * the time is up: -ETIME */
-static int sandbox_wait(pid_t pid, int seconds, int *st)
-{
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		pid_t w = waitpid(pid, st, seconds > 0 ? WNOHANG : 0);
-		if (w == pid)
-			return 0;
-		if (w < 0 && errno != EINTR)
-			return -errno;
-		if (seconds <= 0)
-			continue;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec >= seconds) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, st, 0) < 0 && errno == EINTR)
-				;
-			return -ETIME;
-		}
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* Runs s as build_user (see above), the build directory `writable` given to
  * that user for the run and back to root after it; with out_fd >= 0 its
  * stdout goes there. Without build_user: rk_run, as root. */
@@ -198,16 +170,12 @@ int sandbox_run(struct rekmod_ctx *ctx, const struct rk_spawn *s, const char *wr
 		r = -errno;
 	else if (pid == 0)
 		child_exec(&sb, s, s->stdout_fd);
-	int st = 0;
 	if (pid > 0)
-		r = sandbox_wait(pid, s->timeout_seconds, &st);
+		r = rk_wait_timed(pid, s->timeout_seconds, ret_status);
 	int back = chown_tree(writable, geteuid(), getegid());
 	if (back < 0)
 		rk_warn(log_of(ctx), "cannot give %s back to root: %s", writable, strerror(-back));
-	if (r < 0)
-		return r;
-	*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	return 0;
+	return r;
 }
 
 /* As sandbox_run, stdout (and stderr) captured into *ret_out. */

@@ -173,6 +173,15 @@ static int wait_status(pid_t pid, int *ret_status)
 	return 0;
 }
 
+int rk_wait_timed(pid_t pid, int timeout_seconds, int *ret_status)
+{
+	if (timeout_seconds <= 0)
+		return wait_status(pid, ret_status);
+	setpgid(pid, pid); /* as spawn_timed: no race with the child's own setpgid */
+	timed_group = pid;
+	return collect_timed(pid, -1, NULL, now_ms() + 1000LL * timeout_seconds, ret_status);
+}
+
 int rk_run(const struct rk_spawn *s, int *ret_status)
 {
 	pid_t pid;

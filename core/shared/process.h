@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct rk_spawn {
 	const char *const *argv;
@@ -21,6 +22,10 @@ struct rk_spawn {
 /* Runs to completion. Returns 0 and the exit code (128+signal if killed) in
  * *ret_status, or -errno when the process could not be started. */
 int rk_run(const struct rk_spawn *s, int *ret_status);
+/* Reaps pid, a child forked by the caller that leads its own process group
+ * when timeout_seconds > 0: then as rk_run's timed children (the group
+ * killed at the deadline: -ETIME; rk_spawn_timed_group names it meanwhile). */
+int rk_wait_timed(pid_t pid, int timeout_seconds, int *ret_status);
 /* Runs and captures stdout into *ret_out (NUL-terminated). */
 int rk_run_capture(const struct rk_spawn *s, char **ret_out, size_t *ret_len, int *ret_status);
 /* The process group of the timed child running now, 0 when none (for a
