@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "internal.h"
@@ -24,6 +25,7 @@ struct dent {
 struct dents {
 	struct dent *v;
 	size_t n;
+	char *names; /* every name, NUL-terminated, one after the other: v[i].name points in here */
 };
 
 static int dent_cmp(const void *x, const void *y)
@@ -31,24 +33,34 @@ static int dent_cmp(const void *x, const void *y)
 	return strcmp(((const struct dent *)x)->name, ((const struct dent *)y)->name);
 }
 
-/* The entries of the directory open at fd but . and .., sorted as list_dir sorts. */
+/* The entries of the directory open at fd but . and .., sorted as list_dir
+ * sorts. Two allocations whatever the number of entries: the table and
+ * the names (status lists every module directory, most with one entry). */
 static struct dents dents_read(int fd)
 {
 	struct dents d = { 0 };
-	size_t cap = 0;
+	size_t cap = 0, len = 0, room = 0;
 	char buf[4096] __attribute__((aligned(8)));
-	ssize_t len;
-	while ((len = getdents64(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t off = 0; off < len;) {
+	ssize_t got;
+	while ((got = getdents64(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < got;) {
 			const struct dirent64 *de = (const struct dirent64 *)(buf + off);
 			off += de->d_reclen;
-			if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 				continue;
+			size_t l = strlen(de->d_name) + 1;
+			if (len + l > room)
+				d.names = xrealloc(d.names, room = 2 * (len + l) + 256);
+			memcpy(d.names + len, de->d_name, l);
 			if (d.n == cap)
 				d.v = xrealloc(d.v, (cap = cap ? 2 * cap : 8) * sizeof(*d.v));
-			d.v[d.n++] = (struct dent){ xstrdup(de->d_name), de->d_type };
+			/* the offset for now: names may move while it grows */
+			d.v[d.n++] = (struct dent){ (char *)(uintptr_t)len, de->d_type };
+			len += l;
 		}
 	}
+	for (size_t i = 0; i < d.n; i++)
+		d.v[i].name = d.names + (uintptr_t)d.v[i].name;
 	if (d.n > 1)
 		qsort(d.v, d.n, sizeof(*d.v), dent_cmp);
 	return d;
@@ -56,8 +68,7 @@ static struct dents dents_read(int fd)
 
 static void dents_free(struct dents *d)
 {
-	for (size_t i = 0; i < d->n; i++)
-		free(d->v[i].name);
+	free(d->names);
 	free(d->v);
 }
 
@@ -83,26 +94,50 @@ static int open_dir_at(int dirfd, const char *name)
 	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-/* The whole file name below dirfd, and its stat. */
+/* "a/b" in buf, or NULL when it does not fit (no format parsing: status
+ * joins a few names per module) */
+static const char *join(char *buf, size_t size, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la + 1 + lb >= size)
+		return NULL;
+	memcpy(buf, a, la);
+	buf[la] = '/';
+	memcpy(buf + la + 1, b, lb + 1);
+	return buf;
+}
+
+/* The whole file name below dirfd, and its stat. A regular file is read
+ * in one read of its size (the records are written to a temporary file and
+ * renamed, so the inode open here does not change); EOF is only read for
+ * when the size says nothing (0) or the file grew after fstat. */
 static int read_at(int dirfd, const char *name, char **ret, struct stat *ret_st)
 {
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || fstat(fd, ret_st) < 0)
 		return -errno;
-	struct strbuf b = { 0 };
-	char buf[4096];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+	size_t want = S_ISREG(ret_st->st_mode) && ret_st->st_size > 0 && ret_st->st_size < (1 << 20)
+			      ? (size_t)ret_st->st_size
+			      : 0;
+	size_t cap = want ? want + 1 : 4096, len = 0;
+	char *buf = xmalloc(cap);
+	for (;;) {
+		if (len + 1 == cap)
+			buf = xrealloc(buf, cap *= 2);
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			int r = -errno;
-			sb_free(&b);
+			free(buf);
 			return r;
 		}
-		sb_putn(&b, buf, (size_t)n);
+		len += (size_t)n;
+		if (n == 0 || (want && len == want))
+			break;
 	}
-	*ret = sb_steal(&b);
+	buf[len] = '\0';
+	*ret = buf;
 	return 0;
 }
 
@@ -394,9 +429,9 @@ static bool status_bare_version(const struct walk *w, const char *v)
 	if (w->ctx->root[0] || streq(w->m, "original_module") || fstatat(w->fd, v, &st, 0) < 0 ||
 	    !S_ISDIR(st.st_mode) || st.st_nlink != 2)
 		return false;
-	char src[NAME_MAX + sizeof("/source")];
-	if ((size_t)snprintf(src, sizeof(src), "%s/source", v) >= sizeof(src) || fstatat(w->fd, src, &st, 0) < 0 ||
-	    !S_ISDIR(st.st_mode))
+	char buf[NAME_MAX + sizeof("/source")];
+	const char *src = join(buf, sizeof(buf), v, "source");
+	if (!src || fstatat(w->fd, src, &st, 0) < 0 || !S_ISDIR(st.st_mode))
 		return false;
 	status_push(w, v, NULL, NULL, REKMOD_ADDED, 0);
 	return true;
@@ -407,15 +442,19 @@ static void status_version(const struct walk *w, const char *v, unsigned char ty
 {
 	if (type == DT_DIR && status_bare_version(w, v))
 		return;
-	if (!dent_is_dir(w->fd, v, type))
+	if (type != DT_DIR && type != DT_LNK && type != DT_UNKNOWN)
 		return;
 	struct vdir d = { .fd = -1 };
 	unsigned char src = 0;
-	/* a link (kernel-<k>-<a>, to a build) seldom has a source below it: one
-	 * fstatat says so without opening and listing what it points at */
-	_cleanup_free_ char *below = type == DT_DIR ? NULL : xasprintf("%s/source", v);
+	/* a link (kernel-<k>-<a>, to a build) seldom has a source below it:
+	 * one fstatat of <v>/source says so without opening and listing what
+	 * it points at; that it resolves also says <v> is a directory */
+	char buf[NAME_MAX + sizeof("/source")];
+	const char *below = type == DT_DIR ? NULL : join(buf, sizeof(buf), v, "source");
 	struct stat st;
-	if (!below || fstatat(w->fd, below, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	bool dir = type == DT_DIR;
+	if (dir || (below && fstatat(w->fd, below, &st, AT_SYMLINK_NOFOLLOW) == 0)) {
+		dir = true;
 		vdir_open(w, v, &d);
 		src = d.fd >= 0 ? source_type(&d) : 0;
 	}
@@ -425,8 +464,10 @@ static void status_version(const struct walk *w, const char *v, unsigned char ty
 	else if (src == DT_LNK)
 		broken = source_link_broken(w, v, &d);
 	else {
+		/* no source: broken when the /usr/src tree exists (then
+		 * only, whether <v> is a directory at all) */
 		_cleanup_free_ char *usr = xasprintf("%s/%s-%s", w->ctx->source_tree_path, w->m, v);
-		broken = is_dir(usr);
+		broken = is_dir(usr) && (dir || dent_is_dir(w->fd, v, type));
 	}
 	if (broken)
 		status_push(w, v, NULL, NULL, REKMOD_BROKEN, 0);
