@@ -266,8 +266,10 @@ void out_status(struct rekmod_ctx *ctx, const struct rekmod_status *s, size_t n,
 		if (s[j].state == REKMOD_OPTOUT && !verbose)
 			continue; /* not dkms's: plain status stays dkms's */
 		char *line = rekmod_status_format(&s[j]);
-		if (!quiet)
-			printf("%s\n", line);
+		if (!quiet) { /* no format to parse: status prints a line per entry, in loops */
+			fputs(line, stdout);
+			putchar('\n');
+		}
 		free(line);
 		/* the dkms line stays byte-exact for parsers; --verbose adds the signature */
 		if (verbose && !quiet)

@@ -26,6 +26,11 @@ struct dents {
 	struct dent *v;
 	size_t n;
 	char *names; /* every name, NUL-terminated, one after the other: v[i].name points in here */
+	/* most directories status lists hold a few entries: then v and names
+	 * are these, and a listing allocates nothing (a dents is filled in
+	 * place and not moved) */
+	struct dent small_v[6];
+	char small_names[192];
 };
 
 static int dent_cmp(const void *x, const void *y)
@@ -33,13 +38,66 @@ static int dent_cmp(const void *x, const void *y)
 	return strcmp(((const struct dent *)x)->name, ((const struct dent *)y)->name);
 }
 
-/* The entries of the directory open at fd but . and .., sorted as list_dir
- * sorts. Two allocations whatever the number of entries: the table and
- * the names (status lists every module directory, most with one entry). */
-static struct dents dents_read(int fd)
+/* v sorted by name with strcmp, as qsort with dent_cmp sorts it (names
+ * are unique); a merge sort calling strcmp directly: the top level of a
+ * tree has a name per module */
+static void dents_merge(struct dent *v, struct dent *tmp, size_t n)
 {
-	struct dents d = { 0 };
-	size_t cap = 0, len = 0, room = 0;
+	if (n < 2)
+		return;
+	size_t h = n / 2, i = 0, j = h, o = 0;
+	dents_merge(v, tmp, h);
+	dents_merge(v + h, tmp, n - h);
+	if (strcmp(v[h - 1].name, v[h].name) < 0)
+		return; /* already in order */
+	while (i < h && j < n)
+		tmp[o++] = strcmp(v[i].name, v[j].name) <= 0 ? v[i++] : v[j++];
+	while (i < h)
+		tmp[o++] = v[i++];
+	memcpy(v, tmp, o * sizeof(*v)); /* v[j..n) is in place */
+}
+
+static void dents_sort(struct dent *v, size_t n)
+{
+	if (n < 2)
+		return;
+	struct dent small[64], *tmp = n <= ARRAY_SIZE(small) ? small : xmalloc(n * sizeof(*tmp));
+	dents_merge(v, tmp, n);
+	if (tmp != small)
+		free(tmp);
+}
+
+/* Room for want more bytes of names (want > 0) */
+static void dents_names_grow(struct dents *d, size_t len, size_t *room, size_t want)
+{
+	size_t cap = 2 * (len + want) + 256;
+	if (d->names == d->small_names)
+		d->names = memcpy(xmalloc(cap), d->small_names, len);
+	else
+		d->names = xrealloc(d->names, cap);
+	*room = cap;
+}
+
+static void dents_push(struct dents *d, size_t *cap, size_t off, unsigned char type)
+{
+	if (d->n == *cap) {
+		size_t c = 2 * *cap;
+		d->v = d->v == d->small_v ? memcpy(xmalloc(c * sizeof(*d->v)), d->small_v, d->n * sizeof(*d->v))
+					  : xrealloc(d->v, c * sizeof(*d->v));
+		*cap = c;
+	}
+	/* the offset for now: names may move while it grows */
+	d->v[d->n++] = (struct dent){ (char *)(uintptr_t)off, type };
+}
+
+/* The entries of the directory open at fd but . and .., sorted as list_dir
+ * sorts, into *d (which then stays where it is). */
+static void dents_read(int fd, struct dents *d)
+{
+	d->v = d->small_v;
+	d->n = 0;
+	d->names = d->small_names;
+	size_t cap = ARRAY_SIZE(d->small_v), len = 0, room = sizeof(d->small_names);
 	char buf[4096] __attribute__((aligned(8)));
 	ssize_t got;
 	while ((got = getdents64(fd, buf, sizeof(buf))) > 0) {
@@ -50,26 +108,26 @@ static struct dents dents_read(int fd)
 				continue;
 			size_t l = strlen(de->d_name) + 1;
 			if (len + l > room)
-				d.names = xrealloc(d.names, room = 2 * (len + l) + 256);
-			memcpy(d.names + len, de->d_name, l);
-			if (d.n == cap)
-				d.v = xrealloc(d.v, (cap = cap ? 2 * cap : 8) * sizeof(*d.v));
-			/* the offset for now: names may move while it grows */
-			d.v[d.n++] = (struct dent){ (char *)(uintptr_t)len, de->d_type };
+				dents_names_grow(d, len, &room, l);
+			memcpy(d->names + len, de->d_name, l);
+			dents_push(d, &cap, len, de->d_type);
 			len += l;
 		}
 	}
-	for (size_t i = 0; i < d.n; i++)
-		d.v[i].name = d.names + (uintptr_t)d.v[i].name;
-	if (d.n > 1)
-		qsort(d.v, d.n, sizeof(*d.v), dent_cmp);
-	return d;
+	for (size_t i = 0; i < d->n; i++)
+		d->v[i].name = d->names + (uintptr_t)d->v[i].name;
+	dents_sort(d->v, d->n);
 }
 
 static void dents_free(struct dents *d)
 {
-	free(d->names);
-	free(d->v);
+	if (d->names != d->small_names)
+		free(d->names);
+	if (d->v != d->small_v)
+		free(d->v);
+	d->names = d->small_names;
+	d->v = d->small_v;
+	d->n = 0;
 }
 
 static const struct dent *dents_find(const struct dents *d, const char *name)
@@ -105,6 +163,17 @@ static const char *join(char *buf, size_t size, const char *a, const char *b)
 	buf[la] = '/';
 	memcpy(buf + la + 1, b, lb + 1);
 	return buf;
+}
+
+/* "a/b/c" in buf, or NULL when it does not fit */
+static const char *join3(char *buf, size_t size, const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a);
+	if (la + 1 >= size)
+		return NULL;
+	memcpy(buf, a, la);
+	buf[la] = '/';
+	return join(buf + la + 1, size - la - 1, b, c) ? buf : NULL;
 }
 
 /* The whole file name below dirfd, and its stat. A regular file is read
@@ -205,10 +274,11 @@ static unsigned installed_file_note(int dirfd, const char *built, const char *in
  * kernel directory kfd): lines "<built file>\t<installed path>". */
 static unsigned installed_notes(const struct rekmod_ctx *ctx, int kfd, const char *a)
 {
-	_cleanup_free_ char *rec = xasprintf("%s/.rekmod-installed", a);
+	char rb[PATH_MAX], bb[PATH_MAX];
+	const char *rec = join(rb, sizeof(rb), a, ".rekmod-installed");
 	_cleanup_free_ char *text = NULL;
 	struct stat st;
-	if (read_at(kfd, rec, &text, &st) < 0)
+	if (!rec || read_at(kfd, rec, &text, &st) < 0)
 		return 0;
 	unsigned notes = 0;
 	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -216,9 +286,10 @@ static unsigned installed_notes(const struct rekmod_ctx *ctx, int kfd, const cha
 		if (!tab)
 			continue;
 		*tab = '\0';
-		_cleanup_free_ char *built = xasprintf("%s/module/%s", a, l);
-		_cleanup_free_ char *inst = root_path(ctx, tab + 1);
-		notes |= installed_file_note(kfd, built, inst, &st.st_mtim);
+		const char *built = join3(bb, sizeof(bb), a, "module", l);
+		/* without a root, an absolute path is its own root_path */
+		_cleanup_free_ char *inst = ctx->root[0] || tab[1] != '/' ? root_path(ctx, tab + 1) : NULL;
+		notes |= built ? installed_file_note(kfd, built, inst ? inst : tab + 1, &st.st_mtim) : REKMOD_NOTE_DIFFERS;
 	}
 	return notes;
 }
@@ -243,11 +314,15 @@ static struct rekmod_status *status_push(const struct walk *w, const char *v, co
 	if (*w->n == *w->cap)
 		*w->list = xrealloc(*w->list, (*w->cap = *w->cap ? 2 * *w->cap : 16) * sizeof(**w->list));
 	struct rekmod_status *s = &(*w->list)[(*w->n)++];
+	/* module, version, kernel and arch in one allocation, owned by
+	 * .module (rekmod_status_free): one malloc per entry, not four */
+	size_t lm = strlen(w->m) + 1, lv = strlen(v) + 1, lk = k ? strlen(k) + 1 : 0, la = a ? strlen(a) + 1 : 0;
+	char *names = xmalloc(lm + lv + lk + la);
 	*s = (struct rekmod_status){
-		.module = xstrdup(w->m),
-		.version = xstrdup(v),
-		.kernel = k ? xstrdup(k) : NULL,
-		.arch = a ? xstrdup(a) : NULL,
+		.module = memcpy(names, w->m, lm),
+		.version = memcpy(names + lm, v, lv),
+		.kernel = k ? memcpy(names + lm + lv, k, lk) : NULL,
+		.arch = a ? memcpy(names + lm + lv + lk, a, la) : NULL,
 		.state = st,
 		.notes = notes,
 		.exit_code = -1,
@@ -258,11 +333,13 @@ static struct rekmod_status *status_push(const struct walk *w, const char *v, co
 /* A build exists when <a>/module below kfd holds a module file, or nothing. */
 static bool built_at(int kfd, const char *a)
 {
-	_cleanup_free_ char *p = xasprintf("%s/module", a);
-	_cleanup_close_ int fd = open_dir_at(kfd, p);
+	char buf[PATH_MAX];
+	const char *p = join(buf, sizeof(buf), a, "module");
+	_cleanup_close_ int fd = p ? open_dir_at(kfd, p) : -1;
 	if (fd < 0)
 		return false;
-	struct dents e = dents_read(fd);
+	struct dents e;
+	dents_read(fd, &e);
 	bool found = e.n == 0; /* an empty module/: a dkms.conf with zero modules (dkms 3.x) */
 	for (size_t i = 0; i < e.n && !found; i++)
 		found = strstr(e.v[i].name, ".ko") != NULL;
@@ -272,24 +349,39 @@ static bool built_at(int kfd, const char *a)
 
 static bool installed_here(const struct walk *w, const char *v, const char *k, const char *a)
 {
-	_cleanup_free_ char *link = xasprintf("kernel-%s-%s", k, a);
-	char target[PATH_MAX];
+	char link[NAME_MAX + 1], target[PATH_MAX];
+	size_t lk = strlen(k), la = strlen(a);
+	if (sizeof("kernel-") + lk + 1 + la > sizeof(link))
+		return false;
+	memcpy(link, "kernel-", sizeof("kernel-") - 1);
+	memcpy(link + sizeof("kernel-") - 1, k, lk);
+	link[sizeof("kernel-") - 1 + lk] = '-';
+	memcpy(link + sizeof("kernel-") + lk, a, la + 1);
 	if (!dents_find(&w->ents, link))
 		return false;
 	ssize_t n = readlinkat(w->fd, link, target, sizeof(target) - 1);
 	if (n < 0)
 		return false;
 	target[n] = '\0';
-	_cleanup_free_ char *iv = kernel_link_version(target, k, a);
-	return iv && streq(iv, v);
+	/* as kernel_link_version(target, k, a) == v, without allocating:
+	 * target is "[.../]<v>/<k>/<a>" */
+	size_t tail = 1 + lk + 1 + la, lv = strlen(v);
+	if ((size_t)n < tail + lv || target[n - tail] != '/' || memcmp(target + n - tail + 1, k, lk) != 0 ||
+	    target[n - la - 1] != '/' || memcmp(target + n - la, a, la) != 0)
+		return false;
+	size_t head = (size_t)n - tail; /* the length of "[.../]<v>" */
+	return memcmp(target + head - lv, v, lv) == 0 && (head == lv || target[head - lv - 1] == '/') &&
+	       !memchr(target + head - lv, '/', lv);
 }
 
 /* <a>/.rekmod-reused below kfd: the kernel whose build this is, or NULL */
 static char *reused_from(int kfd, const char *a)
 {
-	_cleanup_free_ char *rec = xasprintf("%s/%s", a, TREE_REUSED_RECORD), *text = NULL;
+	char buf[PATH_MAX];
+	const char *rec = join(buf, sizeof(buf), a, TREE_REUSED_RECORD);
+	_cleanup_free_ char *text = NULL;
 	struct stat st;
-	if (read_at(kfd, rec, &text, &st) < 0)
+	if (!rec || read_at(kfd, rec, &text, &st) < 0)
 		return NULL;
 	return tree_parse_reused(text, NULL);
 }
@@ -304,8 +396,9 @@ static void status_arch(const struct walk *w, const char *v, const char *k, int 
 	}
 	unsigned notes = 0;
 	struct stat st;
-	_cleanup_free_ char *orig = xasprintf("original_module/%s/%s", k, a);
-	if (dents_find(&w->ents, "original_module") && fstatat(w->fd, orig, &st, 0) == 0 && S_ISDIR(st.st_mode))
+	char buf[PATH_MAX];
+	const char *orig = join3(buf, sizeof(buf), "original_module", k, a);
+	if (orig && dents_find(&w->ents, "original_module") && fstatat(w->fd, orig, &st, 0) == 0 && S_ISDIR(st.st_mode))
 		notes |= REKMOD_NOTE_ORIGINAL;
 	notes |= installed_notes(w->ctx, kfd, a);
 	status_push(w, v, k, a, REKMOD_INSTALLED, notes)->reused_from = reused_from(kfd, a);
@@ -320,7 +413,8 @@ static void status_kernel(const struct walk *w, const char *v, int vfd, const ch
 		status_arch(w, v, k, kfd, w->fa);
 		return;
 	}
-	struct dents as = dents_read(kfd);
+	struct dents as;
+	dents_read(kfd, &as);
 	for (size_t i = 0; i < as.n; i++)
 		status_arch(w, v, k, kfd, as.v[i].name);
 	dents_free(&as);
@@ -369,7 +463,7 @@ static void vdir_open(const struct walk *w, const char *v, struct vdir *d)
 	if (d->fd < 0 && errno == EACCES)
 		d->fd = openat(w->fd, v, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	else if (d->fd >= 0) {
-		d->e = dents_read(d->fd);
+		dents_read(d->fd, &d->e);
 		d->listed = true;
 	}
 }
@@ -500,7 +594,7 @@ static void status_module(struct walk *w, int top, const char *version)
 	w->fd = open_dir_at(top, w->m);
 	if (w->fd < 0)
 		return;
-	w->ents = dents_read(w->fd);
+	dents_read(w->fd, &w->ents);
 	if (version)
 		status_version(w, version, DT_UNKNOWN);
 	for (size_t i = 0; !version && i < w->ents.n; i++)
@@ -525,7 +619,8 @@ _public_ int rekmod_status_list(struct rekmod_ctx *ctx, const char *module, cons
 			status_module(&w, top, version);
 		goto out;
 	}
-	struct dents mods = dents_read(top);
+	struct dents mods;
+	dents_read(top, &mods);
 	for (size_t i = 0; i < mods.n; i++) {
 		if (mods.v[i].name[0] == '.')
 			continue;
@@ -542,10 +637,7 @@ out:
 _public_ void rekmod_status_free(struct rekmod_status *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(s[i].module);
-		free(s[i].version);
-		free(s[i].kernel);
-		free(s[i].arch);
+		free(s[i].module); /* and version, kernel, arch: one allocation (status_push) */
 		free(s[i].detail);
 		free(s[i].log);
 		free(s[i].reused_from);
@@ -568,7 +660,9 @@ static void format_head(struct strbuf *b, const struct rekmod_status *s)
 
 _public_ char *rekmod_status_format(const struct rekmod_status *s)
 {
-	struct strbuf b = { 0 };
+	/* room for the usual line at once (sb_puts grows it when longer) */
+	struct strbuf b = { .s = xmalloc(192), .cap = 192 };
+	b.s[0] = '\0';
 	switch (s->state) {
 	case REKMOD_ADDED:
 	case REKMOD_BROKEN:
