@@ -124,7 +124,7 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 		.module_version = req->version,
 		.parallel_jobs = jobs,
 		.current_kernel = ctx->current_kernel,
-		.running_distribution = ctx->distro,
+		.running_distribution = ctx_distro(ctx),
 		.tmp_location = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
 		.timeout_seconds = ctx->conf_timeout,
 	};
@@ -148,7 +148,7 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 		.dkms_tree = ctx->dkms_tree_path,
 		.module = req->module,
 		.module_version = req->version,
-		.distro = ctx->distro,
+		.distro = ctx_distro(ctx),
 		.addon_modules_dir = ctx->addon_modules_dir,
 		.strict = req->strict,
 	};

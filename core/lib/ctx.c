@@ -19,7 +19,13 @@ _public_ const char *rekmod_version(void)
 
 char *root_path(const struct rekmod_ctx *ctx, const char *path)
 {
-	return xasprintf("%s%s%s", ctx->root, path[0] == '/' ? "" : "/", path);
+	/* "<root>[/]<path>" without format parsing: status asks for many */
+	size_t lr = strlen(ctx->root), lp = strlen(path), slash = path[0] != '/';
+	char *s = xmalloc(lr + slash + lp + 1);
+	memcpy(s, ctx->root, lr);
+	s[lr] = '/';
+	memcpy(s + lr + slash, path, lp + 1);
+	return s;
 }
 
 char *resolve_link(const struct rekmod_ctx *ctx, const char *link, bool host_fallback)
@@ -272,12 +278,14 @@ static void framework_read(struct rekmod_ctx *ctx)
 	}
 }
 
-static void read_os_release(struct rekmod_ctx *ctx)
+/* The running distribution (os-release's ID), read when first asked for:
+ * status and the other read-only verbs never ask. */
+const char *ctx_distro(const struct rekmod_ctx *cctx)
 {
 	static const char *const paths[] = { "/etc/os-release", "/usr/lib/os-release" };
-	const char *addon = getenv("ADDON_MODULES_DIR");
-	if (addon && *addon)
-		ctx->addon_modules_dir = xstrdup(addon);
+	struct rekmod_ctx *ctx = (struct rekmod_ctx *)cctx; /* a cache: allocated non-const in rekmod_new */
+	if (ctx->distro)
+		return ctx->distro;
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
 		_cleanup_free_ char *p = root_path(ctx, paths[i]);
 		_cleanup_free_ char *text = NULL;
@@ -288,6 +296,7 @@ static void read_os_release(struct rekmod_ctx *ctx)
 	}
 	if (!ctx->distro)
 		ctx->distro = xstrdup("unknown");
+	return ctx->distro;
 }
 
 /* As nproc(1), which dkms runs: the CPUs this process may use (one system
@@ -385,7 +394,9 @@ _public_ int rekmod_new(const struct rekmod_options *o, struct rekmod_ctx **ret)
 	uname(&u);
 	ctx->arch = xstrdup(u.machine);
 	ctx->current_kernel = xstrdup(u.release);
-	read_os_release(ctx);
+	const char *addon = getenv("ADDON_MODULES_DIR");
+	if (addon && *addon)
+		ctx->addon_modules_dir = xstrdup(addon);
 	*ret = ctx;
 	return 0;
 }

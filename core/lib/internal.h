@@ -20,7 +20,7 @@ struct rekmod_ctx {
 	char *kernel_config;     /* --config, or NULL */
 	char *conf;              /* -c, or NULL */
 	char **directives;
-	char *distro;            /* running_distribution */
+	char *distro;            /* running_distribution: NULL until ctx_distro() reads it */
 	char *addon_modules_dir;
 	char *arch;              /* uname -m */
 	char *current_kernel;    /* uname -r */
@@ -53,6 +53,7 @@ struct rekmod_ctx {
 
 /* root + path */
 char *root_path(const struct rekmod_ctx *ctx, const char *path);
+const char *ctx_distro(const struct rekmod_ctx *ctx); /* os-release ID, read on first use; "unknown" */
 /* Resolve a symlink the way a program inside the root would see it. With
  * host_fallback, an absolute target missing in the root is taken from the
  * host: only for kernel `build` links (headers of a scratch root). */

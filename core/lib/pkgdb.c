@@ -20,7 +20,7 @@ static pkgdb_headers_fn backend_headers(const struct rekmod_ctx *ctx)
 /* The distribution's usual name when no package database answers. */
 static char *usual_name(const struct rekmod_ctx *ctx, const char *kernel)
 {
-	const char *d = ctx->distro ? ctx->distro : "";
+	const char *d = ctx_distro(ctx);
 	if (startswith(d, "fedora") || startswith(d, "rhel") || startswith(d, "centos") || startswith(d, "ovm"))
 		return xasprintf("kernel-devel-%s", kernel);
 	if (startswith(d, "sles") || startswith(d, "suse") || startswith(d, "opensuse"))
