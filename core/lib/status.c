@@ -255,13 +255,17 @@ static bool same_bytes(int dirfd, const char *built, const char *inst)
  * mtime. Install copies, then writes the record: when neither file's inode
  * changed since (ctime, which no one can set back, strictly older than the
  * record), they are still the copy install made; otherwise they are
- * compared, size first. */
-static unsigned installed_file_note(int dirfd, const char *built, const char *inst, const struct timespec *recorded)
+ * compared, size first. *built_seen is set when the built file exists. */
+static unsigned installed_file_note(int dirfd, const char *built, const char *inst, const struct timespec *recorded,
+				    bool *built_seen)
 {
 	struct stat si, sb;
 	if (stat(inst, &si) < 0)
 		return access(inst, F_OK) == 0 ? REKMOD_NOTE_DIFFERS : REKMOD_NOTE_NOT_INSTALLED;
-	if (fstatat(dirfd, built, &sb, 0) < 0 || si.st_size != sb.st_size)
+	if (fstatat(dirfd, built, &sb, 0) < 0)
+		return REKMOD_NOTE_DIFFERS;
+	*built_seen = true;
+	if (si.st_size != sb.st_size)
 		return REKMOD_NOTE_DIFFERS;
 	if (si.st_dev == sb.st_dev && si.st_ino == sb.st_ino)
 		return 0;
@@ -271,8 +275,10 @@ static unsigned installed_file_note(int dirfd, const char *built, const char *in
 }
 
 /* The record of what install put where (<a>/.rekmod-installed below the
- * kernel directory kfd): lines "<built file>\t<installed path>". */
-static unsigned installed_notes(const struct rekmod_ctx *ctx, int kfd, const char *a)
+ * kernel directory kfd): lines "<built file>\t<installed path>". *built_ko
+ * is set when one of them, a *.ko* name in <a>/module/, exists: what
+ * built_at() would list module/ for. */
+static unsigned installed_notes(const struct rekmod_ctx *ctx, int kfd, const char *a, bool *built_ko)
 {
 	char rb[PATH_MAX], bb[PATH_MAX];
 	const char *rec = join(rb, sizeof(rb), a, ".rekmod-installed");
@@ -289,7 +295,11 @@ static unsigned installed_notes(const struct rekmod_ctx *ctx, int kfd, const cha
 		const char *built = join3(bb, sizeof(bb), a, "module", l);
 		/* without a root, an absolute path is its own root_path */
 		_cleanup_free_ char *inst = ctx->root[0] || tab[1] != '/' ? root_path(ctx, tab + 1) : NULL;
-		notes |= built ? installed_file_note(kfd, built, inst ? inst : tab + 1, &st.st_mtim) : REKMOD_NOTE_DIFFERS;
+		bool seen = false;
+		notes |= built ? installed_file_note(kfd, built, inst ? inst : tab + 1, &st.st_mtim, &seen)
+			       : REKMOD_NOTE_DIFFERS;
+		if (seen && !strchr(l, '/') && strstr(l, ".ko"))
+			*built_ko = true;
 	}
 	return notes;
 }
@@ -386,21 +396,27 @@ static char *reused_from(int kfd, const char *a)
 	return tree_parse_reused(text, NULL);
 }
 
+/* An entry for <k>/<a> when it is built (built_at); for an installed one,
+ * a module file its install record names already says so, without listing
+ * <a>/module. */
 static void status_arch(const struct walk *w, const char *v, const char *k, int kfd, const char *a)
 {
-	if (a[0] == '.' || !name_is_valid(a) || !built_at(kfd, a))
+	if (a[0] == '.' || !name_is_valid(a))
 		return;
 	if (!installed_here(w, v, k, a)) {
-		status_push(w, v, k, a, REKMOD_BUILT, 0)->reused_from = reused_from(kfd, a);
+		if (built_at(kfd, a))
+			status_push(w, v, k, a, REKMOD_BUILT, 0)->reused_from = reused_from(kfd, a);
 		return;
 	}
-	unsigned notes = 0;
+	bool built = false;
+	unsigned notes = installed_notes(w->ctx, kfd, a, &built);
+	if (!built && !built_at(kfd, a))
+		return;
 	struct stat st;
 	char buf[PATH_MAX];
 	const char *orig = join3(buf, sizeof(buf), "original_module", k, a);
 	if (orig && dents_find(&w->ents, "original_module") && fstatat(w->fd, orig, &st, 0) == 0 && S_ISDIR(st.st_mode))
 		notes |= REKMOD_NOTE_ORIGINAL;
-	notes |= installed_notes(w->ctx, kfd, a);
 	status_push(w, v, k, a, REKMOD_INSTALLED, notes)->reused_from = reused_from(kfd, a);
 }
 
