@@ -287,6 +287,75 @@ static void test_status_tree(void **state)
 	assert_int_equal(rm_rf(r), 0);
 }
 
+/* The walk's own bookkeeping: listings larger than the few entries kept on
+ * the stack come out sorted, a kernel-* link names its version by its last
+ * component before <k>/<a> (relative or absolute), and an installed entry
+ * is built while module/ holds a .ko even when the recorded file is gone. */
+static void test_status_walk_forms(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *r = tmpdir_new();
+	const char *K = "6.1.0-55-amd64";
+	struct strbuf want = { 0 };
+	/* 9 modules with long names: more entries and name bytes than a small listing holds */
+	for (int i = 9; i >= 1; i--) {
+		_cleanup_free_ char *m = xasprintf("module-with-a-rather-long-name-number-%d", i);
+		_cleanup_free_ char *src = xasprintf("usr/src/%s-1.0/dkms.conf", m);
+		_cleanup_free_ char *lnk = xasprintf("var/lib/dkms/%s/1.0/source", m);
+		_cleanup_free_ char *to = xasprintf("/usr/src/%s-1.0", m);
+		touch(r, src, "PACKAGE_NAME=x\n");
+		link_at(r, lnk, to);
+	}
+	for (int i = 1; i <= 9; i++)
+		sb_printf(&want, "module-with-a-rather-long-name-number-%d/1.0: added\n", i);
+	/* abs: installed through an absolute link; pre: the link names x1.0, not 1.0 */
+	const char *ms[] = { "abs", "pre" };
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *src = xasprintf("usr/src/%s-1.0/dkms.conf", ms[i]);
+		_cleanup_free_ char *lnk = xasprintf("var/lib/dkms/%s/1.0/source", ms[i]);
+		_cleanup_free_ char *to = xasprintf("/usr/src/%s-1.0", ms[i]);
+		_cleanup_free_ char *ko = xasprintf("var/lib/dkms/%s/1.0/%s/x86_64/module/%s.ko", ms[i], K, ms[i]);
+		_cleanup_free_ char *rec = xasprintf("var/lib/dkms/%s/1.0/%s/x86_64/.rekmod-installed", ms[i], K);
+		_cleanup_free_ char *line = xasprintf("%s.ko\t/lib/modules/%s/updates/dkms/%s.ko\n", ms[i], K, ms[i]);
+		_cleanup_free_ char *inst = xasprintf("lib/modules/%s/updates/dkms/%s.ko", K, ms[i]);
+		touch(r, src, "PACKAGE_NAME=x\n");
+		link_at(r, lnk, to);
+		touch(r, ko, "ko");
+		touch(r, rec, line);
+		touch(r, inst, "ko");
+	}
+	link_at(r, "var/lib/dkms/abs/kernel-6.1.0-55-amd64-x86_64", "/var/lib/dkms/abs/1.0/6.1.0-55-amd64/x86_64");
+	link_at(r, "var/lib/dkms/pre/kernel-6.1.0-55-amd64-x86_64", "x1.0/6.1.0-55-amd64/x86_64");
+
+	struct rekmod_ctx *ctx = NULL;
+	struct rekmod_options o = { .root = r, .log_fn = quiet };
+	assert_int_equal(rekmod_new(&o, &ctx), 0);
+	_cleanup_free_ char *all = status_text(ctx, NULL, NULL);
+	_cleanup_free_ char *exp = xasprintf("abs/1.0, %s, x86_64: installed\n%spre/1.0, %s, x86_64: built\n", K,
+					     want.s, K);
+	assert_string_equal(all, exp);
+
+	/* the recorded file gone from module/: still built (another .ko), the difference shown */
+	_cleanup_free_ char *gone = xasprintf("%s/var/lib/dkms/abs/1.0/%s/x86_64/module/abs.ko", r, K);
+	_cleanup_free_ char *other = xasprintf("var/lib/dkms/abs/1.0/%s/x86_64/module/other.ko", K);
+	assert_int_equal(unlink(gone), 0);
+	touch(r, other, "ko");
+	_cleanup_free_ char *st1 = status_text(ctx, "abs", NULL);
+	_cleanup_free_ char *exp1 = xasprintf("abs/1.0, %s, x86_64: installed (Differences between built and "
+					      "installed modules)\n", K);
+	assert_string_equal(st1, exp1);
+	/* no .ko left in module/: not built, so nothing for that kernel */
+	_cleanup_free_ char *o2 = xasprintf("%s/%s", r, other);
+	_cleanup_free_ char *txt = xasprintf("var/lib/dkms/abs/1.0/%s/x86_64/module/notes.txt", K);
+	assert_int_equal(unlink(o2), 0);
+	touch(r, txt, "x");
+	_cleanup_free_ char *st2 = status_text(ctx, "abs", NULL);
+	assert_string_equal(st2, "abs/1.0: added\n");
+	sb_free(&want);
+	rekmod_unref(ctx);
+	assert_int_equal(rm_rf(r), 0);
+}
+
 static void set_mtime(const char *root, const char *rel, time_t t)
 {
 	_cleanup_free_ char *p = xasprintf("%s/%s", root, rel);
@@ -501,7 +570,8 @@ int main(void)
 		cmocka_unit_test(test_name_is_valid), cmocka_unit_test(test_version_compare),
 		cmocka_unit_test(test_kernel_dir_name), cmocka_unit_test(test_text_value), cmocka_unit_test(test_status_format),
 		cmocka_unit_test(test_atomic_write), cmocka_unit_test(test_copy_tree),
-		cmocka_unit_test(test_status_tree), cmocka_unit_test(test_status_notes), cmocka_unit_test(test_status_many),
+		cmocka_unit_test(test_status_tree),
+		cmocka_unit_test(test_status_walk_forms), cmocka_unit_test(test_status_notes), cmocka_unit_test(test_status_many),
 		cmocka_unit_test(test_dl_load), cmocka_unit_test(test_unref_null),
 		cmocka_unit_test(test_bad_root), cmocka_unit_test(test_module_filters),
 		cmocka_unit_test(test_plan_cycles),
