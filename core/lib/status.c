@@ -6,7 +6,9 @@
  * directory per level and asks below it with fstatat/readlinkat, takes an
  * entry's type from the directory listing instead of a stat, and compares
  * an installed module with its build only when either inode changed after
- * install wrote its record. It reads no dkms.conf. */
+ * install wrote its record. It reads no dkms.conf. The walk allocates
+ * little and parses no formats: a listing of a few entries lives on the
+ * stack, paths are joined in buffers, an entry's names share one block. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
