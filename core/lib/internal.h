@@ -185,6 +185,11 @@ int run_publish_builds(struct rekmod_ctx *ctx, char *const *m, char *const *v, c
 
 /* mkpkg.c: <m>-modules-<kver>, the name of a binaries-only package */
 char *pack_binary_name(const char *m, const char *k);
+/* mkpkg.c: the rpm Version of dkms version v ('-' and ':' are '_') */
+char *pack_rpm_version(const char *v);
+/* publish.c: does an rpm repository's file list hold package pkg at dkms
+ * version v (<pkg>-<rpm version>-<release>.<arch>.rpm)? */
+bool publish_rpm_listed(char *const *files, const char *pkg, const char *v);
 
 /* conf.c: dkms.conf of a registered module for one kernel */
 struct conf_req {

@@ -89,10 +89,15 @@ static bool repo_has(const struct rekmod_publish_options *o, char *const *listed
 		_cleanup_free_ char *want = xasprintf("%s %s", pkg, v);
 		return strv_contains(listed, want);
 	}
-	_cleanup_free_ char *prefix = xasprintf("%s-", pkg);
-	for (size_t i = 0; listed && listed[i]; i++)
-		if (startswith(listed[i], prefix) && endswith(listed[i], ".rpm") &&
-		    startswith(listed[i] + strlen(prefix), v))
+	return publish_rpm_listed(listed, pkg, v);
+}
+
+bool publish_rpm_listed(char *const *files, const char *pkg, const char *v)
+{
+	_cleanup_free_ char *ver = pack_rpm_version(v);
+	_cleanup_free_ char *prefix = xasprintf("%s-%s-", pkg, ver);
+	for (size_t i = 0; files && files[i]; i++)
+		if (startswith(files[i], prefix) && endswith(files[i], ".rpm"))
 			return true;
 	return false;
 }

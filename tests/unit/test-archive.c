@@ -2,7 +2,8 @@
 /* archive.c's path logic (headers from the package archive, for rekmod
  * publish): symlink targets kept inside the unpacked tree, the Makefile
  * include of Debian's -common tree, apt-cache depends output, the header
- * directory of a Debian and of an rpm (kernel-devel) tree. No network. */
+ * directory of a Debian and of an rpm (kernel-devel) tree; which packages
+ * an rpm repository directory holds for publish --rpm. No network. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,19 @@ static void test_header_subdir(void **state)
 	free(d);
 }
 
+/* publish --rpm: what the repository directory holds at which version */
+static void test_rpm_listed(void **state)
+{
+	(void)state;
+	char *files[] = { (char *)"hello-modules-6.1.0-57-amd64-0.1.1-1.x86_64.rpm",
+			  (char *)"hello-modules-6.1.0-57-amd64-2.0_rc1-1.x86_64.rpm", (char *)"repodata", NULL };
+	assert_true(publish_rpm_listed(files, "hello-modules-6.1.0-57-amd64", "0.1.1"));
+	assert_false(publish_rpm_listed(files, "hello-modules-6.1.0-57-amd64", "0.1")); /* 0.1.1 is not 0.1 */
+	assert_true(publish_rpm_listed(files, "hello-modules-6.1.0-57-amd64", "2.0-rc1")); /* as mkrpm names it */
+	assert_false(publish_rpm_listed(files, "hello-modules-6.1.0-5", "7-amd64-0.1.1"));
+	assert_false(publish_rpm_listed(NULL, "hello-modules-6.1.0-57-amd64", "0.1.1"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +110,7 @@ int main(void)
 		cmocka_unit_test(test_fix_includes),
 		cmocka_unit_test(test_parse_depends),
 		cmocka_unit_test(test_header_subdir),
+		cmocka_unit_test(test_rpm_listed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
