@@ -221,14 +221,17 @@ static int apt_prepare(struct rekmod_ctx *ctx, const char *apt)
 		}
 	}
 	_cleanup_free_ char *status = xasprintf("%s/status", apt), *stamp = xasprintf("%s/updated", apt);
-	if (!path_exists(status) && write_file_atomic(status, "", 0, 0644) < 0)
+	int r = path_exists(status) ? 0 : write_file_atomic(status, "", 0, 0644);
+	if (r < 0) {
+		dk_error(ctx, "could not create %s: %s", status, strerror(-r));
 		return REKMOD_E_GENERIC;
+	}
 	struct stat st;
 	if (stat(stamp, &st) == 0 && time(NULL) - st.st_mtime < 86400 && has_lists(apt))
 		return 0;
 	_cleanup_strv_free_ char **argv = apt_argv(ctx, "apt-get", apt);
 	strv_push(&argv, xstrdup("update"));
-	int r = fetch_tool(ctx, argv, apt, "could not refresh the package lists of the private apt configuration");
+	r = fetch_tool(ctx, argv, apt, "could not refresh the package lists of the private apt configuration");
 	if (r == 0)
 		write_file_atomic(stamp, "", 0, 0644);
 	return r;
@@ -284,8 +287,10 @@ static int fetch_deb(struct rekmod_ctx *ctx, const char *cache, const char *kern
 	int r = apt_prepare(ctx, apt);
 	if (r)
 		return r;
-	if (mkdir_p(debs, 0755) < 0)
+	if ((r = mkdir_p(debs, 0755)) < 0) {
+		dk_error(ctx, "could not create %s: %s", debs, strerror(-r));
 		return REKMOD_E_GENERIC;
+	}
 	_cleanup_strv_free_ char **q = apt_argv(ctx, "apt-cache", apt);
 	strv_push(&q, xstrdup("depends"));
 	strv_push(&q, xstrdup(pkg));
@@ -328,8 +333,10 @@ static int unpack_rpm(struct rekmod_ctx *ctx, const char *rpm, const char *dir)
 {
 	_cleanup_free_ char *cpio = xasprintf("%s/.payload.cpio", dir);
 	_cleanup_close_ int fd = open(cpio, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if (fd < 0) {
+		dk_error(ctx, "could not create %s: %s", cpio, strerror(errno));
 		return REKMOD_E_GENERIC;
+	}
 	const char *a1[] = { "rpm2cpio", rpm, NULL };
 	const char *a2[] = { "cpio", "-idm", "--quiet", "--no-absolute-filenames", NULL };
 	struct rk_spawn s1 = { .argv = a1, .stdout_fd = fd, .stderr_fd = -1, .stdin_fd = -1 };
@@ -353,11 +360,14 @@ static int fetch_rpm(struct rekmod_ctx *ctx, const char *cache, const char *kern
 	_cleanup_free_ char *rpms = xasprintf("%s/rpms", cache);
 	_cleanup_free_ char *pkg = xasprintf("kernel-devel-%s", kernel);
 	_cleanup_free_ char *dest = xasprintf("--destdir=%s", rpms);
-	if (mkdir_p(rpms, 0755) < 0)
+	int r = mkdir_p(rpms, 0755);
+	if (r < 0) {
+		dk_error(ctx, "could not create %s: %s", rpms, strerror(-r));
 		return REKMOD_E_GENERIC;
+	}
 	const char *dl[] = { "dnf", "-q", "download", dest, pkg, NULL };
 	say(ctx, "Downloading the headers of kernel %s from the package archive: %s", kernel, pkg);
-	int r = fetch_tool(ctx, (char **)dl, rpms, "could not download the kernel headers");
+	r = fetch_tool(ctx, (char **)dl, rpms, "could not download the kernel headers");
 	if (r)
 		return r;
 	_cleanup_free_ char *rpm = downloaded(rpms, pkg, ".", ".rpm");
@@ -398,14 +408,21 @@ static int fix_tree(struct rekmod_ctx *ctx, const char *tmp, const char *final, 
 		dk_error(ctx, "the downloaded packages hold no headers of kernel %s", kernel);
 		return REKMOD_E_NOHEADERS;
 	}
-	if (symlink(sub, link) < 0)
+	if (symlink(sub, link) < 0) {
+		dk_error(ctx, "could not create the link %s: %s", link, strerror(errno));
 		return REKMOD_E_GENERIC;
+	}
 	return 0;
 }
 
-/* The headers of kernel in the cache: there already, or downloaded now. */
+/* The headers of kernel in the cache: there already, or downloaded now
+ * (publish holds the tree lock). */
 int archive_fetch_headers(struct rekmod_ctx *ctx, const char *kernel)
 {
+	if (!name_is_valid(kernel)) {
+		dk_error(ctx, "invalid kernel version \"%s\": a release holds letters, digits and . _ + ~ : -", kernel);
+		return REKMOD_E_GENERIC;
+	}
 	_cleanup_free_ char *have = archive_build_dir(ctx, kernel);
 	if (have)
 		return 0;
