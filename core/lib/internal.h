@@ -173,6 +173,9 @@ char *archive_build_dir(const struct rekmod_ctx *ctx, const char *kernel);
 int archive_fetch_headers(struct rekmod_ctx *ctx, const char *kernel);
 /* pure helpers, unit-tested */
 char *archive_relative_target(const char *rel, const char *target);
+/* every absolute link under dir made relative; then -EXDEV and *ret_bad
+ * ("rel -> target") if a link leads outside dir */
+int archive_fix_links(const char *dir, char **ret_bad);
 char *archive_fix_includes(const char *text, const char *root);
 char **archive_parse_depends(const char *pkg, const char *out);
 char *archive_header_subdir(const char *tmp, const char *kernel);
