@@ -556,7 +556,8 @@ static bool vermagic_fits(const struct rekmod_ctx *ctx, const char *m, const cha
 	return false;
 }
 
-/* the kernels m/v is built for on arch a, other than k, newest first */
+/* the kernels m/v is built for on arch a, other than k, in reverse name order (C collation, so
+ * not always the newest first: any of them serves) */
 static char **built_kernels(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
 			    const char *a)
 {
