@@ -423,9 +423,12 @@ static void doctor_kernel_line(const struct rekmod_kernel_facts *k)
 void out_doctor(const struct rekmod_doctor_report *r, bool verbose)
 {
 	size_t problems = 0;
-	for (size_t i = 0; i < r->n_findings; i++)
-		if (r->findings[i].cls != REKMOD_DOCTOR_NOTE && ++problems)
-			printf("%s; fix: %s\n", r->findings[i].problem, r->findings[i].fix);
+	for (size_t i = 0; i < r->n_findings; i++) {
+		if (r->findings[i].cls == REKMOD_DOCTOR_NOTE)
+			continue;
+		problems++;
+		printf("%s; fix: %s\n", r->findings[i].problem, r->findings[i].fix);
+	}
 	if (!verbose)
 		return;
 	for (size_t i = 0; i < r->n_findings; i++)
