@@ -141,10 +141,10 @@ void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v,
 char *tree_kernel_hash_read(const struct rekmod_ctx *ctx, const char *k, const char *key);
 int tree_kernel_hash_write(const struct rekmod_ctx *ctx, const char *k, const char *key, const char *hash);
 /* <base>/.rekmod-reused: this build is a copy of kernel k0's build (how:
- * "equivalent" or "compatible"); read back: k0 (NULL: a build of its own) */
+ * "equivalent" or "compatible"), written into the build's staging directory
+ * dir before it becomes <base>; read back: k0 (NULL: a build of its own) */
 #define TREE_REUSED_RECORD ".rekmod-reused"
-int tree_reused_write(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-		      const char *k0, const char *how);
+int tree_reused_write(const char *dir, const char *k0, const char *how);
 char *tree_reused_from(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 		       char **ret_how);
 char *tree_parse_reused(const char *text, char **ret_how);

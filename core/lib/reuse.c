@@ -723,6 +723,8 @@ int do_reuse(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	int r = copy_modules(ctx, mods0, staging, k, k0);
 	if (r == 0)
 		r = write_log(staging, m, v, k, k0, how);
+	if (r == 0)
+		r = tree_reused_write(staging, k0, how); /* the build is in place with its record, or not at all */
 	if (r == 0 && (chmod(staging, 0755) < 0 || rename(staging, base) < 0))
 		r = -errno;
 	if (r) {
@@ -731,8 +733,6 @@ int do_reuse(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 		return r;
 	}
 	fsync_dir_of(base);
-	if ((r = tree_reused_write(ctx, m, v, k, a, k0, how)) < 0)
-		dk_warn(ctx, "could not record that %s/%s for %s is the build for %s: %s", m, v, k, k0, strerror(-r));
 	rk_info(log_of(ctx), "%s/%s for %s: the build for %s is reused (%s kernels): no compile", m, v, k, k0, how);
 	return 0;
 }
