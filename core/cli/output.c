@@ -421,16 +421,25 @@ static void doctor_kernel_line(const struct rekmod_kernel_facts *k)
 	putchar('\n');
 }
 
+/* the problems; --verbose: the notes (class 0), each kernel's facts, the key */
 void out_doctor(const struct rekmod_doctor_report *r, bool verbose)
 {
-	for (size_t i = 0; i < r->n_findings; i++)
+	size_t problems = 0;
+	for (size_t i = 0; i < r->n_findings; i++) {
+		if (r->findings[i].cls == REKMOD_DOCTOR_NOTE)
+			continue;
+		problems++;
 		printf("%s; fix: %s\n", r->findings[i].problem, r->findings[i].fix);
+	}
 	if (!verbose)
 		return;
+	for (size_t i = 0; i < r->n_findings; i++)
+		if (r->findings[i].cls == REKMOD_DOCTOR_NOTE)
+			printf("note: %s; %s\n", r->findings[i].problem, r->findings[i].fix);
 	for (size_t i = 0; i < r->n_kernels; i++)
 		doctor_kernel_line(&r->kernels[i]);
 	out_signing(stdout, &r->signing);
-	if (!r->n_findings)
+	if (!problems)
 		printf("Nothing needs action.\n");
 }
 

@@ -266,6 +266,8 @@ int rekmod_generate_mok(struct rekmod_ctx *ctx);
 
 /* ---- doctor: what needs action, and how to fix it (read-only) ---- */
 enum rekmod_doctor_class { /* `rekmod doctor` exits with the OR of its findings' classes */
+	REKMOD_DOCTOR_NOTE = 0,        /* no problem, a fact (a build reused from another kernel): never in the
+					* exit status */
 	REKMOD_DOCTOR_MODULES = 1,     /* a registration: broken source, failed build, built but not
 					* installed, installed files changed or missing */
 	REKMOD_DOCTOR_KERNELS = 2,     /* a kernel: headers missing, no signing tool where signatures are required */
@@ -277,10 +279,11 @@ enum rekmod_doctor_class { /* `rekmod doctor` exits with the OR of its findings'
 struct rekmod_finding {
 	unsigned cls;     /* one enum rekmod_doctor_class */
 	const char *kind; /* "no-headers", "no-sign-tool", "broken-source", "failed-build", "not-installed",
-			   * "files-differ", "files-missing", "optout", "not-enrolled", "no-key", "unsigned" */
+			   * "files-differ", "files-missing", "optout", "not-enrolled", "no-key", "unsigned";
+			   * notes (class 0): "reused" */
 	char *module, *version, *kernel, *arch; /* NULL when the finding is not about one */
-	char *problem; /* one line: what is wrong */
-	char *fix;     /* one line: the command or step that fixes it */
+	char *problem; /* one line: what is wrong (a note: what is so) */
+	char *fix;     /* one line: the command or step that fixes it (a note: what to do if that is not wanted) */
 	char *log;     /* failed-build: the make.log kept for it, else NULL */
 };
 

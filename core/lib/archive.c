@@ -105,8 +105,10 @@ char *archive_fix_includes(const char *text, const char *root)
 	return sb_steal(&b);
 }
 
-/* Every absolute symlink under dir (rel: its path from the root) made relative. */
-static int fix_links(const char *dir, const char *rel)
+/* fn for every symbolic link under dir (rel: its path from the root), with its target */
+typedef int (*link_fn)(const char *root, const char *path, const char *rel, const char *target, char **ret_bad);
+
+static int walk_links(const char *root, const char *dir, const char *rel, link_fn fn, char **ret_bad)
 {
 	_cleanup_strv_free_ char **e = list_dir(dir);
 	for (size_t i = 0; e && e[i]; i++) {
@@ -115,26 +117,68 @@ static int fix_links(const char *dir, const char *rel)
 		struct stat st;
 		if (lstat(p, &st) < 0)
 			return -errno;
-		if (S_ISDIR(st.st_mode)) {
-			int k = fix_links(p, r);
+		int k = 0;
+		if (S_ISDIR(st.st_mode))
+			k = walk_links(root, p, r, fn, ret_bad);
+		if (!S_ISLNK(st.st_mode)) {
 			if (k < 0)
 				return k;
 			continue;
 		}
-		if (!S_ISLNK(st.st_mode))
-			continue;
 		char target[4096];
 		ssize_t n = readlink(p, target, sizeof(target) - 1);
 		if (n < 0)
 			return -errno;
 		target[n] = '\0';
-		if (target[0] != '/')
-			continue;
-		_cleanup_free_ char *t = archive_relative_target(r, target);
-		if (unlink(p) < 0 || symlink(t, p) < 0)
-			return -errno;
+		if ((k = fn(root, p, r, target, ret_bad)) < 0)
+			return k;
 	}
 	return 0;
+}
+
+/* an absolute link made relative, so that it stays inside the root */
+static int relative_link(const char *root, const char *path, const char *rel, const char *target, char **ret_bad)
+{
+	(void)root, (void)ret_bad;
+	if (target[0] != '/')
+		return 0;
+	_cleanup_free_ char *t = archive_relative_target(rel, target);
+	return unlink(path) < 0 || symlink(t, path) < 0 ? -errno : 0;
+}
+
+/* a link that resolves leads (through other links) inside root; a dangling
+ * one has no more ".." than directories above it */
+static int link_inside(const char *root, const char *path, const char *rel, const char *target, char **ret_bad)
+{
+	_cleanup_free_ char *real = realpath(path, NULL);
+	size_t rl = strlen(root);
+	bool inside = real && startswith(real, root) && (real[rl] == '\0' || real[rl] == '/');
+	if (!real) {
+		long depth = 0;
+		for (const char *p = rel; *p; p++)
+			depth += *p == '/';
+		_cleanup_free_ char *t = xstrdup(target);
+		inside = target[0] != '/';
+		for (char *save = NULL, *c = strtok_r(t, "/", &save); inside && c; c = strtok_r(NULL, "/", &save)) {
+			if (streq(c, ".."))
+				inside = --depth >= 0;
+			else if (!streq(c, "."))
+				depth++;
+		}
+	}
+	if (inside)
+		return 0;
+	*ret_bad = xasprintf("%s -> %s", rel, target);
+	return -EXDEV;
+}
+
+int archive_fix_links(const char *dir, char **ret_bad)
+{
+	_cleanup_free_ char *root = realpath(dir, NULL);
+	if (!root)
+		return -errno;
+	int r = walk_links(root, root, "", relative_link, ret_bad);
+	return r < 0 ? r : walk_links(root, root, "", link_inside, ret_bad);
 }
 
 /* The Makefile at the top of each header directory (usr/src/X/, and
@@ -221,14 +265,17 @@ static int apt_prepare(struct rekmod_ctx *ctx, const char *apt)
 		}
 	}
 	_cleanup_free_ char *status = xasprintf("%s/status", apt), *stamp = xasprintf("%s/updated", apt);
-	if (!path_exists(status) && write_file_atomic(status, "", 0, 0644) < 0)
+	int r = path_exists(status) ? 0 : write_file_atomic(status, "", 0, 0644);
+	if (r < 0) {
+		dk_error(ctx, "could not create %s: %s", status, strerror(-r));
 		return REKMOD_E_GENERIC;
+	}
 	struct stat st;
 	if (stat(stamp, &st) == 0 && time(NULL) - st.st_mtime < 86400 && has_lists(apt))
 		return 0;
 	_cleanup_strv_free_ char **argv = apt_argv(ctx, "apt-get", apt);
 	strv_push(&argv, xstrdup("update"));
-	int r = fetch_tool(ctx, argv, apt, "could not refresh the package lists of the private apt configuration");
+	r = fetch_tool(ctx, argv, apt, "could not refresh the package lists of the private apt configuration");
 	if (r == 0)
 		write_file_atomic(stamp, "", 0, 0644);
 	return r;
@@ -284,8 +331,10 @@ static int fetch_deb(struct rekmod_ctx *ctx, const char *cache, const char *kern
 	int r = apt_prepare(ctx, apt);
 	if (r)
 		return r;
-	if (mkdir_p(debs, 0755) < 0)
+	if ((r = mkdir_p(debs, 0755)) < 0) {
+		dk_error(ctx, "could not create %s: %s", debs, strerror(-r));
 		return REKMOD_E_GENERIC;
+	}
 	_cleanup_strv_free_ char **q = apt_argv(ctx, "apt-cache", apt);
 	strv_push(&q, xstrdup("depends"));
 	strv_push(&q, xstrdup(pkg));
@@ -328,8 +377,10 @@ static int unpack_rpm(struct rekmod_ctx *ctx, const char *rpm, const char *dir)
 {
 	_cleanup_free_ char *cpio = xasprintf("%s/.payload.cpio", dir);
 	_cleanup_close_ int fd = open(cpio, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if (fd < 0) {
+		dk_error(ctx, "could not create %s: %s", cpio, strerror(errno));
 		return REKMOD_E_GENERIC;
+	}
 	const char *a1[] = { "rpm2cpio", rpm, NULL };
 	const char *a2[] = { "cpio", "-idm", "--quiet", "--no-absolute-filenames", NULL };
 	struct rk_spawn s1 = { .argv = a1, .stdout_fd = fd, .stderr_fd = -1, .stdin_fd = -1 };
@@ -353,11 +404,14 @@ static int fetch_rpm(struct rekmod_ctx *ctx, const char *cache, const char *kern
 	_cleanup_free_ char *rpms = xasprintf("%s/rpms", cache);
 	_cleanup_free_ char *pkg = xasprintf("kernel-devel-%s", kernel);
 	_cleanup_free_ char *dest = xasprintf("--destdir=%s", rpms);
-	if (mkdir_p(rpms, 0755) < 0)
+	int r = mkdir_p(rpms, 0755);
+	if (r < 0) {
+		dk_error(ctx, "could not create %s: %s", rpms, strerror(-r));
 		return REKMOD_E_GENERIC;
+	}
 	const char *dl[] = { "dnf", "-q", "download", dest, pkg, NULL };
 	say(ctx, "Downloading the headers of kernel %s from the package archive: %s", kernel, pkg);
-	int r = fetch_tool(ctx, (char **)dl, rpms, "could not download the kernel headers");
+	r = fetch_tool(ctx, (char **)dl, rpms, "could not download the kernel headers");
 	if (r)
 		return r;
 	_cleanup_free_ char *rpm = downloaded(rpms, pkg, ".", ".rpm");
@@ -385,7 +439,13 @@ char *archive_header_subdir(const char *tmp, const char *kernel)
 /* The unpacked tree made self-contained, with its build link. */
 static int fix_tree(struct rekmod_ctx *ctx, const char *tmp, const char *final, const char *kernel)
 {
-	int r = fix_links(tmp, "");
+	_cleanup_free_ char *bad = NULL;
+	int r = archive_fix_links(tmp, &bad);
+	if (r == -EXDEV) {
+		dk_error(ctx, "the downloaded headers of kernel %s hold a link leading outside %s (%s); they are not used",
+			 kernel, tmp, bad);
+		return REKMOD_E_NOHEADERS;
+	}
 	if (r == 0)
 		r = fix_makefiles(tmp, final);
 	if (r < 0) {
@@ -398,14 +458,21 @@ static int fix_tree(struct rekmod_ctx *ctx, const char *tmp, const char *final, 
 		dk_error(ctx, "the downloaded packages hold no headers of kernel %s", kernel);
 		return REKMOD_E_NOHEADERS;
 	}
-	if (symlink(sub, link) < 0)
+	if (symlink(sub, link) < 0) {
+		dk_error(ctx, "could not create the link %s: %s", link, strerror(errno));
 		return REKMOD_E_GENERIC;
+	}
 	return 0;
 }
 
-/* The headers of kernel in the cache: there already, or downloaded now. */
+/* The headers of kernel in the cache: there already, or downloaded now
+ * (publish holds the tree lock). */
 int archive_fetch_headers(struct rekmod_ctx *ctx, const char *kernel)
 {
+	if (!name_is_valid(kernel)) {
+		dk_error(ctx, "invalid kernel version \"%s\": a release holds letters, digits and . _ + ~ : -", kernel);
+		return REKMOD_E_GENERIC;
+	}
 	_cleanup_free_ char *have = archive_build_dir(ctx, kernel);
 	if (have)
 		return 0;

@@ -4,7 +4,9 @@
  * the rest: kernel discovery and the headers package of sync's "waiting
  * for headers" line, status's view of the tree (failures, opt-outs, changed
  * installs), the signing code's key choice and per-kernel facts, and the
- * compression choice of the build. It takes no lock and writes nothing. */
+ * compression choice of the build. It takes no lock and writes nothing.
+ * Notes (class 0, never in the exit status) say what is so without being a
+ * problem: a build reused from another kernel. */
 #include <limits.h>
 #include <unistd.h>
 
@@ -180,9 +182,25 @@ static void optout_finding(struct doc *d, const struct rekmod_status *s)
 			   s->module, s->version, s->kernel);
 }
 
+/* a build copied from another kernel's (reuse.c): no problem, a note (class 0) */
+static void reused_note(struct doc *d, const struct rekmod_status *s)
+{
+	_cleanup_free_ char *how = NULL;
+	_cleanup_free_ char *from = tree_reused_from(d->ctx, s->module, s->version, s->kernel, s->arch, &how);
+	struct rekmod_finding *f = finding(d, REKMOD_DOCTOR_NOTE, "reused", s);
+	f->problem = xasprintf("%s/%s, %s, %s: %s from %s: its build for %s is reused (%s kernels), not compiled for %s",
+			       s->module, s->version, s->kernel, s->arch,
+			       s->state == REKMOD_INSTALLED ? "installed-weak" : "built-weak", s->reused_from,
+			       s->reused_from, how ? how : "equivalent", s->kernel);
+	f->fix = xasprintf("nothing to do (rekmod sync --rebuild -m %s --kernel %s compiles it for %s)", s->module,
+			   s->kernel, s->kernel);
+}
+
 static void scan_registrations(struct doc *d, const struct rekmod_status *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		if (s[i].reused_from && (s[i].state == REKMOD_INSTALLED || s[i].state == REKMOD_BUILT))
+			reused_note(d, &s[i]);
 		switch (s[i].state) {
 		case REKMOD_BROKEN:
 			broken_finding(d, &s[i]);

@@ -142,10 +142,10 @@ void tree_build_aside_done(struct rekmod_ctx *ctx, const char *m, const char *v,
 char *tree_kernel_hash_read(const struct rekmod_ctx *ctx, const char *k, const char *key);
 int tree_kernel_hash_write(const struct rekmod_ctx *ctx, const char *k, const char *key, const char *hash);
 /* <base>/.rekmod-reused: this build is a copy of kernel k0's build (how:
- * "equivalent" or "compatible"); read back: k0 (NULL: a build of its own) */
+ * "equivalent" or "compatible"), written into the build's staging directory
+ * dir before it becomes <base>; read back: k0 (NULL: a build of its own) */
 #define TREE_REUSED_RECORD ".rekmod-reused"
-int tree_reused_write(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-		      const char *k0, const char *how);
+int tree_reused_write(const char *dir, const char *k0, const char *how);
 char *tree_reused_from(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 		       char **ret_how);
 char *tree_parse_reused(const char *text, char **ret_how);
@@ -174,6 +174,9 @@ char *archive_build_dir(const struct rekmod_ctx *ctx, const char *kernel);
 int archive_fetch_headers(struct rekmod_ctx *ctx, const char *kernel);
 /* pure helpers, unit-tested */
 char *archive_relative_target(const char *rel, const char *target);
+/* every absolute link under dir made relative; then -EXDEV and *ret_bad
+ * ("rel -> target") if a link leads outside dir */
+int archive_fix_links(const char *dir, char **ret_bad);
 char *archive_fix_includes(const char *text, const char *root);
 char **archive_parse_depends(const char *pkg, const char *out);
 char *archive_header_subdir(const char *tmp, const char *kernel);
@@ -186,6 +189,11 @@ int run_publish_builds(struct rekmod_ctx *ctx, char *const *m, char *const *v, c
 
 /* mkpkg.c: <m>-modules-<kver>, the name of a binaries-only package */
 char *pack_binary_name(const char *m, const char *k);
+/* mkpkg.c: the rpm Version of dkms version v ('-' and ':' are '_') */
+char *pack_rpm_version(const char *v);
+/* publish.c: does an rpm repository's file list hold package pkg at dkms
+ * version v (<pkg>-<rpm version>-<release>.<arch>.rpm)? */
+bool publish_rpm_listed(char *const *files, const char *pkg, const char *v);
 
 /* conf.c: dkms.conf of a registered module for one kernel */
 struct conf_req {

@@ -713,7 +713,7 @@ _public_ int rekmod_mkdeb(struct rekmod_ctx *ctx, const struct rekmod_pack_optio
 /* ---- mkrpm ---- */
 
 /* rpm versions cannot hold '-' */
-static char *rpm_version(const char *v)
+char *pack_rpm_version(const char *v)
 {
 	char *s = xstrdup(v);
 	for (char *p = s; *p; p++)
@@ -856,7 +856,7 @@ static int mkrpm_dkms(struct rekmod_ctx *ctx, const struct rekmod_pack_options *
 	if (r)
 		return r;
 	_cleanup_free_ char *list = prebuilt ? kernel_lines(ks, as) : xstrdup("");
-	_cleanup_free_ char *ver = rpm_version(v);
+	_cleanup_free_ char *ver = pack_rpm_version(v);
 	_cleanup_free_ char *summary = xasprintf("%s %s kernel module, DKMS source%s", m, v,
 						 prebuilt ? " and prebuilt modules" : "");
 	_cleanup_free_ char *desc = xasprintf("The source of the %s %s out-of-tree kernel module in /usr/src/%s-%s,\n"
@@ -890,7 +890,7 @@ static int mkrpm_binaries(struct rekmod_ctx *ctx, const struct rekmod_pack_optio
 	}
 	if ((r = put_tarball(ctx, o, one_k, one_a, tb)))
 		return r;
-	_cleanup_free_ char *ver = rpm_version(v);
+	_cleanup_free_ char *ver = pack_rpm_version(v);
 	_cleanup_free_ char *summary = xasprintf("%s %s kernel module for Linux %s (prebuilt)", m, v, k);
 	_cleanup_free_ char *desc = xasprintf("The %s %s out-of-tree kernel module built for Linux %s (%s),\n"
 					      "installed with DKMS without compiling.",

@@ -89,10 +89,15 @@ static bool repo_has(const struct rekmod_publish_options *o, char *const *listed
 		_cleanup_free_ char *want = xasprintf("%s %s", pkg, v);
 		return strv_contains(listed, want);
 	}
-	_cleanup_free_ char *prefix = xasprintf("%s-", pkg);
-	for (size_t i = 0; listed && listed[i]; i++)
-		if (startswith(listed[i], prefix) && endswith(listed[i], ".rpm") &&
-		    startswith(listed[i] + strlen(prefix), v))
+	return publish_rpm_listed(listed, pkg, v);
+}
+
+bool publish_rpm_listed(char *const *files, const char *pkg, const char *v)
+{
+	_cleanup_free_ char *ver = pack_rpm_version(v);
+	_cleanup_free_ char *prefix = xasprintf("%s-%s-", pkg, ver);
+	for (size_t i = 0; files && files[i]; i++)
+		if (startswith(files[i], prefix) && endswith(files[i], ".rpm"))
 			return true;
 	return false;
 }
@@ -250,29 +255,41 @@ static int publish_modules(struct rekmod_ctx *ctx, const struct rekmod_publish_o
 	return 0;
 }
 
+/* The repository, the header cache, the builds and the packages: under the
+ * tree lock, so that what was built is what is packaged and no other rekmod
+ * fetches into the cache meanwhile. */
+static int publish_locked(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o, char *const *ms,
+			  char *const *vs, struct rekmod_publish_result *res)
+{
+	_cleanup_free_ char *suite = suite_of(ctx, o->suite);
+	int r = o->rpm ? 0 : apt_repo_init(ctx, o->repo, suite);
+	if (r)
+		return r;
+	_cleanup_strv_free_ char **listed = o->rpm ? list_dir(o->repo) : apt_repo_list(ctx, o->repo, suite);
+	struct triples t = { 0 };
+	int fr = 0;
+	for (size_t i = 0; ms[i]; i++) {
+		int x = plan_module(ctx, o, listed, ms[i], vs[i], &t, res);
+		fr = x ? x : fr;
+	}
+	r = build_and_publish(ctx, o, suite, &t, res);
+	triples_free(&t);
+	say(ctx, "publish: %u package(s) added to %s, %u there already, %u failed.", res->published, o->repo,
+	    res->present, res->failed);
+	return r ? r : fr;
+}
+
 _public_ int rekmod_publish(struct rekmod_ctx *ctx, const struct rekmod_publish_options *o,
 			    struct rekmod_publish_result *ret)
 {
 	struct rekmod_publish_result res = { 0 };
 	_cleanup_strv_free_ char **ms = NULL, **vs = NULL;
 	int r = check_publish(ctx, o);
-	if (r || (r = publish_modules(ctx, o, &ms, &vs)))
+	if (r || (r = publish_modules(ctx, o, &ms, &vs)) || (r = tree_lock(ctx)))
 		return r;
-	_cleanup_free_ char *suite = suite_of(ctx, o->suite);
-	if (!o->rpm && (r = apt_repo_init(ctx, o->repo, suite)))
-		return r;
-	_cleanup_strv_free_ char **listed = o->rpm ? list_dir(o->repo) : apt_repo_list(ctx, o->repo, suite);
-	struct triples t = { 0 };
-	int fr = 0;
-	for (size_t i = 0; ms[i]; i++) {
-		int x = plan_module(ctx, o, listed, ms[i], vs[i], &t, &res);
-		fr = x ? x : fr;
-	}
-	r = build_and_publish(ctx, o, suite, &t, &res);
-	triples_free(&t);
-	say(ctx, "publish: %u package(s) added to %s, %u there already, %u failed.", res.published, o->repo,
-	    res.present, res.failed);
+	r = publish_locked(ctx, o, ms, vs, &res);
+	tree_unlock(ctx);
 	if (ret)
 		*ret = res;
-	return r ? r : fr;
+	return r;
 }

@@ -299,8 +299,8 @@ int reuse_kernel_hash(struct rekmod_ctx *ctx, const char *k, char **ret_hash)
 	if (r < 0)
 		return r;
 	rk_debug(log_of(ctx), "headers of %s: %s (hashed %s in %.1f ms)", k, hash, real, ms_since(&t0));
-	if (tree_kernel_hash_write(ctx, k, key, hash) < 0)
-		rk_debug(log_of(ctx), "could not cache the header hash of %s: %s", k, strerror(errno));
+	if ((r = tree_kernel_hash_write(ctx, k, key, hash)) < 0)
+		rk_debug(log_of(ctx), "could not cache the header hash of %s: %s", k, strerror(-r));
 	*ret_hash = hash;
 	return 0;
 }
@@ -371,7 +371,8 @@ static bool symvers_crc(const char *symvers, const char *sym, uint64_t *ret)
 		const char *bol = p;
 		while (bol > symvers && bol[-1] != '\n')
 			bol--;
-		if ((size_t)(p - bol) <= 18 && startswith(bol, "0x")) {
+		/* the symbol's own field (the second): a module or namespace field of that name is another line's */
+		if (bol + strcspn(bol, "\t\n") == p && startswith(bol, "0x")) {
 			*ret = strtoull(bol, NULL, 16);
 			return true;
 		}
@@ -555,7 +556,8 @@ static bool vermagic_fits(const struct rekmod_ctx *ctx, const char *m, const cha
 	return false;
 }
 
-/* the kernels m/v is built for on arch a, other than k, newest first */
+/* the kernels m/v is built for on arch a, other than k, in reverse name order (C collation, so
+ * not always the newest first: any of them serves) */
 static char **built_kernels(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k,
 			    const char *a)
 {
@@ -721,6 +723,8 @@ int do_reuse(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	int r = copy_modules(ctx, mods0, staging, k, k0);
 	if (r == 0)
 		r = write_log(staging, m, v, k, k0, how);
+	if (r == 0)
+		r = tree_reused_write(staging, k0, how); /* the build is in place with its record, or not at all */
 	if (r == 0 && (chmod(staging, 0755) < 0 || rename(staging, base) < 0))
 		r = -errno;
 	if (r) {
@@ -729,8 +733,6 @@ int do_reuse(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 		return r;
 	}
 	fsync_dir_of(base);
-	if (tree_reused_write(ctx, m, v, k, a, k0, how) < 0)
-		dk_warn(ctx, "could not record that %s/%s for %s is the build for %s: %s", m, v, k, k0, strerror(errno));
 	rk_info(log_of(ctx), "%s/%s for %s: the build for %s is reused (%s kernels): no compile", m, v, k, k0, how);
 	return 0;
 }

@@ -55,7 +55,8 @@ bool reuse_vermagic_flags_match(const char *vm0, const char *vm1);
 char *reuse_source(struct rekmod_ctx *ctx, const struct dkms_conf *conf, const char *m, const char *v, const char *k,
 		   const char *a, const char **ret_how);
 /* Makes the build of m/v for k from k0's: its module files copied, signed
- * and compressed as k wants, the record "reused from k0" written. 0, or
- * -errno / a dkms exit code (nothing is left behind). */
+ * and compressed as k wants, with the record "reused from k0" (the build
+ * appears with its record or not at all). 0, or -errno / a dkms exit code
+ * (nothing is left behind). */
 int do_reuse(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a, const char *k0,
 	     const char *how);

@@ -793,12 +793,10 @@ int tree_kernel_hash_write(const struct rekmod_ctx *ctx, const char *k, const ch
 	return r < 0 ? r : write_file_atomic(p, text, strlen(text), 0644);
 }
 
-/* <base>/.rekmod-reused: "from=<K0>\nhow=<equivalent|compatible>\n" */
-int tree_reused_write(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
-		      const char *k0, const char *how)
+/* <dir>/.rekmod-reused: "from=<K0>\nhow=<equivalent|compatible>\n" */
+int tree_reused_write(const char *dir, const char *k0, const char *how)
 {
-	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
-	_cleanup_free_ char *p = xasprintf("%s/%s", base, TREE_REUSED_RECORD);
+	_cleanup_free_ char *p = xasprintf("%s/%s", dir, TREE_REUSED_RECORD);
 	_cleanup_free_ char *text = xasprintf("from=%s\nhow=%s\n", k0, how);
 	return write_file_atomic(p, text, strlen(text), 0644);
 }

@@ -9,7 +9,8 @@
 # shim-signed MOK in the root signs (no key generated, the Secure Boot hint
 # once under --root, named as on that system), framework.conf's key wins over
 # it; and dkms.conf typos (AUTOINSTAL, BUILT_MODULE_NAM[0]) are one warning
-# each on stderr, with either reader. About 30 s on an idle machine.
+# each on stderr, with either reader; a build reused from another kernel is a
+# note (--verbose, --json) that leaves the exit status 0. About 35 s on an idle machine.
 # Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -224,6 +225,36 @@ typo_module tnat '# read natively'
 check "AUTOINSTAL, BUILT_MODULE_NAM[0] (native reader): a warning each on stderr with file:line, KVER none" typo_warned tnat
 typo_module tbash 'if true; then :; fi # read by bash'
 check "the same warnings when bash reads the file" typo_warned tbash
+
+# ---- 5. a build reused from another kernel: a note, not a problem ----
+Q=$W/reuse
+new_root "$Q"
+: >"$Q/lib/modules/$K1/modules.dep"
+: >"$Q/lib/modules/$K2/modules.dep"
+add_module "$Q" weak
+"$REKMOD" --root "$Q" sync -q --kernel "$K2" >/dev/null 2>&1
+"$REKMOD" --root "$Q" sync -q --kernel "$K1" >/dev/null 2>&1
+reuse_note() {
+	local rc=0 note="note: weak/1.0, $K1, $ARCH: installed-weak from $K2: its build for $K2 is reused (equivalent kernels), not compiled for $K1; nothing to do (rekmod sync --rebuild -m weak --kernel $K1 compiles it for $K1)"
+	"$REKMOD" --root "$Q" status weak -k "$K1" | grep -qxF "weak/1.0, $K1, $ARCH: installed-weak from $K2" ||
+		{ "$REKMOD" --root "$Q" status; return 1; }
+	"$REKMOD" --root "$Q" doctor >"$W/q.out" 2>&1 || rc=$?
+	[[ $rc == 0 && ! -s $W/q.out ]] || { echo "rc=$rc"; cat "$W/q.out"; return 1; }
+	"$REKMOD" --root "$Q" doctor --verbose >"$W/q.out" 2>&1 || rc=$?
+	[[ $rc == 0 ]] && grep -qxF "$note" "$W/q.out" && grep -qx "Nothing needs action." "$W/q.out" &&
+		[[ $(grep -c '^note: ' "$W/q.out") == 1 ]] || { echo "rc=$rc"; cat "$W/q.out"; return 1; }
+	"$REKMOD" --root "$Q" doctor --json >"$W/q.json" || return 1
+	python3 - "$W/q.json" "$K1" "$K2" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+k1, k2 = sys.argv[2], sys.argv[3]
+assert d["exit"] == 0, d
+assert [(f["class"], f["kind"], f["module"], f["kernel"]) for f in d["findings"]] == [(0, "reused", "weak", k1)], d
+assert (" from %s: " % k2) in d["findings"][0]["problem"], d
+EOF
+}
+check "a reused build: doctor silent with exit 0; --verbose and --json name module, kernel and the kernel reused" \
+	reuse_note
 
 after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
 host_untouched() { [[ $before == "$after" ]]; }

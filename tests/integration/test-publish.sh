@@ -9,7 +9,9 @@
 # the repository as a file: source and apt installs hello-modules-$KA: the
 # real linux-image-$KA comes from the archive, the signed module with $KA's
 # vermagic lands in updates/dkms and modules.dep lists it. A rerun with a
-# third kernel adds only that kernel's package.
+# third kernel adds only that kernel's package. Publish holds the tree lock
+# (it times out before touching anything while another rekmod has it), and a
+# header cache whose debs/ cannot be made is one error line.
 # About 2-3 minutes on an idle machine (the chroot's apt installs the image).
 # Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
 set -u
@@ -66,6 +68,24 @@ rk add hello/0.1 >"$W/add.log" 2>&1 || { cat "$W/add.log"; exit 1; }
 host_state() { dpkg -l; find /usr/src /lib/modules -maxdepth 2 -printf '%p %y %T@\n' | sort; }
 host_state >"$W/host-before"
 
+# another rekmod holds the tree lock: publish waits for it (bounded) and
+# touches neither the repository nor the header cache before it has it
+locked_out() {
+	local out rc=0 holder
+	printf 'publish_gpg_key="%s"\nlock_timeout_seconds=1\n' "$FPR" >"$R/etc/dkms/framework.conf"
+	flock "$R/var/lib/dkms/.rekmod.lock" sleep 3 &
+	holder=$!
+	sleep 0.5
+	out=$(rk publish hello/0.1 -k "$K1" -k "$KA" --repo "$REPO" 2>&1) || rc=$?
+	wait "$holder"
+	printf 'publish_gpg_key="%s"\n' "$FPR" >"$R/etc/dkms/framework.conf"
+	[[ $rc != 0 ]] && grep -q "Timed out after 1s waiting for $R/var/lib/dkms/.rekmod.lock" <<<"$out" &&
+		! grep -q Downloading <<<"$out" && [[ ! -e $REPO/conf && ! -e $R/var/lib/dkms/.headers ]] ||
+		{ echo "rc=$rc"; echo "$out"; find "$REPO" "$R/var/lib/dkms" -maxdepth 1; return 1; }
+}
+check "with the tree lock held elsewhere, publish times out before it writes the repository or fetches headers" \
+	locked_out
+
 publish_two() {
 	rk publish hello/0.1 -k "$K1" -k "$KA" --repo "$REPO" >"$W/publish.log" 2>&1 || { cat "$W/publish.log"; return 1; }
 	grep -q "Downloading the headers of kernel $KA from the package archive" "$W/publish.log" &&
@@ -86,6 +106,16 @@ cached_headers() {
 		! find "$b" -type l -lname '/*' | grep -q . || { ls -la "$b" "$b/build/"; return 1; }
 }
 check "$KA's headers are unpacked in the dkms tree's cache with no absolute link left" cached_headers
+
+# the cache's debs/ cannot be made: one error line naming it
+no_debs_dir() {
+	local c=$R/var/lib/dkms/.headers out rc=0
+	mv "$c/debs" "$c/debs.keep" && : >"$c/debs" || return 1
+	out=$(rk publish hello/0.1 -k 6.1.0-999-amd64 --repo "$REPO" 2>&1) || rc=$?
+	rm "$c/debs" && mv "$c/debs.keep" "$c/debs"
+	[[ $rc != 0 ]] && grep -qF "Error! could not create $c/debs: " <<<"$out" || { echo "rc=$rc"; echo "$out"; return 1; }
+}
+check "a header cache whose debs/ cannot be created: the error names it" no_debs_dir
 
 host_unchanged() {
 	host_state >"$W/host-after"

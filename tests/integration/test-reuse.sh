@@ -7,9 +7,10 @@
 # 6.1.0-57's module; the 6.12 kernel, NO_REUSE=yes, reuse_kernels="no" and
 # sync --rebuild compile; removing the module removes every reuse; with
 # reuse_compatible_kernels="yes" a symbol-compatible kernel (a copy of 57's
-# headers with one more header) reuses, unless NO_WEAK_MODULES=yes.
-# About 60 s on an idle 2-core machine (13 compiles of a one-file module; 23 s
-# of CPU), 3.5 min while other builds load both cores.
+# headers with one more header) reuses, unless NO_WEAK_MODULES=yes; a write
+# failing anywhere in a reusing sync never leaves a copy without its record.
+# About 65 s on a 2-core machine (14 compiles of a one-file module, 11
+# fault-injected syncs; 27 s of CPU), 4 min while other builds load both cores.
 # Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -165,4 +166,38 @@ check "gamma for $K57 reused" bash -c "'$REKMOD' --root '$R' status gamma -k $K5
 check "sync --rebuild for $K57" rk sync -q --rebuild --kernel $K57 -m gamma
 check "make ran for the rebuild" compiled
 check "status for $K57 after --rebuild: installed" bash -c "'$REKMOD' --root '$R' status gamma -k $K57 | grep -qxF 'gamma/1.0, $K57, $ARCH: installed'"
+# a failed write anywhere in a reusing sync (ENOSPC at each write in turn,
+# build/rekmod-faults): a build for $K57 that make did not compile is there
+# with its "reused" record, or not at all
+make -s -C "$SRCDIR" build/rekmod-faults >/dev/null
+F0=$W/faults0
+mkdir -p "$F0/etc" "$F0/usr/src"
+cp /etc/os-release "$F0/etc/os-release"
+for k in $K56 $K57; do
+	mkdir -p "$F0/lib/modules/$k"
+	ln -s "/usr/src/linux-headers-$k" "$F0/lib/modules/$k/build"
+done
+cp -a "$R/usr/src/alpha-1.0" "$F0/usr/src/eta-1.0"
+sed -i 's/alpha/eta/g' "$F0/usr/src/eta-1.0/dkms.conf" "$F0/usr/src/eta-1.0/Makefile"
+mv "$F0/usr/src/eta-1.0/alpha.c" "$F0/usr/src/eta-1.0/eta.c"
+"$REKMOD" --root "$F0" add eta/1.0 >/dev/null && "$REKMOD" --root "$F0" sync -q --kernel $K56 >/dev/null 2>&1
+enospc_each_write() {
+	local n writes b=$W/faults/var/lib/dkms/eta/1.0/$K57/$ARCH bad=0
+	rm -rf "$W/faults" && cp -a "$F0" "$W/faults"
+	REKMOD_FAULT_COUNT=$W/count "$SRCDIR/build/rekmod-faults" --root "$W/faults" sync -q --kernel $K57 >/dev/null 2>&1
+	writes=$(cut -d' ' -f2 "$W/count")
+	[[ $writes -gt 3 && -f $b/.rekmod-reused ]] || { echo "writes=$writes"; ls -la "$b"; return 1; }
+	for ((n = 1; n <= writes; n++)); do
+		rm -rf "$W/faults" "$W/make.calls" && cp -a "$F0" "$W/faults"
+		PATH="$W/bin:$PATH" REKMOD_FAULT_ENOSPC_AT=$n "$SRCDIR/build/rekmod-faults" --root "$W/faults" \
+			sync -q --kernel $K57 >"$W/fault.out" 2>&1
+		if [[ -d $b && ! -f $W/make.calls && ! -f $b/.rekmod-reused ]]; then
+			echo "write $n failed: a copied build without its record"; cat "$W/fault.out"; bad=1
+		fi
+	done
+	rm -rf "$W/faults"
+	return $bad
+}
+check "ENOSPC at each write of a reusing sync: a copied build always has its reused record" enospc_each_write
+
 summary

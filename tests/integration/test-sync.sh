@@ -3,7 +3,8 @@
 # `rekmod sync` with real headers, make and depmod in scratch roots: parallel
 # builds match serial installs, failures are recorded and not retried until an
 # input changes, vanished kernels are cleaned up, concurrent syncs serialise,
-# --hook never fails, and the jobserver bounds the compilers.
+# --hook never fails, the jobserver bounds the compilers, and --rebuild of an
+# unchanged module reinstalls it with a true install record (remove cleans up).
 # Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -258,6 +259,33 @@ for e in st:
 EOF
 }
 check "status --json is valid JSON with the documented fields" json
+
+# ---- 8. --rebuild of a build whose module has the same version and srcversion ----
+# The new alpha.ko is the installed one's equal (same source): it is
+# reinstalled, its install record still names it, and remove deletes it.
+B=$W/rebuild
+new_root "$B"
+add_module "$B" alpha
+"$REKMOD" --root "$B" sync -q --kernel "$K1" >/dev/null 2>&1
+rebuilt() {
+	local out rec=$B/var/lib/dkms/alpha/1.0/$K1/$ARCH/.rekmod-installed
+	out=$("$REKMOD" --root "$B" sync --rebuild --kernel "$K1" -m alpha 2>&1) || { echo "$out"; return 1; }
+	grep -qF "Building alpha/1.0 for $K1" <<<"$out" && ! grep -q "already installed" <<<"$out" ||
+		{ echo "$out"; return 1; }
+	grep -qxF "alpha.ko	/lib/modules/$K1/updates/dkms/alpha.ko" "$rec" || { echo "$out"; cat "$rec"; return 1; }
+	"$REKMOD" --root "$B" status alpha | grep -qxF "alpha/1.0, $K1, $ARCH: installed"
+}
+check "sync --rebuild of an unchanged module reinstalls it and its install record names alpha.ko" rebuilt
+removed_clean() {
+	"$REKMOD" --root "$B" uninstall alpha/1.0 -k "$K1" >/dev/null 2>&1 &&
+		[[ ! -e $B/lib/modules/$K1/updates/dkms/alpha.ko ]] || { find "$B/lib/modules" -name 'alpha*'; return 1; }
+	"$REKMOD" --root "$B" install alpha/1.0 -k "$K1" >/dev/null 2>&1 &&
+		"$REKMOD" --root "$B" sync -q --rebuild --kernel "$K1" -m alpha >/dev/null 2>&1 &&
+		"$REKMOD" --root "$B" remove alpha/1.0 --all >/dev/null 2>&1 || return 1
+	[[ -z $(find "$B/lib/modules" -name 'alpha.ko*') && ! -e $B/var/lib/dkms/alpha ]] ||
+		{ find "$B/lib/modules" "$B/var/lib/dkms" -name 'alpha*'; return 1; }
+}
+check "after the rebuild, uninstall and remove take alpha.ko out of the kernel's tree" removed_clean
 
 after=$(find /lib/modules /var/lib/dkms -maxdepth 3 -printf '%p %T@\n' 2>/dev/null | sort)
 host_untouched() { [[ $before == "$after" ]]; }

@@ -2,7 +2,8 @@
 /* archive.c's path logic (headers from the package archive, for rekmod
  * publish): symlink targets kept inside the unpacked tree, the Makefile
  * include of Debian's -common tree, apt-cache depends output, the header
- * directory of a Debian and of an rpm (kernel-devel) tree. No network. */
+ * directory of a Debian and of an rpm (kernel-devel) tree; which packages
+ * an rpm repository directory holds for publish --rpm. No network. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,72 @@ static void test_header_subdir(void **state)
 	free(d);
 }
 
+/* publish --rpm: what the repository directory holds at which version */
+static void test_rpm_listed(void **state)
+{
+	(void)state;
+	char *files[] = { (char *)"hello-modules-6.1.0-57-amd64-0.1.1-1.x86_64.rpm",
+			  (char *)"hello-modules-6.1.0-57-amd64-2.0_rc1-1.x86_64.rpm", (char *)"repodata", NULL };
+	assert_true(publish_rpm_listed(files, "hello-modules-6.1.0-57-amd64", "0.1.1"));
+	assert_false(publish_rpm_listed(files, "hello-modules-6.1.0-57-amd64", "0.1")); /* 0.1.1 is not 0.1 */
+	assert_true(publish_rpm_listed(files, "hello-modules-6.1.0-57-amd64", "2.0-rc1")); /* as mkrpm names it */
+	assert_false(publish_rpm_listed(files, "hello-modules-6.1.0-5", "7-amd64-0.1.1"));
+	assert_false(publish_rpm_listed(NULL, "hello-modules-6.1.0-57-amd64", "0.1.1"));
+}
+
+/* links: absolute ones made relative; one leading outside the tree refused */
+static int links_in(const char *const *spec, char **ret_bad, char **ret_dir)
+{
+	char *d = make_tmpdir("rekmod-archive-links");
+	assert_non_null(d);
+	for (size_t i = 0; spec[i]; i += 2) {
+		char *p = xasprintf("%s/%s", d, spec[i]);
+		char *dir = xstrdup(p);
+		*strrchr(dir, '/') = '\0';
+		assert_int_equal(mkdir_p(dir, 0755), 0);
+		if (spec[i + 1])
+			assert_int_equal(symlink(spec[i + 1], p), 0);
+		else
+			assert_int_equal(mkdir_p(p, 0755), 0);
+		free(dir);
+		free(p);
+	}
+	*ret_bad = NULL;
+	*ret_dir = d;
+	return archive_fix_links(d, ret_bad);
+}
+
+static void test_fix_links(void **state)
+{
+	(void)state;
+	const char *const good[] = { "usr/lib/kb/scripts", NULL, "usr/src/h/scripts", "../../lib/kb/scripts",
+				     "lib/modules/K/build", "/usr/src/h", "usr/src/h/dangling", "../../../usr/none",
+				     NULL };
+	char *bad = NULL, *d = NULL;
+	assert_int_equal(links_in(good, &bad, &d), 0);
+	char *p = xasprintf("%s/lib/modules/K/build", d), t[256];
+	ssize_t n = readlink(p, t, sizeof(t) - 1);
+	assert_true(n > 0);
+	t[n] = '\0';
+	assert_string_equal(t, "../../../usr/src/h");
+	free(p);
+	rm_rf(d);
+	free(d);
+	const char *const escapes[][5] = {
+		{ "usr/src/h/evil", "../../../../etc", NULL },         /* relative, dangling lexically out */
+		{ "usr/src/h/evil", "/../../../../../../../etc/passwd", NULL }, /* absolute with ".." */
+		{ "d/x", "..", "d/y", "x/../..", NULL },             /* out only through the other link */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(escapes); i++) {
+		assert_int_equal(links_in(escapes[i], &bad, &d), -EXDEV);
+		assert_non_null(bad);
+		assert_non_null(strstr(bad, i == 2 ? "d/y -> x/../.." : "usr/src/h/evil -> "));
+		free(bad);
+		rm_rf(d);
+		free(d);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +163,8 @@ int main(void)
 		cmocka_unit_test(test_fix_includes),
 		cmocka_unit_test(test_parse_depends),
 		cmocka_unit_test(test_header_subdir),
+		cmocka_unit_test(test_rpm_listed),
+		cmocka_unit_test(test_fix_links),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -188,6 +188,21 @@ static void test_symbols(void **state)
 	size_t nv = 1;
 	struct modversion *v = NULL;
 	assert_int_equal(reuse_parse_versions("not an elf", 10, &v, &nv), -EINVAL);
+	why = NULL;
+	/* a module field named like the symbol (an external module's Module.symvers) is not its line */
+	const char *sv = "0x11111111\tsym_a\tfoo\tEXPORT_SYMBOL\t\n0x22222222\tfoo\tvmlinux\tEXPORT_SYMBOL\t\n";
+	struct modversion foo = { .crc = 0x22222222, .name = (char *)"foo" };
+	assert_true(reuse_symbols_match(&foo, 1, sv, &why));
+	assert_null(why);
+	foo.crc = 0x11111111;
+	assert_false(reuse_symbols_match(&foo, 1, sv, &why));
+	assert_non_null(strstr(why, "CRC of foo differs (0x22222222"));
+	free(why);
+	why = NULL;
+	struct modversion ns = { .crc = 0x33333333, .name = (char *)"NS" };
+	assert_false(reuse_symbols_match(&ns, 1, "0x33333333\tbar\tNS\tEXPORT_SYMBOL_GPL\tNS\n", &why));
+	assert_non_null(strstr(why, "NS is not in Module.symvers"));
+	free(why);
 }
 
 static void test_configs(void **state)
