@@ -2,6 +2,8 @@
 /* One build: fresh copy of the source, patches, PRE_BUILD, make, collect and
  * strip the modules into a staging directory renamed into place. */
 #include <dirent.h>
+#include <limits.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -347,28 +349,57 @@ int build_finish_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, en
 	return unlink(dst) < 0 ? -errno : 0;
 }
 
+/* why the open built module fd (opened as src) is not taken, or NULL: make
+ * may have run as build_user, who can leave a link to another file there
+ * (root would then strip or copy that file). Only a regular file inside the
+ * build directory, given back to root (sandbox.c) and, after a build as
+ * build_user, with no second name, is. */
+static char *built_refused(const struct rekmod_ctx *ctx, int fd, const char *src, const char *build_dir)
+{
+	struct stat st;
+	char self[64], at[PATH_MAX];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(self, at, sizeof(at) - 1);
+	_cleanup_free_ char *realdir = realpath(build_dir, NULL);
+	if (fstat(fd, &st) < 0 || n < 0 || !realdir)
+		return xasprintf("%s cannot be checked: %s", src, strerror(errno));
+	at[n] = '\0';
+	if (!startswith(at, realdir) || at[strlen(realdir)] != '/')
+		return xasprintf("%s is %s, outside the build directory %s", src, at, build_dir);
+	if (!S_ISREG(st.st_mode))
+		return xasprintf("%s is not a regular file", src);
+	if (st.st_uid != geteuid())
+		return xasprintf("%s is owned by uid %u, not root", src, (unsigned)st.st_uid);
+	if (ctx->build_user && *ctx->build_user && st.st_nlink != 1)
+		return xasprintf("%s has %ju hard links: another file's content", src, (uintmax_t)st.st_nlink);
+	return NULL;
+}
+
+/* The module make built, copied (never followed through a link, never
+ * changed in the build directory) into moddir, where root strips, signs and
+ * compresses the copy. */
 static int stage_one(struct rekmod_ctx *ctx, const struct dkms_module *mod, const char *build_dir,
 		     const char *moddir, const struct sign_plan *plan, enum rk_compress comp)
 {
 	_cleanup_free_ char *src = xasprintf("%s/%s%s.ko", build_dir, mod->built_location, mod->built_name);
 	_cleanup_free_ char *dst = xasprintf("%s/%s.ko", moddir, mod->dest_name);
-	_cleanup_free_ char *real = realpath(src, NULL), *realdir = realpath(build_dir, NULL);
-	struct stat sb;
-	if (!real || !realdir || !startswith(real, realdir) || real[strlen(realdir)] != '/' || lstat(src, &sb) < 0 ||
-	    !S_ISREG(sb.st_mode)) {
-		dk_error(ctx, "%s is not a file inside the build directory %s (a symbolic link?); make BUILT_MODULE_NAME and "
-			 "BUILT_MODULE_LOCATION name the module make built", src, build_dir);
+	_cleanup_close_ int fd = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	_cleanup_free_ char *why = fd < 0 ? xasprintf("%s: %s", src, errno == ELOOP ? "a symbolic link" :
+						      strerror(errno)) : built_refused(ctx, fd, src, build_dir);
+	if (why) {
+		dk_error(ctx, "%s; nothing of it is installed: make BUILT_MODULE_NAME and BUILT_MODULE_LOCATION name "
+			 "the module file make built, inside %s", why, build_dir);
 		return REKMOD_E_NOKO;
 	}
-	if (mod->strip) {
-		const char *argv[] = { "strip", "-g", src, NULL };
-		int st = 0;
-		if (run_logged(ctx, argv, NULL, &st) < 0 || st != 0)
-			dk_warn(ctx, "strip -g %s failed, the module is installed unstripped", src);
-	}
-	int r = copy_file_atomic(src, dst, 0644);
+	int r = copy_fd_atomic(fd, dst, 0644);
 	if (r < 0)
 		return r;
+	if (mod->strip) {
+		const char *argv[] = { "strip", "-g", dst, NULL };
+		int st = 0;
+		if (run_logged(ctx, argv, NULL, &st) < 0 || st != 0)
+			dk_warn(ctx, "strip -g of %s failed, the module is installed unstripped", src);
+	}
 	if (plan) /* dkms 3.x names the module in the build directory */
 		say(ctx, "Signing module %s", src);
 	return build_finish_module(ctx, plan, comp, dst, mod->dest_name);

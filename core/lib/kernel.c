@@ -38,16 +38,24 @@ bool kernel_has_headers(const struct rekmod_ctx *ctx, const char *kernel)
 	return kernel_headers_in(dir);
 }
 
-/* An installed kernel image leaves its module index or the kernel/ tree. */
+/* An installed kernel image: a file its package owns. Debian's and Ubuntu's
+ * linux-image ship modules.order, modules.builtin and /boot/vmlinuz-K;
+ * Fedora's kernel-core (and kernel-modules-core) and Arch's linux ship
+ * <moddir>/vmlinuz, modules.order and modules.builtin; a `make
+ * modules_install` leaves modules.order and modules.builtin. depmod's index
+ * (modules.dep and the other modules.*) outlives an `apt remove` of the
+ * image, as does kernel/ when a module was installed below it: not a sign. */
 bool kernel_has_image(const struct rekmod_ctx *ctx, const char *kernel)
 {
-	static const char *const marks[] = { "modules.dep", "modules.order", "kernel" };
+	static const char *const marks[] = { "modules.order", "modules.builtin", "vmlinuz" };
 	for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
 		_cleanup_free_ char *p = xasprintf("%s/%s/%s", ctx->install_tree_path, kernel, marks[i]);
 		if (path_exists(p))
 			return true;
 	}
-	return false;
+	_cleanup_free_ char *boot = xasprintf("/boot/vmlinuz-%s", kernel);
+	_cleanup_free_ char *img = root_path(ctx, boot);
+	return path_exists(img);
 }
 
 char *kernel_source_dir(const struct rekmod_ctx *ctx, const char *kernel)

@@ -781,23 +781,55 @@ static char *rpm_scripts_dkms(const char *pkg, const char *m, const char *v)
 			 m, v, pkg, m, v, m, v);
 }
 
+/* binaries-only: with rekmod or dkms (scriptlets run chrooted, so either
+ * on PATH is the root's) the tree learns of the modules (ldtarball, install);
+ * without them, as the .deb does, the prebuilt modules are put in
+ * /lib/modules/K/updates/dkms as they are and depmod runs (when the kernel
+ * image is there: modules.order), and %preun takes them out again. */
+#define RPM_BIN_VARS                                                              \
+	"NAME='%s'\n"                                                              \
+	"VERSION='%s'\n"                                                           \
+	"KERNEL='%s'\n"                                                            \
+	"ARCH='%s'\n"                                                              \
+	"TARBALL=/usr/share/%s/$NAME-$VERSION.dkms.tar.gz\n"                       \
+	"MODS=\"./dkms_main_tree/$KERNEL/$ARCH/module\"\n"                          \
+	"DEST=\"/lib/modules/$KERNEL/updates/dkms\"\n"                               \
+	"DKMS=$(command -v rekmod || command -v dkms || :)\n"                        \
+	"plain_depmod() {\n"                                                       \
+	"\t[ ! -e \"/lib/modules/$KERNEL/modules.order\" ] || depmod -a \"$KERNEL\" || :\n" \
+	"}\n"
+
 static char *rpm_scripts_binaries(const char *pkg, const char *m, const char *v, const char *k, const char *a)
 {
 	return xasprintf("%%post\n"
-			 "NAME='%s'\n"
-			 "VERSION='%s'\n"
-			 "TARBALL=/usr/share/%s/$NAME-$VERSION.dkms.tar.gz\n"
+			 RPM_BIN_VARS
+			 "if [ -z \"$DKMS\" ]; then\n"
+			 "\tT=$(mktemp -d)\n"
+			 "\ttar -xzf \"$TARBALL\" -C \"$T\" \"$MODS\"\n"
+			 "\tmkdir -p \"$DEST\"\n"
+			 "\tfor f in \"$T/$MODS\"/*; do cp \"$f\" \"$DEST/\"; done\n"
+			 "\trm -rf \"$T\"\n"
+			 "\tplain_depmod\n"
+			 "\texit 0\n"
+			 "fi\n"
 			 "FORCE=\n"
-			 "[ -z \"$(dkms status -m \"$NAME\" -v \"$VERSION\" 2>/dev/null)\" ] || FORCE=--force\n"
-			 "dkms ldtarball --archive \"$TARBALL\" $FORCE || :\n"
-			 "dkms install -m \"$NAME\" -v \"$VERSION\" -k '%s' -a '%s'\n"
+			 "[ -z \"$(\"$DKMS\" status -m \"$NAME\" -v \"$VERSION\" 2>/dev/null)\" ] || FORCE=--force\n"
+			 "\"$DKMS\" ldtarball --archive \"$TARBALL\" $FORCE || :\n"
+			 "\"$DKMS\" install -m \"$NAME\" -v \"$VERSION\" -k \"$KERNEL\" -a \"$ARCH\"\n"
 			 "\n"
 			 "%%preun\n"
-			 "if [ \"$1\" = 0 ]; then\n"
-			 "\tdkms remove -m '%s' -v '%s' -k '%s' -a '%s' || :\n"
+			 "[ \"$1\" = 0 ] || exit 0\n"
+			 RPM_BIN_VARS
+			 "if [ -z \"$DKMS\" ]; then\n"
+			 "\tfor f in $(tar -tzf \"$TARBALL\" \"$MODS\" 2>/dev/null); do\n"
+			 "\t\t[ \"${f%%/}\" = \"$MODS\" ] || rm -f \"$DEST/${f##*/}\"\n"
+			 "\tdone\n"
+			 "\tplain_depmod\n"
+			 "\texit 0\n"
 			 "fi\n"
+			 "\"$DKMS\" remove -m \"$NAME\" -v \"$VERSION\" -k \"$KERNEL\" -a \"$ARCH\" || :\n"
 			 "exit 0\n",
-			 m, v, pkg, k, a, m, v, k, a);
+			 m, v, k, a, pkg, m, v, k, a, pkg);
 }
 
 static int rpm_build(struct rekmod_ctx *ctx, const char *stage, const char *spec_text,
@@ -893,14 +925,15 @@ static int mkrpm_binaries(struct rekmod_ctx *ctx, const struct rekmod_pack_optio
 	_cleanup_free_ char *ver = pack_rpm_version(v);
 	_cleanup_free_ char *summary = xasprintf("%s %s kernel module for Linux %s (prebuilt)", m, v, k);
 	_cleanup_free_ char *desc = xasprintf("The %s %s out-of-tree kernel module built for Linux %s (%s),\n"
-					      "installed with DKMS without compiling.",
+					      "installed without compiling: with rekmod or DKMS when one is installed\n"
+					      "(it then tracks them), else put in place as they are.",
 					      m, v, k, a);
 	_cleanup_free_ char *files = xasprintf("/usr/share/%s\n", pkg);
 	/* the kernel package's Provides (Fedora: kernel-uname-r = 6.5.6-300.fc39.x86_64); a
 	 * release with more than one '-' (Debian's) cannot be an rpm version */
 	const char *dash = strchr(k, '-');
-	_cleanup_free_ char *requires = dash && strchr(dash + 1, '-') ? xstrdup("dkms")
-								     : xasprintf("dkms, kernel-uname-r = %s", k);
+	_cleanup_free_ char *requires = dash && strchr(dash + 1, '-') ? xstrdup("kmod, tar, gzip")
+								     : xasprintf("kmod, tar, gzip, kernel-uname-r = %s", k);
 	_cleanup_free_ char *head = xasprintf(RPM_SPEC_HEAD, pkg, ver, summary, a, requires, desc, stage, files);
 	_cleanup_free_ char *scripts = rpm_scripts_binaries(pkg, m, v, k, a);
 	_cleanup_free_ char *spec = xasprintf("%s%s", head, scripts);

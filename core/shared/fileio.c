@@ -151,16 +151,21 @@ static int copy_fd(int in, int out)
 	return 0;
 }
 
-int copy_file_atomic(const char *src, const char *dst, mode_t mode)
+int copy_fd_atomic(int in, const char *dst, mode_t mode)
 {
-	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
 	char *tmp;
 	int fd = open_tmp_beside(dst, &tmp, mode);
 	if (fd < 0)
 		return fd;
 	return finish_tmp(fd, tmp, dst, copy_fd(in, fd));
+}
+
+int copy_file_atomic(const char *src, const char *dst, mode_t mode)
+{
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	return copy_fd_atomic(in, dst, mode);
 }
 
 int symlink_atomic(const char *target, const char *linkpath)

@@ -14,6 +14,8 @@ int read_fd(int fd, char **ret, size_t *ret_len);
 /* temp file in the same directory, write, fsync, rename, fsync directory */
 int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode);
 int copy_file_atomic(const char *src, const char *dst, mode_t mode);
+/* what the open file in gives (from its start offset), into dst as above */
+int copy_fd_atomic(int in, const char *dst, mode_t mode);
 /* replace (or create) a symlink atomically */
 int symlink_atomic(const char *target, const char *linkpath);
 int mkdir_p(const char *path, mode_t mode);

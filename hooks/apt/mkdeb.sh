@@ -57,7 +57,7 @@ Version: $version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $size
-Depends: libc6 (>= 2.34), libkmod2, libapt-pkg6.0, liblzma5, libzstd1, zlib1g, libssl3, make, kmod, gcc | c-compiler
+Depends: libc6 (>= 2.34), libkmod2, libapt-pkg6.0, liblzma5, libzstd1, zlib1g, libssl3, make, kmod, patch, gcc | c-compiler
 Provides: dkms (= 3.4.3+rekmod$version)
 Conflicts: dkms
 Replaces: dkms

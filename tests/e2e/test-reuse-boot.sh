@@ -40,7 +40,7 @@ if [[ ${1:-} != --inside ]]; then
 		command -v "$t" >/dev/null || { echo "SKIP: $t is not installed (tests/deps.sh)"; exit 77; }
 	done
 	busybox --list 2>/dev/null | grep -qx sh || { echo "SKIP: busybox-static is not installed"; exit 77; }
-	[[ -s $SRCDIR/build/test-cache/bookworm-build.tar ]] || command -v debootstrap >/dev/null ||
+	compgen -G "$SRCDIR/build/test-cache/bookworm-build*.tar" >/dev/null || command -v debootstrap >/dev/null ||
 		{ echo "SKIP: no cached Debian base and no debootstrap"; exit 77; }
 	exec unshare --mount --propagation private bash "${BASH_SOURCE[0]}" --inside
 fi

@@ -4,7 +4,8 @@
 # scripts too): a Debian 12 minbase with what building a kernel module needs
 # (make, gcc-12, kmod) and rekmod's runtime libraries, from Debian's archive.
 #
-# The base is cached as build/test-cache/bookworm-build.tar (never committed);
+# The base is cached as build/test-cache/bookworm-build-<hash of the package
+# list>.tar (never committed);
 # the first test of a run creates it under a lock, the others extract it.
 # Rules kept here: the root gets its own /proc and its own device nodes, never
 # a bind mount of the host's /dev or /sys; callers run in a private mount
@@ -19,9 +20,11 @@
 
 BUILDROOT_CACHE=$SRCDIR/build/test-cache
 BUILDROOT_MINBASE=$BUILDROOT_CACHE/bookworm-minbase.tar
-BUILDROOT_TAR=$BUILDROOT_CACHE/bookworm-build.tar
 BUILDROOT_MIRROR=${REKMOD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-BUILDROOT_PACKAGES=(make gcc gcc-12 libc6-dev kmod libkmod2 liblzma5 libzstd1 zlib1g libssl3 libelf1 dwarves bc)
+# patch: the rekmod .deb depends on it (PATCH[], as dkms does)
+BUILDROOT_PACKAGES=(make gcc gcc-12 libc6-dev kmod libkmod2 liblzma5 libzstd1 zlib1g libssl3 libelf1 dwarves bc patch)
+# named after the package list: a changed list makes a new base, an old cache stays valid for old trees
+BUILDROOT_TAR=$BUILDROOT_CACHE/bookworm-build-$(printf '%s\n' "${BUILDROOT_PACKAGES[@]}" | sha256sum | cut -c1-12).tar
 
 _buildroot_devnodes() {
 	local c=$1 node name major minor

@@ -40,7 +40,7 @@ pkg() {
 
 # The scratch root's dpkg database has none of rekmod's dependencies: stand-ins
 # (empty packages of those names) let dpkg configure it and process triggers.
-for dep in libc6 libkmod2 libapt-pkg6.0 liblzma5 libzstd1 zlib1g libssl3 bash make kmod gcc; do
+for dep in libc6 libkmod2 libapt-pkg6.0 liblzma5 libzstd1 zlib1g libssl3 bash make kmod patch gcc; do
 	pkg "$dep" 99 "$W/stub-$dep"
 	dpkg_r -i "$W/$dep.deb" >"$W/stubs.log" 2>&1 || { cat "$W/stubs.log"; exit 1; }
 done

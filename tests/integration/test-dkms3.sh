@@ -16,7 +16,8 @@ W=$(mktemp -d /tmp/rekmod-dkms3.XXXXXX)
 trap 'rm -rf --one-file-system "$W"' EXIT
 R=$W/root
 new_root "$R"
-# an installed kernel image leaves modules.dep: depmod runs (and is said)
+# an installed kernel image (modules.order) and its depmod index (modules.dep): depmod runs (and is said)
+: >"$R/lib/modules/$K1/modules.order"
 : >"$R/lib/modules/$K1/modules.dep"
 cp -a "$SRCDIR/examples/hello" "$R/usr/src/hello-0.1"
 mkdir -p "$W/zero" "$W/noconf" "$W/empty"

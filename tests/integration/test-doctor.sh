@@ -49,8 +49,10 @@ fake_mokutil "$W/sb-yes" yes
 # ---- 1. a healthy root: silent, exit 0 ----
 R=$W/root
 new_root "$R"
-: >"$R/lib/modules/$K1/modules.dep"
-: >"$R/lib/modules/$K2/modules.dep"
+for k in "$K1" "$K2"; do # installed images (modules.order) with their depmod index
+	: >"$R/lib/modules/$k/modules.order"
+	: >"$R/lib/modules/$k/modules.dep"
+done
 add_module "$R" good
 "$REKMOD" --root "$R" sync -q >/dev/null 2>&1
 doctor() { # ARGS...: rc and output of doctor on R

@@ -31,6 +31,7 @@ add_module "$R" good
 add_module "$R" bad
 echo '#error deliberately broken' >>"$R/usr/src/bad-1.0/bad.c"
 rm "$R/lib/modules/$K2/build"
+: >"$R/lib/modules/$K2/modules.order" # the image of K2 is installed, its headers are not
 : >"$R/lib/modules/$K2/modules.dep"
 rc=0
 REKMOD_CALLER=kernel-hook "$REKMOD" --root "$R" sync --hook -q >"$W/out" 2>"$W/err" || rc=$?

@@ -105,6 +105,15 @@ mkrpm_k1() {
 	rpm -qp --scripts "$RPM" 2>/dev/null | grep -q 'dkms ldtarball --archive'
 }
 check "mkrpm -k $K1: hello-dkms-0.1-1.noarch.rpm with the source and $K1's module" mkrpm_k1
+mkrpm_binaries() {
+	rk mkrpm hello/0.1 -k "$K1" --binaries-only >"$W/mkrpm-bin.log" 2>&1 || { cat "$W/mkrpm-bin.log"; return 1; }
+	local f
+	f=$(ls "$RPMDIR"/hello-modules-*.rpm 2>/dev/null | head -n 1)
+	[[ -n $f ]] || { ls "$RPMDIR"; return 1; }
+	! rpm -qpR "$f" 2>/dev/null | grep -q dkms || { rpm -qpR "$f"; return 1; }
+	rpm -qp --scripts "$f" 2>/dev/null | grep -q 'depmod -a'
+}
+check "mkrpm --binaries-only -k $K1: no dependency on dkms, its scripts can do without it" mkrpm_binaries
 
 # ---- a Debian 12 build root with both kernels' headers and rekmod ----
 make -s -C "$SRCDIR" deb >"$W/deb.log" 2>&1 || { cat "$W/deb.log"; exit 1; }
@@ -202,6 +211,36 @@ bin_deb() {
 	nothing_left
 }
 check "hello-modules-$K1 (binaries only) installs $K1's module without make; dpkg -r removes it" bin_deb
+
+# ---- the binaries-only .rpm: stands alone like the .deb ----
+: >"$C/var/log/make-calls"
+BINRPM=$(ls "$RPMDIR"/hello-modules-*.rpm 2>/dev/null | head -n 1)
+cp "$BINRPM" "$C/tmp/bin.rpm"
+bin_rpm_tool() {
+	rpm_c -i --nodeps "$C/tmp/bin.rpm" >"$W/rpm-bin.log" 2>&1 || { cat "$W/rpm-bin.log"; return 1; }
+	cmp "$(built_ko "$K1")" "$(installed_ko "$K1")" && ! made_for "$K1" &&
+		in_chroot rekmod status | grep -qx "hello/0.1, $K1, $ARCH: installed" || { cat "$W/rpm-bin.log"; return 1; }
+	rpm_c -e "hello-modules-$K1" >"$W/rpm-bin-e.log" 2>&1 || { cat "$W/rpm-bin-e.log"; return 1; }
+	[[ ! -e $(installed_ko "$K1") ]] && ! in_chroot rekmod status | grep -q "$K1"
+}
+check "hello-modules-$K1 (binaries-only rpm) with rekmod: loaded and installed without make; rpm -e removes it" \
+	bin_rpm_tool
+bin_rpm_plain() {
+	local rc=0
+	mv "$C/usr/sbin/rekmod" "$C/usr/sbin/rekmod.away" # the dkms names are links to it: neither tool is there
+	: >"$C/lib/modules/$K1/modules.order"
+	rpm_c -i --nodeps "$C/tmp/bin.rpm" >"$W/rpm-plain.log" 2>&1 || rc=1
+	if ((rc == 0)); then
+		cmp "$(built_ko "$K1")" "$(installed_ko "$K1")" && ! made_for "$K1" &&
+			grep -q '^updates/dkms/hello.ko:' "$C/lib/modules/$K1/modules.dep" || rc=1
+		rpm_c -e "hello-modules-$K1" >>"$W/rpm-plain.log" 2>&1 || rc=1
+		[[ ! -e $(installed_ko "$K1") ]] && ! grep -q 'hello.ko:' "$C/lib/modules/$K1/modules.dep" || rc=1
+	fi
+	mv "$C/usr/sbin/rekmod.away" "$C/usr/sbin/rekmod"
+	rm "$C/lib/modules/$K1/modules.order"
+	((rc == 0)) || { cat "$W/rpm-plain.log"; return 1; }
+}
+check "... without rekmod or dkms: put in place as it is, depmod run; rpm -e takes it out again" bin_rpm_plain
 
 # ---- the .deb again, with dpkg's chrootless mode (DPKG_ROOT) from the host ----
 dpkg_root() { dpkg --root="$C" --force-script-chrootless --log="$C/var/log/dpkg.log" "$@"; }

@@ -32,7 +32,9 @@ R=$W/root
 mkdir -p "$R/etc" "$R/usr/src" "$R/lib/modules/$KQ"
 cp /etc/os-release "$R/etc/os-release"
 ln -s "/usr/src/linux-headers-$KQ" "$R/lib/modules/$KQ/build"
-: >"$R/lib/modules/$KQ/modules.dep" # a kernel image is "installed": depmod runs
+# a kernel image is "installed" (modules.order, a file its package owns) and depmod runs (modules.dep)
+: >"$R/lib/modules/$KQ/modules.order"
+: >"$R/lib/modules/$KQ/modules.dep"
 cp -a "$SRCDIR/examples/hello" "$R/usr/src/hello-0.1"
 
 built() {

@@ -235,12 +235,24 @@ waiting() {
 	# a kernel with its image but no headers keeps what it has and names the package
 	local out
 	rm "$D/lib/modules/$K2/build"
+	: >"$D/lib/modules/$K2/modules.order"
 	: >"$D/lib/modules/$K2/modules.dep"
 	out=$("$REKMOD" --root "$D" sync -m base 2>&1) || true
 	grep -q "base/1.0 waits for kernel headers of $K2: install linux-headers-$K2" <<<"$out" || { echo "$out"; return 1; }
 	[[ -f $D/lib/modules/$K1/updates/dkms/base.ko ]]
 }
 check "a kernel without headers gets one line naming the headers package" waiting
+leftovers() {
+	# `apt remove` (not purge) of K2's image: depmod's index stays, no file the image package owns does
+	local out rc=0
+	rm "$D/lib/modules/$K2/modules.order"
+	: >"$D/lib/modules/$K2/modules.alias"
+	: >"$D/lib/modules/$K2/modules.dep.bin"
+	out=$("$REKMOD" --root "$D" sync -m base 2>&1) || rc=$?
+	[[ $rc -eq 0 ]] && ! grep -q "$K2" <<<"$out" || { echo "exit $rc"; echo "$out"; return 1; }
+	[[ -f $D/lib/modules/$K1/updates/dkms/base.ko ]]
+}
+check "a kernel directory with only depmod's leftovers is no kernel: sync says nothing of it" leftovers
 json() {
 	"$REKMOD" --root "$D" status --json >"$W/status.json" || return 1
 	python3 - "$W/status.json" "$K1" <<'EOF'

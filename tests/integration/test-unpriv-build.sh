@@ -7,7 +7,9 @@
 # opens a socket to a listener of this test fails at both, while the module
 # still builds and installs (as root). The same Makefile built as root (no
 # build_user) succeeds at both: the checks can fail. An unknown build_user is
-# one error and no build. About 40 s on an idle machine (three builds).
+# one error and no build. A Makefile that swaps its .ko for a symbolic or a hard
+# link to a root file outside fails the build, the file unchanged. About 40 s on
+# an idle machine (three compiled builds).
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -95,6 +97,60 @@ check "as root, the PRE_BUILD script ran as uid 0" is "result $R prebuild_uid" 0
 check "as root, the write outside succeeds (the check can fail)" is "result $R outside" written
 check "as root, the connection succeeds (the check can fail)" is "result $R net" connected
 rm -f "/tmp/$TMPMARK"
+
+# ---- the build user swaps the built .ko for a link to a file outside ----
+# Root then copies and strips only a regular file of one name inside the
+# build directory, and strips the copy: a symbolic link (in the namespace)
+# or a hard link (without namespaces, as in a container: rekmod without
+# CAP_SYS_ADMIN) to a root file outside fails the build with one line naming
+# the path, and the outside file keeps its bytes and owner. No compile: the
+# Makefile only makes the link (or, the control, a copy).
+mkdir -p "$W/outside"
+printf 'int f(void) { return 1; }\n' >"$W/f.c"
+gcc -g -c "$W/f.c" -o "$W/outside/target.ko"
+chmod 0666 "$W/outside/target.ko" # root's, but nobody may hard-link it (fs.protected_hardlinks)
+SUM=$(sha256sum <"$W/outside/target.ko")
+swap_root() { # ROOT MAKE-RECIPE
+	local r=$1 d=$1/usr/src/swap-1.0
+	new_root "$r"
+	chmod 0755 "$r"
+	mkdir -p "$r/etc/dkms" "$d"
+	echo 'build_user="nobody"' >"$r/etc/dkms/framework.conf"
+	printf 'PACKAGE_NAME="swap"\nPACKAGE_VERSION="1.0"\nMAKE[0]="make"\nCLEAN="true"\nBUILT_MODULE_NAME[0]="swap"\nDEST_MODULE_LOCATION[0]="/updates"\n' >"$d/dkms.conf"
+	printf 'all:\n\t%s\n' "$2" >"$d/Makefile"
+	"$REKMOD" --root "$r" add swap/1.0 >/dev/null
+}
+outside_intact() {
+	[[ $(sha256sum <"$W/outside/target.ko") == "$SUM" && $(stat -c %u "$W/outside/target.ko") == 0 ]] ||
+		{ stat "$W/outside/target.ko"; return 1; }
+}
+nocap() { setpriv --bounding-set -sys_admin "$@"; }
+
+S=$W/symlink
+swap_root "$S" "ln -s $W/outside/target.ko swap.ko"
+"$REKMOD" --root "$S" install swap/1.0 -k "$K1" >"$W/symlink.out" 2>&1
+check "make (as nobody) leaves swap.ko a symbolic link outside: install fails" test $? -ne 0
+check "... with one line naming the path" \
+	grep -Fq "Error! $S/var/lib/dkms/swap/1.0/build/swap.ko: a symbolic link; nothing of it is installed" "$W/symlink.out"
+check "... the file outside is unchanged" outside_intact
+check "... and nothing is installed" test -z "$(find "$S/lib/modules" -name 'swap.ko*')"
+
+H=$W/hardlink
+swap_root "$H" "ln -f $W/outside/target.ko swap.ko"
+nocap "$REKMOD" --root "$H" install swap/1.0 -k "$K1" >"$W/hardlink.out" 2>&1
+check "without namespaces, make leaves swap.ko a hard link to a root file: install fails" test $? -ne 0
+check "... said once: no mount namespaces" grep -q "no mount namespaces here: builds run as nobody" "$W/hardlink.out"
+check "... with one line naming the path and the hard links" \
+	grep -Fq "Error! $H/var/lib/dkms/swap/1.0/build/swap.ko has 2 hard links: another file's content; nothing" "$W/hardlink.out"
+check "... the file outside keeps its bytes (not stripped) and its owner" outside_intact
+check "... and nothing is installed" test -z "$(find "$H/lib/modules" -name 'swap.ko*')"
+
+C=$W/copy
+swap_root "$C" "cp $W/outside/target.ko swap.ko"
+check "the control: make copies it (no link): the build succeeds" nocap "$REKMOD" --root "$C" build swap/1.0 -k "$K1"
+check "... the stored module is stripped (its copy, not the build directory's file)" \
+	test "$(stat -c %s "$C/var/lib/dkms/swap/1.0/$K1/$ARCH/module/swap.ko")" -lt "$(stat -c %s "$W/outside/target.ko")"
+check "... and the file outside is unchanged" outside_intact
 
 B=$W/baduser
 make_root "$B" no-such-user-rekmod
