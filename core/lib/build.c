@@ -8,11 +8,15 @@
 
 #include "internal.h"
 
+/* dkms 3.x's prepare_kernel_and_signing: the headers, then the signing lines
+ * (once per kernel in a run; before BUILD_DEPENDS is looked at) */
 static int check_headers(struct rekmod_ctx *ctx, const char *k)
 {
 	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
-	if (kernel_headers_in(ksd))
+	if (kernel_headers_in(ksd)) {
+		sign_say_for_kernel(ctx, k);
 		return 0;
+	}
 	dk_error(ctx,
 		 "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
 		 "Please install your distribution's kernel headers package matching %s, or use the "
@@ -425,7 +429,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	if (logfd < 0)
 		return -errno;
 	log_header(logfd, m, v, k, a);
-	int r = sign_prepare_say(ctx, k, plan); /* dkms 3.x says how it will sign before it builds */
+	int r = sign_prepare_say(ctx, k, plan); /* said by check_headers: the plan, and its error */
 	if (r == 0)
 		r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
