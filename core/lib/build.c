@@ -8,15 +8,11 @@
 
 #include "internal.h"
 
-/* dkms 3.x's prepare_kernel_and_signing: the headers, then the signing lines
- * (once per kernel in a run; before BUILD_DEPENDS is looked at) */
 static int check_headers(struct rekmod_ctx *ctx, const char *k)
 {
 	_cleanup_free_ char *ksd = kernel_source_dir(ctx, k);
-	if (kernel_headers_in(ksd)) {
-		sign_say_for_kernel(ctx, k);
+	if (kernel_headers_in(ksd))
 		return 0;
-	}
 	dk_error(ctx,
 		 "Your kernel headers for kernel %s cannot be found at %s/%s/build or %s/%s/source.\n"
 		 "Please install your distribution's kernel headers package matching %s, or use the "
@@ -420,6 +416,14 @@ static int check_built(struct rekmod_ctx *ctx, const struct dkms_conf *c, const 
 }
 
 /* Everything from make to the rename, with the log open. */
+/* dkms 3.x says how it will sign before it builds */
+static int sign_prologue(struct rekmod_ctx *ctx, const char *k, struct sign_plan *plan)
+{
+	int r = sign_prepare_say(ctx, k, plan);
+	if (r == 0) /* after the prologue or the reason for not signing */
+		say(ctx, "%s", "");
+	return r;
+}
 
 static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
 		    const char *k, const char *a, const char *build_dir, struct sign_plan *plan)
@@ -429,7 +433,7 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	if (logfd < 0)
 		return -errno;
 	log_header(logfd, m, v, k, a);
-	int r = sign_prepare_say(ctx, k, plan); /* said by check_headers: the plan, and its error */
+	int r = sign_prologue(ctx, k, plan);
 	if (r == 0)
 		r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)

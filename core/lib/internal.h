@@ -27,7 +27,6 @@ struct rekmod_ctx {
 	char *post_transaction;
 	char *sign_file, *mok_signing_key, *mok_certificate, *try_sign_modules; /* framework.conf or environment */
 	bool mok_hint_done; /* the Secure Boot enrollment hint is given once per run */
-	char sign_said_for[65]; /* the kernel whose signing lines were said: once per kernel per run, as dkms 3.x */
 	int jobs;
 	bool force, force_version_override, no_depmod, verbose;
 	bool reuse_kernels;    /* framework.conf reuse_kernels (default yes): builds of equivalent kernels are reused */
@@ -273,18 +272,15 @@ struct sign_plan {
 	char *sign_file, *hash, *key, *cert;
 	bool enforce; /* CONFIG_MODULE_SIG_FORCE=y: a failure is an error */
 	bool sign;    /* modules are to be signed for the kernel */
-	bool said;    /* its lines and errors were said before in this run: not again */
 };
 /* 0 and a plan (sign set when modules are to be signed), or a dkms exit
  * code (enforcing kernel and no usable key). sign_prepare_say says dkms
- * 3.x's prepare_signing lines ("Sign command: ..." or why nothing is
- * signed) and a blank line, the first time in the run for the kernel (then
- * logs them, --debug, as sign_prepare always does). */
+ * 3.x's prepare_signing lines ("Sign command: ...", "Signing key: ...",
+ * "Public certificate (MOK): ..." or why nothing is signed), in its order;
+ * sign_prepare logs them (--debug). Once per kernel, the blank line after
+ * them: the caller's (build.c). */
 int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan);
 int sign_prepare_say(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan);
-/* sign_prepare_say without a plan: dkms 3.x's autoinstall says them before
- * "Autoinstall of module ..." of the first module it builds */
-void sign_say_for_kernel(struct rekmod_ctx *ctx, const char *kernel);
 /* 0, or REKMOD_E_BUILD when the plan enforces signatures and signing failed;
  * shown names the module in messages (NULL: path) */
 int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *shown);

@@ -156,7 +156,7 @@ static int ensure_mok(struct rekmod_ctx *ctx, const struct sign_plan *plan, int 
 	bool no_key = !pkcs11 && !path_exists(plan->key);
 	sign_say(ctx, level, "%s file %s not found and can't be generated, modules won't be signed",
 		 no_key ? "Key" : "Certificate", no_key ? plan->key : plan->cert);
-	if (plan->enforce && !plan->said)
+	if (plan->enforce)
 		dk_error(ctx, "cannot create the module signing %s %s%s%s; the kernel requires signed modules",
 			 no_key ? "key" : "certificate", no_key ? plan->key : plan->cert, err ? ": " : "", err ? err : "");
 	return -1;
@@ -298,9 +298,8 @@ static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, struct sig
 		sign_say(ctx, level, "Binary %s not found, modules won't be signed", plan->sign_file);
 		if (!plan->enforce)
 			return 0;
-		if (!plan->said)
-			dk_error(ctx, "kernel %s requires signed modules (CONFIG_MODULE_SIG_FORCE=y) and %s is missing; "
-				 "set sign_file in framework.conf", kernel, plan->sign_file);
+		dk_error(ctx, "kernel %s requires signed modules (CONFIG_MODULE_SIG_FORCE=y) and %s is missing; set "
+			 "sign_file in framework.conf", kernel, plan->sign_file);
 		return REKMOD_E_BUILD;
 	}
 	plan->hash = TAKE_PTR(sk->hash);
@@ -315,9 +314,9 @@ static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, struct sig
 }
 
 /* dkms 3.x's prepare_signing, its lines at level */
-static int sign_prepare_at(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan, int level, bool said)
+static int sign_prepare_at(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan, int level)
 {
-	*plan = (struct sign_plan){ .said = said };
+	*plan = (struct sign_plan){ 0 };
 	struct sign_kernel sk;
 	sign_kernel_facts(ctx, kernel, &sk);
 	int r = 0;
@@ -339,25 +338,12 @@ static int sign_prepare_at(struct rekmod_ctx *ctx, const char *kernel, struct si
 
 int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
 {
-	return sign_prepare_at(ctx, kernel, plan, LOG_DEBUG, false);
+	return sign_prepare_at(ctx, kernel, plan, LOG_DEBUG);
 }
 
 int sign_prepare_say(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
 {
-	if (streq(ctx->sign_said_for, kernel))
-		return sign_prepare_at(ctx, kernel, plan, LOG_DEBUG, true);
-	snprintf(ctx->sign_said_for, sizeof(ctx->sign_said_for), "%s", kernel);
-	int r = sign_prepare_at(ctx, kernel, plan, LOG_NOTICE, false);
-	if (r == 0) /* after the lines: dkms's prepare_kernel_and_signing */
-		say(ctx, "%s", "");
-	return r;
-}
-
-void sign_say_for_kernel(struct rekmod_ctx *ctx, const char *kernel)
-{
-	struct sign_plan plan;
-	sign_prepare_say(ctx, kernel, &plan);
-	sign_plan_done(&plan);
+	return sign_prepare_at(ctx, kernel, plan, LOG_NOTICE);
 }
 
 /* a tool's output on one line: its lines joined with "; ", without

@@ -221,8 +221,6 @@ static int plan_targets(struct rekmod_ctx *ctx, const struct rekmod_request *req
 
 static void autoinstall_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
-	if (j->kind == JOB_AUTO && !j->built_already) /* dkms 3.x: the kernel's signing lines first, once */
-		sign_say_for_kernel(ctx, j->k);
 	say(ctx, "Autoinstall of module %s/%s for kernel %s (%s)", j->m, j->v, j->k, j->a);
 	if (j->kind == JOB_REUSE)
 		say(ctx, "Reusing its build for kernel %s (%s kernels): no compile.", j->from, j->how);
