@@ -335,9 +335,9 @@ static int run_make(struct rekmod_ctx *ctx, const char *cmd, const char *build_d
 
 /* The staged copy of one module: signed, then compressed (the plain .ko removed). */
 int build_finish_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, enum rk_compress comp,
-			 const char *dst, const char *name)
+			 const char *dst, const char *shown)
 {
-	int r = plan ? sign_module(ctx, plan, dst, name) : 0;
+	int r = plan ? sign_module(ctx, plan, dst, shown) : 0;
 	if (r || comp == RK_COMPRESS_NONE)
 		return r;
 	_cleanup_free_ char *cdst = xasprintf("%s%s", dst, compress_suffix(comp));
@@ -402,7 +402,7 @@ static int stage_one(struct rekmod_ctx *ctx, const struct dkms_module *mod, cons
 	}
 	if (plan) /* dkms 3.x names the module in the build directory */
 		say(ctx, "Signing module %s", src);
-	return build_finish_module(ctx, plan, comp, dst, mod->dest_name);
+	return build_finish_module(ctx, plan, comp, dst, src);
 }
 
 static int stage_modules(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *build_dir,
@@ -450,10 +450,7 @@ static int check_built(struct rekmod_ctx *ctx, const struct dkms_conf *c, const 
 /* dkms 3.x says how it will sign before it builds */
 static int sign_prologue(struct rekmod_ctx *ctx, const char *k, struct sign_plan *plan)
 {
-	int r = sign_prepare(ctx, k, plan);
-	if (r == 0 && plan->sign)
-		say(ctx, "Sign command: %s\nSigning key: %s\nPublic certificate (MOK): %s", plan->sign_file, plan->key,
-		    plan->cert);
+	int r = sign_prepare_say(ctx, k, plan);
 	if (r == 0) /* after the prologue or the reason for not signing */
 		say(ctx, "%s", "");
 	return r;

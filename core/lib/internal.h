@@ -283,26 +283,36 @@ struct sign_plan {
 	bool sign;    /* modules are to be signed for the kernel */
 };
 /* 0 and a plan (sign set when modules are to be signed), or a dkms exit
- * code (enforcing kernel and no usable key) */
+ * code (enforcing kernel and no usable key). sign_prepare_say says dkms
+ * 3.x's prepare_signing lines ("Sign command: ...", "Signing key: ...",
+ * "Public certificate (MOK): ..." or why nothing is signed), in its order;
+ * sign_prepare logs them (--debug). Once per kernel, the blank line after
+ * them: the caller's (build.c). */
 int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan);
-/* 0, or REKMOD_E_BUILD when the plan enforces signatures and signing failed */
-int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *name);
+int sign_prepare_say(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan);
+/* 0, or REKMOD_E_BUILD when the plan enforces signatures and signing failed;
+ * shown names the module in messages (NULL: path) */
+int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *shown);
 void sign_plan_done(struct sign_plan *plan);
 /* What a kernel expects of signatures (its .config) and the tool that signs
  * for it: what sign_prepare starts from, and what doctor reports (no key is
  * touched, nothing is logged). */
 struct sign_kernel {
-	bool verifies;   /* CONFIG_MODULE_SIG=y */
-	bool enforce;    /* CONFIG_MODULE_SIG_FORCE=y */
-	bool disabled;   /* framework.conf try_sign_modules=false */
-	char *hash;      /* CONFIG_MODULE_SIG_HASH (sha512 when unset); NULL unless verifies */
-	char *sign_file; /* the tool found, else the last path tried; NULL unless verifies */
+	bool in_chroot;    /* running in a chroot and try_sign_modules is not "true" */
+	bool disabled;     /* try_sign_modules=false, or in_chroot */
+	char *config;      /* the kernel's .config (or --config) */
+	bool config_found;
+	bool verifies;     /* the config sets CONFIG_MODULE_SIG_HASH (dkms 3.x's test) */
+	bool enforce;      /* CONFIG_MODULE_SIG_FORCE=y */
+	char *hash;        /* CONFIG_MODULE_SIG_HASH (sha512 when empty); NULL unless verifies */
+	char *sign_file;   /* the tool found, else the last path tried; NULL unless verifies */
 	bool sign_file_found;
 };
 void sign_kernel_facts(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *ret);
 void sign_kernel_done(struct sign_kernel *k);
 bool secure_boot_from_efivar(const char *data, size_t n);
-/* creates the key (PEM, 0600) and the DER certificate where missing; never overwrites a key */
+/* creates the key (PEM, 0600) and the DER certificate where missing, in
+ * directories that exist; never overwrites a key */
 int mok_generate(const char *key_path, const char *cert_path, char **ret_error);
 /* the MD5 digest of data (mkdeb's md5sums); 0 or -errno */
 int digest_md5(const void *data, size_t n, unsigned char ret[16]);
@@ -329,9 +339,10 @@ bool conf_path_inside(const char *p);
 bool conf_paths_ok(const struct rekmod_ctx *ctx, const struct rk_log *log, const struct dkms_conf *c, bool dest);
 char *dependency_identity(const struct rekmod_ctx *ctx, const char *d, const char *k, const char *a);
 int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a);
-/* a module file staged at dst: signed (plan may be NULL), then compressed (the plain .ko removed) */
+/* a module file staged at dst: signed (plan may be NULL), then compressed
+ * (the plain .ko removed); shown names it in a signing failure (NULL: dst) */
 int build_finish_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, enum rk_compress comp,
-			const char *dst, const char *name);
+			const char *dst, const char *shown);
 /* builds first when not built; depmod is the executor's */
 int do_install(struct step *st, const char *m, const char *v, const char *k, const char *a);
 /* An install a crash interrupted (its intent record is there): finished when

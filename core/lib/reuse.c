@@ -664,8 +664,7 @@ static int copy_module(struct rekmod_ctx *ctx, const struct copy_plan *cp, const
 	r = write_file_atomic(dst, elf, unsigned_length(elf, n), 0644);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *name = xstrndup(file, strlen(file) - 3);
-	return build_finish_module(ctx, cp->sign.sign ? &cp->sign : NULL, cp->comp, dst, name);
+	return build_finish_module(ctx, cp->sign.sign ? &cp->sign : NULL, cp->comp, dst, NULL);
 }
 
 static int copy_modules(struct rekmod_ctx *ctx, const char *mods0, const char *staging, const char *k,

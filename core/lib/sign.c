@@ -2,7 +2,9 @@
 /* Module signing: the kernel's sign-file with the MOK key and certificate
  * (framework.conf's, else Ubuntu's enrolled shim-signed MOK, else
  * <dkms_tree>/mok.key and mok.pub, generated on first use with OpenSSL's
- * library). */
+ * library). What it says, and when it does not sign, is dkms 3.x's
+ * prepare_signing: try_sign_modules, the chroot, the kernel's signing
+ * facility, "Sign command:", "Signing key:", "Public certificate (MOK):". */
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -79,7 +81,8 @@ static char *find_sign_file(struct rekmod_ctx *ctx, const char *kernel)
 			return p;
 		free(p);
 	}
-	return root_path(ctx, deb);
+	/* none: named as dkms 3.x names its last candidate in "Binary ... not found" */
+	return xasprintf("%s/%s/build/scripts/sign-file", ctx->install_tree_path, kernel);
 }
 
 static char *key_path(struct rekmod_ctx *ctx, const char *conf, const char *def, const char *kernel)
@@ -129,20 +132,33 @@ void sign_plan_done(struct sign_plan *plan)
 	*plan = (struct sign_plan){ 0 };
 }
 
-/* Generates the key and certificate when missing. 0, or a failure already reported. */
-static int ensure_mok(struct rekmod_ctx *ctx, const struct sign_plan *plan, bool enforce)
+/* dkms 3.x's lines of prepare_signing, at the level the caller asked for
+ * (build says them, a reuse of another kernel's build logs them) */
+#define sign_say(ctx, level, ...) rk_logf(log_of(ctx), (level), __VA_ARGS__)
+
+/* Generates the key and certificate when missing (never in a directory that
+ * is missing: dkms 3.x's openssl does not make one). 0, or a failure already
+ * reported: dkms's line, rekmod's reason with --verbose, an error when the
+ * kernel requires signatures. */
+static int ensure_mok(struct rekmod_ctx *ctx, const struct sign_plan *plan, int level)
 {
-	if (startswith(plan->key, "pkcs11:") || (path_exists(plan->key) && path_exists(plan->cert)))
+	bool pkcs11 = startswith(plan->key, "pkcs11:");
+	if (path_exists(plan->cert) && (pkcs11 || path_exists(plan->key)))
 		return 0;
-	say(ctx, "Certificate or key are missing, generating self signed certificate for MOK...");
 	_cleanup_free_ char *err = NULL;
-	if (mok_generate(plan->key, plan->cert, &err) == 0)
-		return 0;
-	if (enforce)
-		dk_error(ctx, "cannot create the module signing key %s: %s; the kernel requires signed modules",
-			 plan->key, err);
-	else
-		dk_warn(ctx, "cannot create the module signing key %s: %s; modules won't be signed", plan->key, err);
+	if (!pkcs11) {
+		sign_say(ctx, level, "Certificate or key are missing, generating self signed certificate for MOK...");
+		if (mok_generate(plan->key, plan->cert, &err) == 0)
+			return 0;
+		rk_info(log_of(ctx), "cannot create the module signing key %s and certificate %s: %s", plan->key,
+			plan->cert, err);
+	}
+	bool no_key = !pkcs11 && !path_exists(plan->key);
+	sign_say(ctx, level, "%s file %s not found and can't be generated, modules won't be signed",
+		 no_key ? "Key" : "Certificate", no_key ? plan->key : plan->cert);
+	if (plan->enforce)
+		dk_error(ctx, "cannot create the module signing %s %s%s%s; the kernel requires signed modules",
+			 no_key ? "key" : "certificate", no_key ? plan->key : plan->cert, err ? ": " : "", err ? err : "");
 	return -1;
 }
 
@@ -201,72 +217,133 @@ static void mok_hint(struct rekmod_ctx *ctx, const char *cert)
 		shown, shown);
 }
 
+/* "MAJOR:MINOR ROOT" of the mount at "/" in a mountinfo table (the last
+ * one: mounts stack), or NULL when "/" is not in it (the root is a directory
+ * below it: a chroot) */
+static char *root_mount(const char *table)
+{
+	char *found = NULL;
+	for (const char *l = table; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		char dev[32], root[PATH_MAX], point[PATH_MAX];
+		/* ID PARENT MAJOR:MINOR ROOT MOUNT-POINT ... */
+		if (sscanf(l, "%*s %*s %31s %4095s %4095s", dev, root, point) == 3 && streq(point, "/")) {
+			free(found);
+			found = xasprintf("%s %s", dev, root);
+		}
+	}
+	return found;
+}
+
+/* Debian's ischroot, as dkms 3.x's running_in_chroot asks it: under
+ * fakechroot; as root, when / is not pid 1's root (device and inode); else
+ * when the mount at / is not pid 1's. dkms takes any difference of the two
+ * mount tables for a chroot, so a private mount namespace over the same root
+ * (a sandboxed systemd service, unshare --mount) is one to it; rekmod
+ * compares the root's mount only. */
+static bool running_in_chroot(void)
+{
+	const char *fc = getenv("FAKECHROOT"), *pre = getenv("LD_PRELOAD");
+	if (fc && streq(fc, "true") && getenv("FAKECHROOT_BASE") && pre && strstr(pre, "libfakechroot.so"))
+		return true;
+	struct stat init_root, our_root;
+	if (geteuid() == 0 && stat("/proc/1/root", &init_root) == 0 && stat("/", &our_root) == 0)
+		return init_root.st_dev != our_root.st_dev || init_root.st_ino != our_root.st_ino;
+	_cleanup_free_ char *init_table = NULL, *our_table = NULL;
+	if (read_file("/proc/1/mountinfo", &init_table, NULL) < 0 || read_file("/proc/self/mountinfo", &our_table, NULL) < 0)
+		return false;
+	_cleanup_free_ char *init_mount = root_mount(init_table), *our_mount = root_mount(our_table);
+	return init_mount && (!our_mount || !streq(init_mount, our_mount));
+}
+
 void sign_kernel_facts(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *ret)
 {
 	*ret = (struct sign_kernel){ 0 };
-	_cleanup_free_ char *path = kernel_config_path(ctx, kernel);
+	const char *policy = ctx->try_sign_modules ? ctx->try_sign_modules : "";
+	/* anything but "true" is "not_in_chroot" in a chroot, as in dkms 3.x */
+	ret->in_chroot = !streq(policy, "false") && !streq(policy, "true") && running_in_chroot();
+	ret->disabled = streq(policy, "false") || ret->in_chroot;
+	ret->config = kernel_config_path(ctx, kernel);
 	_cleanup_free_ char *cfg = NULL;
-	if (read_file(path, &cfg, NULL) < 0 || !text_yes(cfg, "CONFIG_MODULE_SIG"))
+	ret->config_found = read_file(ret->config, &cfg, NULL) == 0;
+	/* dkms 3.x: a kernel signs when its config sets CONFIG_MODULE_SIG_HASH */
+	ret->hash = ret->config_found ? text_value(cfg, "CONFIG_MODULE_SIG_HASH") : NULL;
+	if (!ret->hash)
 		return;
 	ret->verifies = true;
 	ret->enforce = text_yes(cfg, "CONFIG_MODULE_SIG_FORCE");
-	ret->hash = text_value(cfg, "CONFIG_MODULE_SIG_HASH");
-	if (!ret->hash || !*ret->hash) {
+	if (!*ret->hash) {
 		free(ret->hash);
 		ret->hash = xstrdup("sha512");
 	}
 	ret->sign_file = find_sign_file(ctx, kernel);
 	ret->sign_file_found = is_exec(ret->sign_file);
-	ret->disabled = ctx->try_sign_modules && streq(ctx->try_sign_modules, "false");
 }
 
 void sign_kernel_done(struct sign_kernel *k)
 {
+	free(k->config);
 	free(k->hash);
 	free(k->sign_file);
 	*k = (struct sign_kernel){ 0 };
 }
 
 /* the kernel's facts become the plan (the strings move into it) */
-static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *sk, struct sign_plan *plan)
+static int sign_plan_fill(struct rekmod_ctx *ctx, const char *kernel, struct sign_kernel *sk, struct sign_plan *plan,
+			  int level)
 {
 	plan->enforce = sk->enforce;
 	plan->sign_file = TAKE_PTR(sk->sign_file);
+	sign_say(ctx, level, "Sign command: %s", plan->sign_file);
 	if (!sk->sign_file_found) {
-		if (plan->enforce) {
-			dk_error(ctx, "Binary %s not found, but kernel %s requires signed modules "
-				 "(CONFIG_MODULE_SIG_FORCE=y); set sign_file in framework.conf", plan->sign_file, kernel);
-			return REKMOD_E_BUILD;
-		}
-		say(ctx, "Binary %s not found, modules won't be signed", plan->sign_file);
-		return 0;
+		sign_say(ctx, level, "Binary %s not found, modules won't be signed", plan->sign_file);
+		if (!plan->enforce)
+			return 0;
+		dk_error(ctx, "kernel %s requires signed modules (CONFIG_MODULE_SIG_FORCE=y) and %s is missing; set "
+			 "sign_file in framework.conf", kernel, plan->sign_file);
+		return REKMOD_E_BUILD;
 	}
 	plan->hash = TAKE_PTR(sk->hash);
 	mok_choose(ctx, kernel, &plan->key, &plan->cert);
-	/* the prologue ("Sign command: ...") is said by build.c once the plan is made */
-	if (ensure_mok(ctx, plan, plan->enforce) < 0)
+	sign_say(ctx, level, "Signing key: %s", plan->key);
+	sign_say(ctx, level, "Public certificate (MOK): %s", plan->cert);
+	if (ensure_mok(ctx, plan, level) < 0)
 		return plan->enforce ? REKMOD_E_BUILD : 0;
 	mok_hint(ctx, plan->cert);
 	plan->sign = true;
 	return 0;
 }
 
-int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
+/* dkms 3.x's prepare_signing, its lines at level */
+static int sign_prepare_at(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan, int level)
 {
 	*plan = (struct sign_plan){ 0 };
 	struct sign_kernel sk;
 	sign_kernel_facts(ctx, kernel, &sk);
 	int r = 0;
-	if (!sk.verifies)
-		rk_debug(log_of(ctx), "Kernel %s does not verify module signatures, modules won't be signed", kernel);
+	if (sk.in_chroot)
+		sign_say(ctx, level, "Running in chroot, modules won't be signed");
 	else if (sk.disabled)
-		say(ctx, "Module signing is disabled by policy, modules won't be signed");
+		sign_say(ctx, level, "Module signing is disabled by policy, modules won't be signed");
+	else if (!sk.config_found)
+		sign_say(ctx, level, "Kernel config %s not found, modules won't be signed", sk.config);
+	else if (!sk.verifies)
+		sign_say(ctx, level, "The kernel is built without module signing facility, modules won't be signed");
 	else
-		r = sign_plan_fill(ctx, kernel, &sk, plan);
+		r = sign_plan_fill(ctx, kernel, &sk, plan, level);
 	sign_kernel_done(&sk);
 	if (!plan->sign)
 		sign_plan_done(plan);
 	return r;
+}
+
+int sign_prepare(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
+{
+	return sign_prepare_at(ctx, kernel, plan, LOG_DEBUG);
+}
+
+int sign_prepare_say(struct rekmod_ctx *ctx, const char *kernel, struct sign_plan *plan)
+{
+	return sign_prepare_at(ctx, kernel, plan, LOG_NOTICE);
 }
 
 /* a tool's output on one line: its lines joined with "; ", without
@@ -286,23 +363,31 @@ static char *one_line(const char *out)
 	return sb_steal(&b);
 }
 
-int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *name)
+/* A failure is dkms 3.x's warning (the module named as shown, then the
+ * tool's output as it printed it); rekmod's summary of it with --verbose. */
+int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *shown)
 {
 	const char *argv[] = { plan->sign_file, plan->hash, plan->key, plan->cert, path, NULL };
 	struct rk_spawn s = { .argv = argv, .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1 };
 	_cleanup_free_ char *out = NULL;
 	int st = 0;
-	rk_info(log_of(ctx), "Signing module %s", path);
+	shown = shown ? shown : path;
+	rk_debug(log_of(ctx), "%s %s %s %s %s", plan->sign_file, plan->hash, plan->key, plan->cert, path);
 	int r = rk_run_capture(&s, &out, NULL, &st);
 	if (r == 0 && st == 0)
 		return 0;
-	_cleanup_free_ char *msg = r < 0 ? xstrdup(strerror(-r)) : one_line(out);
+	_cleanup_free_ char *msg = r < 0 ? xasprintf("%s: %s", plan->sign_file, strerror(-r)) : one_line(out);
 	if (plan->enforce) {
-		dk_error(ctx, "Failed to sign module %s.ko: %s (%s); the kernel requires signed modules", name, msg,
+		dk_error(ctx, "Failed to sign module '%s': %s (%s); the kernel requires signed modules", shown, msg,
 			 plan->sign_file);
 		return REKMOD_E_BUILD;
 	}
-	dk_warn(ctx, "Failed to sign module %s.ko: %s (%s); it is installed unsigned", name, msg, plan->sign_file);
+	_cleanup_free_ char *text = r < 0 ? xstrdup(msg) : xstrdup(out ? out : "");
+	size_t n = strlen(text);
+	while (n && text[n - 1] == '\n') /* as $(...) gives it */
+		text[--n] = '\0';
+	dk_warn(ctx, "Failed to sign module '%s'!\n%s", shown, text);
+	rk_info(log_of(ctx), "%s is left unsigned: %s (%s)", shown, msg, plan->sign_file);
 	return 0;
 }
 
@@ -496,7 +581,9 @@ static char *parent_of(const char *path)
 }
 
 /* With the key's directory locked (parallel builds of sync): the key unless
- * it exists, then the certificate from it. */
+ * it exists, then the certificate from it (so a pair never mismatches: a
+ * missing key gets a new certificate too). No directory is made: a key or
+ * certificate in a missing one is not generated, as with dkms 3.x's openssl. */
 static int mok_generate_locked(const char *key_path, const char *cert_path, char **ret_error)
 {
 	bool have_key = path_exists(key_path);
@@ -508,10 +595,7 @@ static int mok_generate_locked(const char *key_path, const char *cert_path, char
 		*ret_error = ssl_error(have_key ? "cannot read the existing key" : "RSA key generation failed");
 		return -EINVAL;
 	}
-	_cleanup_free_ char *cdir = parent_of(cert_path);
-	int r = mkdir_p(cdir, 0755);
-	if (r == 0 && !have_key)
-		r = write_key(pkey, key_path);
+	int r = have_key ? 0 : write_key(pkey, key_path);
 	if (r == 0)
 		r = write_cert(pkey, cert_path);
 	if (r < 0)
@@ -526,10 +610,9 @@ int mok_generate(const char *key_path, const char *cert_path, char **ret_error)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *kdir = parent_of(key_path);
-	r = mkdir_p(kdir, 0755);
-	_cleanup_close_ int fd = r < 0 ? -1 : open(kdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(kdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-		r = r < 0 ? r : -errno;
+		r = -errno;
 		*ret_error = xasprintf("%s: %s", kdir, strerror(-r));
 		return r;
 	}
@@ -540,16 +623,17 @@ _public_ int rekmod_generate_mok(struct rekmod_ctx *ctx)
 {
 	_cleanup_free_ char *key = NULL, *cert = NULL;
 	mok_choose(ctx, ctx->current_kernel, &key, &cert);
+	/* dkms 3.x's prepare_mok */
 	say(ctx, "Signing key: %s", key);
 	say(ctx, "Public certificate (MOK): %s", cert);
-	if (path_exists(key) && path_exists(cert))
-		return 0;
-	_cleanup_free_ char *err = NULL;
-	if (mok_generate(key, cert, &err) < 0) {
-		dk_error(ctx, "cannot create the module signing key %s: %s", key, err);
+	bool had_key = startswith(key, "pkcs11:") || path_exists(key), had_cert = path_exists(cert);
+	struct sign_plan plan = { .key = key, .cert = cert };
+	if (ensure_mok(ctx, &plan, LOG_NOTICE) < 0)
 		return REKMOD_E_GENERIC;
-	}
-	say(ctx, "Created the module signing key %s (mode 0600) and certificate %s.", key, cert);
+	if (!had_key) /* rekmod's line after dkms's */
+		say(ctx, "Created the module signing key %s (mode 0600) and certificate %s.", key, cert);
+	else if (!had_cert)
+		say(ctx, "Created the certificate %s from the existing key %s.", cert, key);
 	return 0;
 }
 

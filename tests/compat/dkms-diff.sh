@@ -85,6 +85,33 @@ xdiff() { # xdiff KEY REASON VALUE
 	XWHY[$1]=$2
 }
 
+# Signing differences from dkms 3.0.10 this harness cannot see: both tools
+# run with sign_file=/nonexistent/sign-file, and a build's stdout is not
+# compared. rekmod follows dkms 3.x in each (tests/compat/test-dkms3.sh and
+# the signing section of tests/compat/upstream-suite.sh check them):
+# - try_sign_modules (3.x): "false" signs nothing ("Module signing is
+#   disabled by policy, modules won't be signed"), and in a chroot anything
+#   but "true" signs nothing ("Running in chroot, modules won't be signed");
+#   3.0.10 has no such setting and signs in a chroot (with a key it generates
+#   there). rekmod asks "chroot?" of the mount at / only, not of the whole
+#   mount table as 3.x does, so a private mount namespace over the same root
+#   (this harness's unshare, a sandboxed systemd service) still signs.
+# - 3.x reads the kernel config first: "Kernel config F not found, ..." and,
+#   without CONFIG_MODULE_SIG_HASH, "The kernel is built without module
+#   signing facility, ..." sign nothing; 3.0.10 signs there with sha512.
+# - a failing sign_file: 3.x warns "Warning: Failed to sign module '<path>'!"
+#   then the tool's output, on stderr; 3.0.10 prints only the tool's output.
+# - 3.x says "Sign command: ..." and the key lines once per kernel in a run
+#   (autoinstall: before the first "Autoinstall of module" that builds);
+#   3.0.10 says them before every build.
+# - 3.x's generated certificate has extendedKeyUsage=codeSigning; 3.0.10's
+#   has none.
+# - a key or certificate that cannot be generated (its directory missing):
+#   both say "Key file ... / Certificate file ... not found and can't be
+#   generated"; rekmod makes no directory, as neither's openssl does, and
+#   never overwrites an existing key (a missing certificate is made from it;
+#   both dkms versions make a new pair).
+
 XZ_WHY='dkms 3.0.10 compresses with xz(1) defaults, a CRC64 check the kernel cannot verify (dkms#386); rekmod writes CRC32 as dkms 3.4.3 does'
 
 record_differences() {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* MOK generation (key mode 0600, DER certificate with the dkms CN and
- * codeSigning, an existing key never overwritten) and the Secure Boot
- * variable. */
+ * codeSigning, an existing key never overwritten, no directory made) and the
+ * Secure Boot variable. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +32,15 @@ static void test_generate(void **state)
 	_cleanup_free_ char *key = xasprintf("%s/sub/mok.key", dir);
 	_cleanup_free_ char *cert = xasprintf("%s/mok.pub", dir);
 	char *err = NULL;
+	/* the key's directory missing: nothing generated, nothing made (dkms 3.x's openssl) */
+	assert_true(mok_generate(key, cert, &err) < 0);
+	assert_non_null(err);
+	free(err);
+	err = NULL;
+	assert_false(path_exists(cert));
+	_cleanup_free_ char *sub = xasprintf("%s/sub", dir);
+	assert_false(path_exists(sub));
+	assert_int_equal(mkdir(sub, 0700), 0);
 	assert_int_equal(mok_generate(key, cert, &err), 0);
 	assert_null(err);
 	struct stat st;
@@ -58,6 +67,15 @@ static void test_generate(void **state)
 	assert_string_equal(k1, k2);
 	x = read_cert(cert);
 	X509_free(x);
+
+	/* the certificate's directory missing: the key is written, the certificate is not */
+	_cleanup_free_ char *key2 = xasprintf("%s/sub/other.key", dir);
+	_cleanup_free_ char *cert2 = xasprintf("%s/no/such.crt", dir);
+	assert_true(mok_generate(key2, cert2, &err) < 0);
+	free(err);
+	err = NULL;
+	assert_true(path_exists(key2));
+	assert_false(path_exists(cert2));
 
 	/* a garbage key is reported, never replaced */
 	assert_int_equal(write_file_atomic(key, "garbage\n", 8, 0600), 0);
