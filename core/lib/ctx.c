@@ -286,8 +286,20 @@ static void read_os_release(struct rekmod_ctx *ctx)
 		ctx->distro = os_release_distro(text);
 		break;
 	}
+	ctx->no_os_release = !ctx->distro;
 	if (!ctx->distro)
 		ctx->distro = xstrdup("unknown");
+}
+
+/* dkms 3.x refuses to run without os-release (exit 4) */
+int require_os_release(struct rekmod_ctx *ctx)
+{
+	if (!ctx->no_os_release)
+		return 0;
+	dk_error(ctx, "System is missing os-release file.");
+	rk_info(log_of(ctx), "neither %s/etc/os-release nor %s/usr/lib/os-release exists; restore the distribution's "
+		"os-release file", ctx->root, ctx->root);
+	return REKMOD_E_NOCONF;
 }
 
 /* As nproc(1), which dkms runs: the CPUs this process may use (one system
@@ -418,6 +430,8 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->mok_signing_key);
 	free(ctx->mok_certificate);
 	free(ctx->try_sign_modules);
+	free(ctx->prologue_said);
+	free(ctx->deprecated_said);
 	free(ctx->jobserver);
 	free(ctx->headers_cache);
 	free(ctx->publish_gpg_key);

@@ -102,6 +102,19 @@ static void touch(struct plan *p, const struct rekmod_ctx *ctx, const char *k)
 	plan_kernel(p, ctx, k)->touched = true;
 }
 
+/* dkms 3.x says nothing of a module that is not installed when its
+ * dkms.conf has BUILD_EXCLUSIVE directives (not installing is expected) */
+static bool has_exclusive(struct rekmod_ctx *ctx, const struct job *j)
+{
+	struct rekmod_ctx quiet = *ctx;
+	quiet.log.max_priority = -1;
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = j->m, .version = j->v, .kernel = j->k, .arch = j->a };
+	bool yes = conf_read(&quiet, &req, &c) == 0 && c->has_exclusive;
+	dkms_conf_free(c);
+	return yes;
+}
+
 static void uninstall_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
 {
 	if (install_recover(st, j->m, j->v, j->k, j->a)) /* a crashed install first */
@@ -111,7 +124,7 @@ static void uninstall_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j,
 		j->uninstalled = true;
 		p->res.removed++;
 		touch(p, ctx, j->k);
-	} else if (p->pol->say_skips) {
+	} else if (p->pol->say_skips && !has_exclusive(ctx, j)) {
 		say(ctx, "Module %s/%s is not installed for kernel %s (%s). Skipping...", j->m, j->v, j->k, j->a);
 	}
 }
@@ -136,6 +149,7 @@ static int build_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, stru
 		int r = add_locked(ctx, j->m, j->v, j->k, j->a);
 		if (r)
 			return r;
+		say(ctx, "%s", ""); /* dkms 3.x: a blank line after the add */
 	}
 	if (tree_is_built(ctx, j->m, j->v, j->k, j->a)) {
 		if (!p->pol->force) {
@@ -609,7 +623,7 @@ static void relay(struct exec *e, struct job *j)
 
 static void finish(struct exec *e, struct job *j, int result)
 {
-	j->seconds = elapsed(&j->start);
+	j->seconds = j->start.tv_sec || j->start.tv_nsec ? elapsed(&j->start) : 0;
 	job_done(e->ctx, e->p, j, result);
 	progress(e->p, REKMOD_JOB_FINISHED, j);
 	e->done++;
@@ -622,6 +636,10 @@ static int start(struct exec *e, struct job *j)
 	bool built = j->kind == JOB_AUTO && tree_is_built(e->ctx, j->m, j->v, j->k, j->a);
 	j->built_already = built && !p->pol->rebuild;
 	bool fork_it = j->kind == JOB_AUTO && p->pol->parallel && !j->built_already;
+	if (deps_failed(p, j)) { /* unrun: no start time (verbs.c tells these apart) */
+		finish(e, j, REKMOD_E_DEPENDS);
+		return 1;
+	}
 	if (fork_it && token_get(&e->js, &j->token) < 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
@@ -634,12 +652,6 @@ static int start(struct exec *e, struct job *j)
 			finish(e, j, r);
 			return 1;
 		}
-	}
-	if (deps_failed(p, j)) {
-		if (fork_it)
-			token_put(&e->js, j->token);
-		finish(e, j, REKMOD_E_DEPENDS);
-		return 1;
 	}
 	if (p->pol->report && p->pol->report->started)
 		p->pol->report->started(e->ctx, p, j);
