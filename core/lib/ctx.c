@@ -222,8 +222,21 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 	free(val);
 }
 
+/* "name() {", "function name {": a shell function dkms would define when it
+ * sources the file; rekmod never runs it (said at --verbose only) */
+static bool shell_function_start(const char *l)
+{
+	if (startswith(l, "function "))
+		return true;
+	size_t n = strspn(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+	while (l[n] == ' ' || l[n] == '\t')
+		n++;
+	return n && startswith(l + n, "()");
+}
+
 static void framework_read_file(struct rekmod_ctx *ctx, const char *path)
 {
+	int in_function = 0; /* lines of a shell function's body left to its "}" */
 	_cleanup_free_ char *text = NULL;
 	if (read_file(path, &text, NULL) < 0)
 		return;
@@ -237,6 +250,11 @@ static void framework_read_file(struct rekmod_ctx *ctx, const char *path)
 			l[--len] = '\0';
 		if (!*l || *l == '#')
 			continue;
+		if (in_function || shell_function_start(l)) {
+			in_function = !(streq(l, "}") || (strchr(l, '{') && endswith(l, "}")));
+			rk_info(log_of(ctx), "%s:%u: a shell function, which rekmod does not run; ignored", path, line);
+			continue;
+		}
 		char *eq = strchr(l, '=');
 		if (!eq) {
 			rk_warn(log_of(ctx), "%s:%u: not a NAME=value line, ignored; write it as name=\"value\"", path,

@@ -4,6 +4,7 @@
  * holding a token of the one make jobserver, everything else runs here, one
  * job at a time; each kernel gets one depmod once its last job is done;
  * post_transaction runs once at the end. */
+#include <ctype.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -473,19 +474,56 @@ static void depmod_kernel(struct rekmod_ctx *ctx, struct plan *p, struct kern *k
 	}
 }
 
-static void post_transaction(struct rekmod_ctx *ctx)
+/* post_transaction="..." with $kernelver / ${kernelver} as dkms 3.x's
+ * sourcing of framework.conf expands them */
+static char *post_transaction_cmd(const char *cmd, const char *k)
+{
+	struct strbuf b = { 0 };
+	for (const char *c = cmd; *c;) {
+		if (startswith(c, "${kernelver}") || (startswith(c, "$kernelver") && !isalnum((unsigned char)c[10]) &&
+						      c[10] != '_')) {
+			sb_puts(&b, k);
+			c += c[1] == '{' ? strlen("${kernelver}") : strlen("$kernelver");
+		} else
+			sb_putc(&b, *c++);
+	}
+	return sb_steal(&b);
+}
+
+/* dkms 3.x: post_transaction.log blanked, then one make.log-style section */
+static void post_transaction(struct rekmod_ctx *ctx, const struct plan *p)
 {
 	if (!ctx->post_transaction || !*ctx->post_transaction)
 		return;
 	_cleanup_free_ char *log = xasprintf("%s/post_transaction.log", ctx->dkms_tree_path);
-	_cleanup_close_ int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	const char *argv[] = { "bash", "-c", ctx->post_transaction, NULL };
-	struct rk_spawn s = { .argv = argv, .stdout_fd = fd, .stderr_fd = -1, .stdin_fd = -1 };
+	_cleanup_close_ int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	_cleanup_free_ char *cmd = post_transaction_cmd(ctx->post_transaction, p->nk ? p->ks[0].k : "");
+	const char *argv[] = { "bash", "-c", cmd, NULL };
+	struct rk_spawn s = { .argv = argv, .stdout_fd = fd, .stderr_fd = fd, .stdin_fd = -1 };
+	struct timespec t0;
+	if (fd >= 0)
+		log_section_begin(fd, "Executing post-transaction command", cmd, &t0);
 	int st = 0;
-	if (rk_run(&s, &st) < 0 || st != 0)
+	int r = rk_run(&s, &st);
+	if (fd >= 0)
+		log_section_end(fd, r < 0 ? 127 : st, &t0);
+	if (r < 0 || st != 0)
 		dk_warn(ctx, "post_transaction command failed (exit %d), see %s", st, log);
 	else
 		say(ctx, "Executing post-transaction command... done.");
+}
+
+/* whether a plan changed something post_transaction is told of */
+static bool post_transaction_due(const struct plan *p)
+{
+	if (!p->pol->post_transaction)
+		return false;
+	if (p->pol->post_transaction_if_ok && plan_failed(p))
+		return false;
+	bool changed = p->res.installed || p->res.removed;
+	for (size_t i = 0; i < p->n; i++)
+		changed |= p->jobs[i].installed || p->jobs[i].uninstalled || p->jobs[i].unbuilt;
+	return changed;
 }
 
 /* ---- the journal: one record per run that changed something or failed ---- */
@@ -752,8 +790,8 @@ int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
 		if ((p->ks[i].touched || tree_depmod_pending(ctx, p->ks[i].k)) && !p->ks[i].depmod_done)
 			depmod_kernel(ctx, p, &p->ks[i]);
 	depmod_owed(ctx);
-	if (p->pol->post_transaction && (p->res.installed || p->res.removed))
-		post_transaction(ctx);
+	if (post_transaction_due(p))
+		post_transaction(ctx, p);
 	if (p->pol->report && p->pol->report->done)
 		p->pol->report->done(ctx, p);
 	if (p->pol->verb)

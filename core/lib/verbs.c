@@ -576,20 +576,27 @@ static int zero_result(const struct plan *p)
 	return 0;
 }
 
+/* dkms 3.x runs post_transaction after these when they succeed */
+#define POST_TRANSACTION_IF_OK .post_transaction = true, .post_transaction_if_ok = true
+
 static const struct verb verbs[] = {
 	[REKMOD_VERB_BUILD] = { plan_targets, last_kernel_result, { .verb = "build", .say_depmod = true }, JOB_BUILD,
 				true, false, false },
 	[REKMOD_VERB_INSTALL] = { plan_targets, last_kernel_result,
-				  { .verb = "install", .say_depmod = true, .depmod_rollback = true }, JOB_INSTALL, true,
+				  { .verb = "install", .say_depmod = true, .depmod_rollback = true, POST_TRANSACTION_IF_OK },
+				  JOB_INSTALL, true,
 				  false, false },
 	[REKMOD_VERB_UNINSTALL] = { plan_targets, zero_result,
-				    { .verb = "uninstall", .say_skips = true, .say_depmod = true, .record_optouts = true },
+				    { .verb = "uninstall", .say_skips = true, .say_depmod = true, .record_optouts = true,
+				    POST_TRANSACTION_IF_OK },
 				    JOB_UNINSTALL, true, true, false },
 	[REKMOD_VERB_UNBUILD] = { plan_targets, zero_result,
-				  { .verb = "unbuild", .say_skips = true, .say_depmod = true, .record_optouts = true },
+				  { .verb = "unbuild", .say_skips = true, .say_depmod = true, .record_optouts = true,
+				    POST_TRANSACTION_IF_OK },
 				  JOB_UNBUILD, true, true, false },
 	[REKMOD_VERB_REMOVE] = { plan_targets, plan_last_failure,
-				 { .verb = "remove", .say_skips = true, .say_depmod = true, .record_optouts = true },
+				 { .verb = "remove", .say_skips = true, .say_depmod = true, .record_optouts = true,
+				    POST_TRANSACTION_IF_OK },
 				 JOB_UNBUILD, true, true, false },
 	[REKMOD_VERB_AUTOINSTALL] = { plan_autoinstall_verb, autoinstall_result,
 				      { .verb = "autoinstall", .any_version = true, .keep_records = true, .reuse = true,
