@@ -299,10 +299,11 @@ static int unregister_job(struct rekmod_ctx *ctx, struct job *j, bool after_kern
 	say(ctx, "Deleting module %s/%s completely from the DKMS tree.", j->m, j->v);
 	_cleanup_free_ char *d = mv_dir(ctx, j->m, j->v);
 	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, j->m);
-	/* the source link goes first: a crash leaves the module "broken", never half-added */
-	_cleanup_free_ char *src = xasprintf("%s/source", d);
-	unlink(src);
-	int r = rm_rf(d);
+	/* renamed out of the way first: a crash leaves a temporary the next
+	 * run drops (tree.c), never a half-removed module */
+	_cleanup_free_ char *gone = xasprintf("%s/.%s.rekmod-tmp.rm", md, j->v);
+	rm_rf(gone);
+	int r = rename(d, gone) < 0 ? -errno : rm_rf(gone);
 	_cleanup_strv_free_ char **left = tree_list_added(ctx, j->m);
 	if (!left[0]) /* a module gone from the tree takes the user's opt-outs along */
 		tree_optouts_forget(ctx, j->m);

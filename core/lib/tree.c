@@ -273,7 +273,8 @@ static void drop_crash_temporaries(const struct rekmod_ctx *ctx)
 			_cleanup_strv_free_ char **ks = subdirs(vers[j]);
 			for (size_t l = 0; ks[l]; l++)
 				drop_stale_staging(ks[l]);
-			rmdir(vers[j]); /* empty: a crash cut an add or a remove short */
+			/* an empty one is a broken module (its source link deleted):
+			 * add and remove never leave one (verbs.c, jobs.c) */
 		}
 		rmdir(mods[i]);
 	}
@@ -430,7 +431,8 @@ void tree_drop_temporaries(const char *dir, const char *prefix)
 		if (!t || (prefix && ((size_t)(t - names[i]) != strlen(prefix) || strncmp(names[i], prefix, strlen(prefix)))))
 			continue;
 		_cleanup_free_ char *f = xasprintf("%s/%s", dir, names[i]);
-		unlink(f);
+		if (unlink(f) < 0 && errno == EISDIR)
+			rm_rf(f); /* a version directory an add or a remove left */
 	}
 }
 

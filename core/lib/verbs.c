@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The dkms verbs: argument checks, the tree lock, a plan, the one executor. */
+#include <sys/stat.h>
+
 #include "plan.h"
 
 static int check_names(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
@@ -26,6 +28,28 @@ static int check_names(struct rekmod_ctx *ctx, const char *m, const char *v, con
 static const char *arch_or_default(const struct rekmod_ctx *ctx, const char *a)
 {
 	return a && *a ? a : ctx->arch;
+}
+
+/* <m>/<v> appears with its source link in it (a temporary directory
+ * renamed): a crash never leaves an empty version directory, which is a
+ * broken module (its link deleted), as dkms 3.x says */
+static int add_version_dir(struct rekmod_ctx *ctx, const char *m, const char *v, const char *target)
+{
+	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, m);
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.rekmod-tmp.XXXXXX", md, v);
+	int r = mkdir_p(md, 0755);
+	if (r == 0 && !mkdtemp(tmp))
+		r = -errno;
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *link = xasprintf("%s/source", tmp);
+	_cleanup_free_ char *d = xasprintf("%s/%s", md, v);
+	if (chmod(tmp, 0755) < 0 || symlink(target, link) < 0 || rename(tmp, d) < 0) {
+		r = -errno;
+		rm_rf(tmp);
+		return r;
+	}
+	return fsync_dir_of(d);
 }
 
 int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
@@ -55,9 +79,7 @@ int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 	_cleanup_free_ char *link = xasprintf("%s/source", d);
 	_cleanup_free_ char *target = xasprintf("%s/%s-%s", ctx->source_tree, m, v);
 	say(ctx, "Creating symlink %s -> %s", link, target);
-	r = mkdir_p(d, 0755);
-	if (r == 0)
-		r = symlink_atomic(target, link);
+	r = is_dir(d) ? symlink_atomic(target, link) : add_version_dir(ctx, m, v, target);
 	if (r < 0) {
 		dk_error(ctx, "No write access to DKMS tree at %s (%s)", ctx->dkms_tree_path, strerror(-r));
 		dkms_conf_free(c);
@@ -383,6 +405,23 @@ static const struct job_report autoinstall_report = { .started = autoinstall_sta
 						       .finished = autoinstall_finished,
 						       .done = autoinstall_done };
 
+static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v);
+
+/* dkms 3.x: autoinstall first names each broken module (no source link), then goes on */
+static void say_broken(struct rekmod_ctx *ctx)
+{
+	_cleanup_strv_free_ char **mods = list_dir(ctx->dkms_tree_path);
+	for (size_t i = 0; mods && mods[i]; i++) {
+		_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, mods[i]);
+		_cleanup_strv_free_ char **vers = mods[i][0] != '.' && name_is_valid(mods[i]) ? list_dir(md) : NULL;
+		for (size_t j = 0; vers && vers[j]; j++)
+			if (vers[j][0] != '.' && name_is_valid(vers[j]) && is_broken(ctx, mods[i], vers[j]))
+				dk_error(ctx, "%s/%s is broken! Missing the source directory or the symbolic link pointing "
+					 "to it.\nManual intervention is required!",
+					 mods[i], vers[j]);
+	}
+}
+
 static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
 				 struct plan *p)
 {
@@ -391,6 +430,7 @@ static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_req
 		say(ctx, "Automatic installation of modules has been disabled.");
 		return 0;
 	}
+	say_broken(ctx);
 	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
 	if (!added[0]) /* dkms 3.x: nothing to autoinstall, headers or not */
 		return 0;

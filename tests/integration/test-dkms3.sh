@@ -43,6 +43,16 @@ expect() {
 	diff -u "$W/want" "$W/got"
 }
 
+# a source tree under $R/usr/src: NAME VERSION then dkms.conf lines
+mksrc() {
+	local d=$R/usr/src/$1-$2
+	mkdir -p "$d"
+	printf 'PACKAGE_NAME="%s"\nPACKAGE_VERSION="%s"\n' "$1" "$2" >"$d/dkms.conf"
+	shift 2
+	printf '%s\n' "$@" >>"$d/dkms.conf"
+	: >"$d/x.c"
+}
+
 no_modules() {
 	expect 0 autoinstall -k "$K1-noheaders" </dev/null || return 1
 	expect 4 kernel_postinst <<-EOF
@@ -169,6 +179,9 @@ broken() {
 	printf 'PACKAGE_NAME="brk"\nPACKAGE_VERSION="1.0"\nBUILT_MODULE_NAME[0]="brk"\nDEST_MODULE_LOCATION[0]="/updates"\n' \
 		>"$R/usr/src/brk-1.0/dkms.conf"
 	rk add brk/1.0 >/dev/null && rm "$R/var/lib/dkms/brk/1.0/source" || return 1
+	mksrc other 1.0 'BUILT_MODULE_NAME[0]="other"' 'DEST_MODULE_LOCATION[0]="/updates"'
+	rk add other/1.0 >/dev/null || return 1 # an empty version directory stays broken
+	rk status brk | grep -qx "brk/1.0: broken" || { rk status; return 1; }
 	local verb
 	for verb in unbuild uninstall remove; do
 		expect 4 "$verb" brk/1.0 -k "$K1" <<-EOF || return 1
@@ -179,17 +192,7 @@ broken() {
 		EOF
 	done
 }
-check "a module without its source link is broken: unbuild, uninstall, remove exit 4" broken
-
-# a source tree under $R/usr/src: NAME VERSION then dkms.conf lines
-mksrc() {
-	local d=$R/usr/src/$1-$2
-	mkdir -p "$d"
-	printf 'PACKAGE_NAME="%s"\nPACKAGE_VERSION="%s"\n' "$1" "$2" >"$d/dkms.conf"
-	shift 2
-	printf '%s\n' "$@" >>"$d/dkms.conf"
-	: >"$d/x.c"
-}
+check "a module without its source link is broken (after another add too): unbuild, uninstall, remove exit 4" broken
 
 conf_lines() {
 	mkdir -p "$W/bad"
