@@ -414,11 +414,16 @@ static void say_broken(struct rekmod_ctx *ctx)
 	for (size_t i = 0; mods && mods[i]; i++) {
 		_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, mods[i]);
 		_cleanup_strv_free_ char **vers = mods[i][0] != '.' && name_is_valid(mods[i]) ? list_dir(md) : NULL;
-		for (size_t j = 0; vers && vers[j]; j++)
-			if (vers[j][0] != '.' && name_is_valid(vers[j]) && is_broken(ctx, mods[i], vers[j]))
+		for (size_t j = 0; vers && vers[j]; j++) {
+			_cleanup_free_ char *vd = xasprintf("%s/%s", md, vers[j]);
+			if (vers[j][0] == '.' || !name_is_valid(vers[j]) || is_symlink(vd) ||
+			    streq(vers[j], "original_module"))
+				continue; /* kernel-<K>-<A> links, archived originals */
+			if (is_broken(ctx, mods[i], vers[j]))
 				dk_error(ctx, "%s/%s is broken! Missing the source directory or the symbolic link pointing "
 					 "to it.\nManual intervention is required!",
 					 mods[i], vers[j]);
+		}
 	}
 }
 
@@ -704,10 +709,13 @@ _public_ int rekmod_run(struct rekmod_ctx *ctx, const struct rekmod_request *req
 		return REKMOD_E_GENERIC;
 	_cleanup_strv_free_ char **ks = NULL, **as = NULL;
 	int r = require_os_release(ctx);
-	if (!r)
-		r = check_request(ctx, vb, req);
 	if (r || (r = tree_lock(ctx)))
 		return r;
+	/* under the lock, which drops what a crash left (a remove's renamed version directory) */
+	if ((r = check_request(ctx, vb, req))) {
+		tree_unlock(ctx);
+		return r;
+	}
 	/* under the lock: a remove --all waiting for an install sees its build */
 	struct policy pol = vb->pol;
 	pol.force = ctx->force;

@@ -191,8 +191,13 @@ broken() {
 		Manual intervention is required!
 		EOF
 	done
+	expect 0 autoinstall -k "$K1" <<-EOF
+	
+	Error! brk/1.0 is broken! Missing the source directory or the symbolic link pointing to it.
+	Manual intervention is required!
+	EOF
 }
-check "a module without its source link is broken (after another add too): unbuild, uninstall, remove exit 4" broken
+check "a module without its source link is broken (after another add too): unbuild, uninstall, remove exit 4; autoinstall names it" broken
 
 conf_lines() {
 	mkdir -p "$W/bad"
