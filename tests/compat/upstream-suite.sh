@@ -24,23 +24,30 @@
 # 77 when no upstream checkout is given (CI has none; not part of make check).
 #
 # Checks rekmod still answers differently (run against dkms-project/dkms at
-# 0415426), and why:
-# - signing: in the chroot the suite's own signing tests leave
-#   /var/lib/dkms/mok.key and mok.pub from different pairs, so every later
-#   signature fails with "key values mismatch" where dkms prints "Signing
-#   module ..."; rekmod's failure line is its own; try_sign_modules=
-#   not_in_chroot/false, the "Sign command" line before "Binary ... not
-#   found", and the key/certificate "not found and can't be generated" lines
-#   are not modelled (core/lib/sign.c, the signing helper's part of issue 19).
+# 0415426; 51 output checks, all of them signing, core/lib/sign.c, the
+# signing helper's part of issue 19), and why:
+# - 44 checks: in the chroot every signature fails with "key values
+#   mismatch" (/var/lib/dkms/mok.key and mok.pub are from different pairs
+#   after the suite's own signing tests) where dkms prints only "Signing
+#   module ..."; rekmod's failure line is its own ("Failed to sign module
+#   m.ko: <tool's message>; it is installed unsigned").
+# - not modelled: the "Sign command:" line before "Binary ... not found",
+#   "Key file ... / Certificate file ... not found and can't be generated",
+#   the blank line after dkms's "Warning: Failed to sign module '<path>'!",
+#   the signing hash of a kernel config given with --config, and
+#   try_sign_modules=not_in_chroot ("Running in chroot, modules won't be
+#   signed").
 # Said as 3.x says them, with rekmod's own detail only at --verbose (a script
 # parsing the output sees dkms's lines): dkms.conf validation errors (the
 # file, the line and the fix), a framework.conf.d shell function (ignored),
 # autoinstall's BUILD_DEPENDS cycle. rekmod runs depmod once per kernel, when
 # the run's last job for it is done (issue 14): autoinstall's "Running
 # depmod... done." after each installed module, and those before a
-# BUILD_DEPENDS_REBUILD rebuild, are said where 3.x says them. 3.x runs
-# post_transaction after install, uninstall, unbuild and remove (rekmod also
-# after an autoinstall that installed something, which 3.x means to do).
+# BUILD_DEPENDS_REBUILD rebuild, are said where 3.x says them (before the one
+# depmod has run; a failing depmod is reported after them). 3.x runs
+# post_transaction after install, uninstall, unbuild and remove; rekmod also
+# after an autoinstall that installed something (3.x's check there reads
+# autoinstall's local installed_modules after it returned: never true).
 
 set -u
 SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
