@@ -164,6 +164,11 @@ record_differences() {
 	for s in 'install -k K1' status; do
 		xdiff "obsolete|$s|tree" "$why" '-dkms/fxobs/kernel-K1-x86_64 -> 1.0/K1/x86_64'
 	done
+	why='dkms 3.x says OBSOLETE_BY is a deprecated feature (once per run, first); dkms 3.0.10 says nothing of it'
+	l='+Deprecated feature: OBSOLETE_BY (W/dkms/fxobs/1.0/source/dkms.conf): use BUILD_EXCLUSIVE_KERNEL_MAX instead'
+	xdiff 'obsolete|build -k K1 (newer than OBSOLETE_BY)|err' "$why" "$l"
+	xdiff 'obsolete|install -k K1|err' "$why" $'-Module has been obsoleted due to being included\n'"$l"
+	why='dkms 3.x skips a module its version check (OBSOLETE_BY) refuses and, with none installed, exits 6 ("Installation aborted."), not installed; dkms 3.0.10 counts it installed (exit 0, kernel-K-A link) and its status flags the missing copy'
 	xdiff 'obsolete|status|status' "$why" $'-fxobs/1.0, K1, x86_64: installed (WARNING! Diff between built and installed module!)\n+fxobs/1.0, K1, x86_64: built'
 }
 
