@@ -23,21 +23,30 @@ static int check_headers(struct rekmod_ctx *ctx, const char *k)
 	return REKMOD_E_NOHEADERS;
 }
 
+/* dkms 3.x's words and exit code (13), or its warning under --force */
 static int check_depends(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *k, const char *a)
 {
+	struct strbuf missing = { 0 };
 	for (size_t i = 0; c->build_depends && c->build_depends[i]; i++) {
 		const char *dep = c->build_depends[i];
 		if (!name_is_valid(dep))
 			continue;
 		_cleanup_free_ char *iv = tree_installed_version(ctx, dep, k, a);
-		if (iv || ctx->force)
-			continue;
-		dk_error(ctx, "The module %s/%s depends on %s, which is not installed for kernel %s (%s); install it "
-			 "first or use --force.",
-			 c->package_name, c->package_version, dep, k, a);
-		return REKMOD_E_DEPENDS;
+		if (!iv)
+			sb_printf(&missing, " %s", dep);
 	}
-	return 0;
+	int r = 0;
+	if (missing.len && ctx->force)
+		dk_warn(ctx, "Trying to build module %s/%s for kernel %s (%s) despite of missing BUILD_DEPENDS:%s.",
+			c->package_name, c->package_version, k, a, missing.s);
+	else if (missing.len) {
+		dk_error(ctx, "Aborting build of module %s/%s for kernel %s (%s) due to missing BUILD_DEPENDS:%s.\n"
+			 "You may override by specifying --force.",
+			 c->package_name, c->package_version, k, a, missing.s);
+		r = REKMOD_E_DEPENDS;
+	}
+	sb_free(&missing);
+	return r;
 }
 
 static int source_entries(const char *dir)
@@ -284,9 +293,12 @@ static int apply_patches(struct rekmod_ctx *ctx, const struct dkms_conf *c, cons
 	for (size_t i = 0; c->patches && c->patches[i]; i++) {
 		const char *p = c->patches[i];
 		_cleanup_free_ char *file = xasprintf("%s/patches/%s", build_dir, p);
-		if (strstr(p, "..") || !path_exists(file)) {
-			dk_error(ctx, " Patch %s as specified in dkms.conf cannot be\nfound in %s/patches/.", p,
-				 build_dir);
+		if (!conf_path_inside(p)) { /* dkms 3.x's words */
+			dk_error(ctx, "Patch %s as specified in dkms.conf contains '..' path component.", p);
+			return REKMOD_E_INSTALLED;
+		}
+		if (!path_exists(file)) {
+			dk_error(ctx, "Patch %s as specified in dkms.conf cannot be\nfound in %s/patches/.", p, build_dir);
 			return REKMOD_E_INSTALLED;
 		}
 		_cleanup_close_ int in = open(file, O_RDONLY | O_CLOEXEC);
@@ -446,16 +458,28 @@ static int check_built(struct rekmod_ctx *ctx, const struct dkms_conf *c, const 
 	return 0;
 }
 
-/* Everything from make to the rename, with the log open. */
-/* dkms 3.x says how it will sign before it builds */
-static int sign_prologue(struct rekmod_ctx *ctx, const char *k, struct sign_plan *plan)
+/* dkms 3.x says how it will sign once per kernel and run (its
+ * prepare_kernel_and_signing): a later build for k/a says nothing of it
+ * (warnings and errors still come). */
+int sign_prologue(struct rekmod_ctx *ctx, const char *k, const char *a, struct sign_plan *plan)
 {
+	_cleanup_free_ char *ka = xasprintf("%s/%s", k, a);
+	bool said = ctx->prologue_said && streq(ctx->prologue_said, ka);
+	int max = ctx->log.max_priority;
+	if (said && max > LOG_WARNING)
+		ctx->log.max_priority = LOG_WARNING;
 	int r = sign_prepare_say(ctx, k, plan);
 	if (r == 0) /* after the prologue or the reason for not signing */
 		say(ctx, "%s", "");
+	ctx->log.max_priority = max;
+	if (r == 0 && !said) {
+		free(ctx->prologue_said);
+		ctx->prologue_said = TAKE_PTR(ka);
+	}
 	return r;
 }
 
+/* Everything from make to the rename, with the log open. */
 static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
 		    const char *k, const char *a, const char *build_dir, struct sign_plan *plan)
 {
@@ -464,9 +488,8 @@ static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const cha
 	if (logfd < 0)
 		return -errno;
 	log_header(logfd, m, v, k, a);
-	int r = sign_prologue(ctx, k, plan);
-	if (r == 0)
-		r = apply_patches(ctx, c, build_dir, logfd);
+	(void)plan;
+	int r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
 		return r;
 	r = run_pre_build(ctx, m, k, c->pre_build, build_dir, logfd, logpath);
@@ -575,6 +598,7 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	if (r)
 		return r;
 	struct dkms_conf *c = NULL;
+	struct sign_plan plan = { 0 };
 	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a, .strict = true };
 	r = conf_read(ctx, &req, &c);
 	if (r)
@@ -595,13 +619,15 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 		goto out;
 	}
 	if (source_entries(src) < 2) {
-		dk_error(ctx, "The directory %s does not appear to have module source located within it.\nBuild "
-			 "halted.",
-			 src);
+		dk_error(ctx, "The directory %s/source does not appear to have module source located within it.\n"
+			 "Build halted.",
+			 mvd); /* dkms 3.x names the tree's link */
 		r = REKMOD_E_BADCONF;
 		goto out;
 	}
 	r = check_headers(ctx, k);
+	if (!r)
+		r = sign_prologue(ctx, k, a, &plan);
 	if (!r)
 		r = check_depends(ctx, c, k, a);
 	if (r)
@@ -615,20 +641,15 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	}
 	if ((r = overlay_local_patches(ctx, m, build_dir)))
 		goto out;
-	struct sign_plan plan = { 0 };
 	r = build_in(ctx, c, m, v, k, a, build_dir, &plan);
-	if (r) {
-		sign_plan_done(&plan);
+	if (r)
 		goto out;
-	}
 	if (mkdir_p(kdir, 0755) < 0 || !mkdtemp(staging)) {
 		dk_error(ctx, "could not create %s: %s", staging, strerror(errno));
-		sign_plan_done(&plan);
 		r = REKMOD_E_BUILD;
 		goto out;
 	}
 	r = commit_build(ctx, c, build_dir, staging, base, k, &plan);
-	sign_plan_done(&plan);
 	if (r)
 		goto out;
 	fsync_dir_of(base);
@@ -637,6 +658,7 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	post_build(ctx, c, m, base, build_dir);
 	rm_rf(build_dir);
 out:
+	sign_plan_done(&plan);
 	dkms_conf_free(c);
 	return r;
 }

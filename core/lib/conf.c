@@ -90,8 +90,15 @@ static void warn_deprecated(struct rekmod_ctx *ctx, const struct conf_req *req, 
 					     ? xstrdup(path)
 					     : xasprintf("%s/%s/%s/source/dkms.conf", ctx->dkms_tree_path,
 							 req->module, req->version);
+	if (ctx->deprecated_said && streq(ctx->deprecated_said, shown))
+		return; /* dkms 3.x: once per run and file */
 	for (size_t i = 0; c->deprecated && c->deprecated[i]; i++)
-		rk_warn(log_of(ctx), "Deprecated feature: %s (%s)", c->deprecated[i], shown);
+		rk_warn(log_of(ctx), "Deprecated feature: %s (%s)%s", c->deprecated[i], shown,
+			streq(c->deprecated[i], "OBSOLETE_BY") ? ": use BUILD_EXCLUSIVE_KERNEL_MAX instead" : "");
+	if (c->deprecated && c->deprecated[0]) {
+		free(ctx->deprecated_said);
+		ctx->deprecated_said = TAKE_PTR(shown);
+	}
 }
 
 int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret)

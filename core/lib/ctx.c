@@ -228,8 +228,21 @@ static void framework_set(struct rekmod_ctx *ctx, const char *key, char *val)
 	free(val);
 }
 
+/* "name() {", "function name {": a shell function dkms would define when it
+ * sources the file; rekmod never runs it (said at --verbose only) */
+static bool shell_function_start(const char *l)
+{
+	if (startswith(l, "function "))
+		return true;
+	size_t n = strspn(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+	while (l[n] == ' ' || l[n] == '\t')
+		n++;
+	return n && startswith(l + n, "()");
+}
+
 static void framework_read_file(struct rekmod_ctx *ctx, const char *path)
 {
+	int in_function = 0; /* lines of a shell function's body left to its "}" */
 	_cleanup_free_ char *text = NULL;
 	if (read_file(path, &text, NULL) < 0)
 		return;
@@ -243,6 +256,11 @@ static void framework_read_file(struct rekmod_ctx *ctx, const char *path)
 			l[--len] = '\0';
 		if (!*l || *l == '#')
 			continue;
+		if (in_function || shell_function_start(l)) {
+			in_function = !(streq(l, "}") || (strchr(l, '{') && endswith(l, "}")));
+			rk_info(log_of(ctx), "%s:%u: a shell function, which rekmod does not run; ignored", path, line);
+			continue;
+		}
 		char *eq = strchr(l, '=');
 		if (!eq) {
 			rk_warn(log_of(ctx), "%s:%u: not a NAME=value line, ignored; write it as name=\"value\"", path,
@@ -294,9 +312,21 @@ const char *ctx_distro(const struct rekmod_ctx *cctx)
 		ctx->distro = os_release_distro(text);
 		break;
 	}
+	ctx->no_os_release = !ctx->distro;
 	if (!ctx->distro)
 		ctx->distro = xstrdup("unknown");
 	return ctx->distro;
+}
+
+/* dkms 3.x refuses to run without os-release (exit 4) */
+int require_os_release(struct rekmod_ctx *ctx)
+{
+	if (!ctx->no_os_release)
+		return 0;
+	dk_error(ctx, "System is missing os-release file.");
+	rk_info(log_of(ctx), "neither %s/etc/os-release nor %s/usr/lib/os-release exists; restore the distribution's "
+		"os-release file", ctx->root, ctx->root);
+	return REKMOD_E_NOCONF;
 }
 
 /* As nproc(1), which dkms runs: the CPUs this process may use (one system
@@ -429,6 +459,8 @@ _public_ struct rekmod_ctx *rekmod_unref(struct rekmod_ctx *ctx)
 	free(ctx->mok_signing_key);
 	free(ctx->mok_certificate);
 	free(ctx->try_sign_modules);
+	free(ctx->prologue_said);
+	free(ctx->deprecated_said);
 	free(ctx->jobserver);
 	free(ctx->headers_cache);
 	free(ctx->publish_gpg_key);

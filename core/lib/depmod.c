@@ -5,6 +5,13 @@
 
 #include "internal.h"
 
+/* whether run_depmod for kernel would run depmod (not skip it) */
+bool depmod_would_run(const struct rekmod_ctx *ctx, const char *kernel)
+{
+	_cleanup_free_ char *dep = xasprintf("%s/%s/modules.dep", ctx->install_tree_path, kernel);
+	return !ctx->no_depmod && path_exists(dep);
+}
+
 /* Returns 0 (*ret_ran false when it was skipped: --no-depmod, or no
  * modules.dep, the kernel image is not installed) or -errno.
  * depmod (kmod 30) only knows <base>/lib/modules: for any other install tree,

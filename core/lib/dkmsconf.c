@@ -40,7 +40,8 @@ const char *const conf_whitelist[] = {
 
 static const char *const deprecated_names[] = {
 	"REMAKE_INITRD", "MODULES_CONF", "MODULES_CONF_OBSOLETES", "MODULES_CONF_ALIAS_TYPE",
-	"MODULES_CONF_OBSOLETE_ONLY", NULL,
+	"MODULES_CONF_OBSOLETE_ONLY", "OBSOLETE_BY", /* dkms 3.x (3.0.10 reads OBSOLETE_BY silently) */
+	NULL,
 };
 
 /* conf_env members, in the order of the bash script's positional arguments */
@@ -1210,6 +1211,23 @@ static void fin_err(struct fin *f, int prio, unsigned line, const char *fmt, ...
 		f->errors++;
 }
 
+/* dkms 3.x's own line for an invalid dkms.conf ("dkms.conf: Error! ..."),
+ * as dkms says it (scripts parse it); rekmod's line naming the file, the
+ * line and the fix follows at FIN_DETAIL (--verbose). */
+#define FIN_DETAIL LOG_INFO
+static void fin_dkms(struct fin *f, const char *fmt, ...) _printf_(2, 3);
+static void fin_dkms(struct fin *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	rk_logf(f->log, LOG_ERR, "dkms.conf: Error! %s", msg ? msg : "?");
+	f->errors++;
+}
+
 static unsigned fin_line(const struct fin *f, const char *name, long idx)
 {
 	return f->text ? find_line(f->text, name, idx) : 0;
@@ -1259,7 +1277,8 @@ static void check_object_name(struct fin *f, const char *name, unsigned long i, 
 	if (!ends_in_object(val))
 		return;
 	_cleanup_free_ char *fixed = without_object_suffix(val);
-	fin_err(f, LOG_ERR, fin_line(f, name, (long)i),
+	fin_dkms(f, "'%s' directive ends in '.o' or '.ko' in record #%lu.", name, i);
+	fin_err(f, FIN_DETAIL, fin_line(f, name, (long)i),
 		"%s[%lu]=\"%s\" must not end in .o or .ko; set it to \"%s\"", name, i, val, fixed);
 }
 
@@ -1282,28 +1301,34 @@ static void fin_dest_location(struct fin *f, unsigned long i, struct dkms_module
 	const char *loc = el(f, "DEST_MODULE_LOCATION", i);
 	m->dest_location_conf = xstrdup(loc);
 	m->dest_location = xstrdup(dest_location_override(f->o->distro, f->o->addon_modules_dir, loc));
-	if (conf_vars_count(f->v, "DEST_MODULE_LOCATION") == 0)
-		return; /* reported once, globally */
+	if (conf_vars_count(f->v, "DEST_MODULE_LOCATION") == 0) { /* rekmod's line: once, globally */
+		fin_dkms(f, "No 'DEST_MODULE_LOCATION' directive specified for record #%lu.", i);
+		return;
+	}
 	unsigned line = fin_line(f, "DEST_MODULE_LOCATION", (long)i);
 	if (!*loc) {
+		fin_dkms(f, "No 'DEST_MODULE_LOCATION' directive specified for record #%lu.", i);
 		if (line)
-			fin_err(f, LOG_ERR, line, "DEST_MODULE_LOCATION[%lu] is empty; set it to \"/updates\"", i);
+			fin_err(f, FIN_DETAIL, line, "DEST_MODULE_LOCATION[%lu] is empty; set it to \"/updates\"", i);
 		else
-			fin_err(f, LOG_ERR, 0,
+			fin_err(f, FIN_DETAIL, 0,
 				"no DEST_MODULE_LOCATION[%lu] directive for module #%lu; add DEST_MODULE_LOCATION[%lu]=\"/updates\"",
 				i, i, i);
 	} else if (!startswith(loc, "/kernel") && !startswith(loc, "/updates") && !startswith(loc, "/extra")) {
-		fin_err(f, LOG_ERR, line,
+		fin_dkms(f, "Directive 'DEST_MODULE_LOCATION' does not begin with\n'/kernel', '/updates', or '/extra' in "
+			 "record #%lu.", i);
+		fin_err(f, FIN_DETAIL, line,
 			"DEST_MODULE_LOCATION[%lu]=\"%s\" must begin with /kernel, /updates or /extra; set it to \"/updates\"",
 			i, loc);
 	}
 }
 
-static void fin_module(struct fin *f, unsigned long i, struct dkms_module *m)
+/* dkms 3.x: only the one module of a package defaults BUILT_MODULE_NAME to
+ * PACKAGE_NAME (3.0.10: when DEST_MODULE_LOCATION has one element) */
+static void fin_module(struct fin *f, unsigned long i, unsigned long n, struct dkms_module *m)
 {
 	const char *built = el(f, "BUILT_MODULE_NAME", i);
-	const struct conf_var *dml = conf_vars_get(f->v, "DEST_MODULE_LOCATION");
-	if (!*built && dml && dml->n_elems == 1)
+	if (!*built && n == 1)
 		built = el(f, "PACKAGE_NAME", 0);
 	m->built_name = xstrdup(built);
 	const char *dest = el(f, "DEST_MODULE_NAME", i);
@@ -1312,11 +1337,12 @@ static void fin_module(struct fin *f, unsigned long i, struct dkms_module *m)
 	m->built_location = *bl && !endswith(bl, "/") ? xasprintf("%s/", bl) : xstrdup(bl);
 	m->strip = strip_value(f, i);
 
-	if (!*built)
-		fin_err(f, LOG_ERR, 0,
+	if (!*built) {
+		fin_dkms(f, "No 'BUILT_MODULE_NAME' directive specified for record #%lu.", i);
+		fin_err(f, FIN_DETAIL, 0,
 			"no BUILT_MODULE_NAME[%lu] directive for module #%lu (only a single module defaults to PACKAGE_NAME); add BUILT_MODULE_NAME[%lu]=\"<module name without .ko>\"",
 			i, i, i);
-	else
+	} else
 		check_object_name(f, "BUILT_MODULE_NAME", i, built);
 	check_object_name(f, "DEST_MODULE_NAME", i, dest);
 	fin_dest_location(f, i, m);
@@ -1377,14 +1403,18 @@ static void fin_strict(struct fin *f, struct dkms_conf *c)
 	_cleanup_free_ size_t *dest = first_duplicates(c, true);
 	for (size_t i = 0; i < c->n_modules; i++) {
 		const struct dkms_module *b = &c->modules[i];
-		if (*b->built_name && built[i] != SIZE_MAX)
-			fin_err(f, LOG_ERR, fin_line(f, "BUILT_MODULE_NAME", (long)i),
+		if (*b->built_name && built[i] != SIZE_MAX) {
+			fin_dkms(f, "Duplicate module '%s' in 'BUILT_MODULE_NAME[%zu]'.", b->built_name, i);
+			fin_err(f, FIN_DETAIL, fin_line(f, "BUILT_MODULE_NAME", (long)i),
 				"module #%zu (BUILT_MODULE_LOCATION[%zu]=\"%s\" BUILT_MODULE_NAME[%zu]=\"%s\") duplicates module #%zu; give each module a distinct name or location",
 				i, i, b->built_location, i, b->built_name, built[i]);
-		else if (*b->dest_name && dest[i] != SIZE_MAX)
-			fin_err(f, LOG_ERR, dest_name_line(f, i),
+		}
+		if (*b->dest_name && dest[i] != SIZE_MAX) {
+			fin_dkms(f, "Duplicate module '%s' in 'DEST_MODULE_NAME[%zu]'.", b->dest_name, i);
+			fin_err(f, FIN_DETAIL, dest_name_line(f, i),
 				"DEST_MODULE_NAME[%zu]=\"%s\" duplicates module #%zu; give each module a distinct DEST_MODULE_NAME",
 				i, b->dest_name, dest[i]);
+		}
 	}
 }
 
@@ -1421,9 +1451,9 @@ static void fin_modules(struct fin *f, struct dkms_conf *c)
 	c->modules = xcalloc(n, sizeof(*c->modules));
 	c->n_modules = n;
 	for (unsigned long i = 0; i < n; i++)
-		fin_module(f, i, &c->modules[i]);
+		fin_module(f, i, n, &c->modules[i]);
 	if (n > 0 && conf_vars_count(f->v, "DEST_MODULE_LOCATION") == 0) /* zero modules: an empty build */
-		fin_err(f, LOG_ERR, 0, "no DEST_MODULE_LOCATION directive; add DEST_MODULE_LOCATION[0]=\"/updates\"");
+		fin_err(f, FIN_DETAIL, 0, "no DEST_MODULE_LOCATION directive; add DEST_MODULE_LOCATION[0]=\"/updates\"");
 	if (f->o->strict)
 		fin_strict(f, c);
 }
@@ -1478,10 +1508,12 @@ static bool yes_no(struct fin *f, const char *name, bool *ret)
 
 static void fin_flags(struct fin *f, struct dkms_conf *c)
 {
-	if (!yes_no(f, "AUTOINSTALL", &c->autoinstall))
-		fin_err(f, LOG_ERR, fin_line(f, "AUTOINSTALL", 0),
+	if (!yes_no(f, "AUTOINSTALL", &c->autoinstall)) {
+		fin_dkms(f, "Unsupported AUTOINSTALL value '%s'", el(f, "AUTOINSTALL", 0));
+		fin_err(f, FIN_DETAIL, fin_line(f, "AUTOINSTALL", 0),
 			"AUTOINSTALL=\"%s\" must be yes, no or empty; set AUTOINSTALL=\"yes\"",
 			el(f, "AUTOINSTALL", 0));
+	}
 	const char *s = el(f, "BUILD_DEPENDS_REBUILD", 0);
 	c->build_depends_rebuild = *s == 'y' || *s == 'Y';
 	c->no_weak_modules = strcasecmp(el(f, "NO_WEAK_MODULES", 0), "yes") == 0;
@@ -1565,36 +1597,37 @@ static bool excl_excludes(struct fin *f, const struct excl *e, unsigned long idx
 	return ex;
 }
 
-/* global form: a single element at index 0 (a plain scalar) */
-static const char *excl_value(const struct fin *f, const char *name, bool global, unsigned long i)
+static void excl_get(const struct fin *f, unsigned long i, struct excl *e)
 {
-	const struct conf_var *v = conf_vars_get(f->v, name);
-	if (!v || v->n_elems == 0)
-		return "";
-	bool is_global = v->n_elems == 1 && v->elems[0].index == 0;
-	if (global != is_global)
-		return "";
-	return el(f, name, i);
+	e->kernel = el(f, "BUILD_EXCLUSIVE_KERNEL", i);
+	e->arch = el(f, "BUILD_EXCLUSIVE_ARCH", i);
+	e->config = el(f, "BUILD_EXCLUSIVE_CONFIG", i);
+	e->min = el(f, "BUILD_EXCLUSIVE_KERNEL_MIN", i);
+	e->max = el(f, "BUILD_EXCLUSIVE_KERNEL_MAX", i);
 }
 
-static void excl_get(const struct fin *f, bool global, unsigned long i, struct excl *e)
+static bool excl_any(const struct excl *e)
 {
-	e->kernel = excl_value(f, "BUILD_EXCLUSIVE_KERNEL", global, i);
-	e->arch = excl_value(f, "BUILD_EXCLUSIVE_ARCH", global, i);
-	e->config = excl_value(f, "BUILD_EXCLUSIVE_CONFIG", global, i);
-	e->min = excl_value(f, "BUILD_EXCLUSIVE_KERNEL_MIN", global, i);
-	e->max = excl_value(f, "BUILD_EXCLUSIVE_KERNEL_MAX", global, i);
+	return *e->kernel || *e->arch || *e->config || *e->min || *e->max;
 }
 
+/* dkms 3.x: BUILD_EXCLUSIVE_*[0] (the plain scalar, as bash reads $NAME)
+ * applies to every module, [i] to module i too; the build is excluded when
+ * there are such directives and no module is left to build. */
 static void fin_exclusive(struct fin *f, struct dkms_conf *c)
 {
-	struct excl e;
-	excl_get(f, true, 0, &e);
-	c->build_exclude = excl_excludes(f, &e, 0);
+	struct excl g, e;
+	excl_get(f, 0, &g);
+	bool global = excl_excludes(f, &g, 0);
+	c->has_exclusive = excl_any(&g);
+	size_t buildable = 0;
 	for (size_t i = 0; i < c->n_modules; i++) {
-		excl_get(f, false, i, &e);
-		c->modules[i].excluded = excl_excludes(f, &e, i);
+		excl_get(f, i, &e);
+		c->has_exclusive |= excl_any(&e);
+		c->modules[i].excluded = global || (i > 0 && excl_excludes(f, &e, i));
+		buildable += !c->modules[i].excluded;
 	}
+	c->build_exclude = c->n_modules ? buildable == 0 && c->has_exclusive : global;
 }
 
 static void fin_package(struct fin *f, struct dkms_conf *c)
@@ -1605,10 +1638,11 @@ static void fin_package(struct fin *f, struct dkms_conf *c)
 		if (*el(f, req[k][0], 0))
 			continue;
 		unsigned line = fin_line(f, req[k][0], 0);
+		fin_dkms(f, "No '%s' directive specified.", req[k][0]);
 		if (line)
-			fin_err(f, LOG_ERR, line, "%s is empty; set %s=\"%s\"", req[k][0], req[k][0], req[k][1]);
+			fin_err(f, FIN_DETAIL, line, "%s is empty; set %s=\"%s\"", req[k][0], req[k][0], req[k][1]);
 		else
-			fin_err(f, LOG_ERR, 0, "no %s directive; add %s=\"%s\"", req[k][0], req[k][0], req[k][1]);
+			fin_err(f, FIN_DETAIL, 0, "no %s directive; add %s=\"%s\"", req[k][0], req[k][0], req[k][1]);
 	}
 	c->package_name = xstrdup(el(f, "PACKAGE_NAME", 0));
 	c->package_version = xstrdup(el(f, "PACKAGE_VERSION", 0));

@@ -111,7 +111,8 @@ struct dkms_conf {
 	char *obsolete_by;
 	bool no_weak_modules; /* also: no symbol-compatible reuse (reuse.c) */
 	bool no_reuse;        /* NO_REUSE=yes: every kernel compiles (reuse.c) */
-	bool build_exclude; /* global BUILD_EXCLUSIVE_* does not match kernel/arch/config */
+	bool build_exclude; /* BUILD_EXCLUSIVE_* leave no module to build for kernel/arch/config */
+	bool has_exclusive; /* any BUILD_EXCLUSIVE_* directive for one of the modules (dkms 3.x) */
 	char **deprecated;  /* names of deprecated directives that were set */
 	struct dkms_module *modules;
 	size_t n_modules;

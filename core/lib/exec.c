@@ -9,8 +9,8 @@
 
 extern char **environ;
 
-static int run_logged_timed(struct rekmod_ctx *ctx, const char *const *argv, const char *const *envp,
-			    const char *cwd, int timeout, int *ret_status)
+static int run_said(struct rekmod_ctx *ctx, const char *const *argv, const char *const *envp, const char *cwd,
+		    int timeout, int priority, int *ret_status)
 {
 	struct strbuf cmd = { 0 };
 	for (size_t i = 0; argv[i]; i++)
@@ -24,8 +24,15 @@ static int run_logged_timed(struct rekmod_ctx *ctx, const char *const *argv, con
 	if (r < 0)
 		return r;
 	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		rk_info(log_of(ctx), "%s", l);
+		rk_logf(log_of(ctx), priority, "%s", l);
 	return 0;
+}
+
+/* Output of a child (stdout and stderr in order), line by line, into the log at LOG_INFO. */
+static int run_logged_timed(struct rekmod_ctx *ctx, const char *const *argv, const char *const *envp,
+			    const char *cwd, int timeout, int *ret_status)
+{
+	return run_said(ctx, argv, envp, cwd, timeout, LOG_INFO, ret_status);
 }
 
 /* Output of a child, line by line, into the log at LOG_INFO. */
@@ -169,6 +176,17 @@ static char **script_argv(struct rekmod_ctx *ctx, const char *m, const char *kin
 	return words;
 }
 
+/* where POST_ADD ... POST_REMOVE run: dkms 3.x runs them from the tree's
+ * source link (its path is in their output); under --root the link's
+ * target means something only resolved in the root: the source itself */
+char *script_dir(const struct rekmod_ctx *ctx, const char *m, const char *v)
+{
+	if (ctx->root && *ctx->root)
+		return source_dir(ctx, m, v);
+	_cleanup_free_ char *d = mv_dir(ctx, m, v);
+	return xasprintf("%s/source", d);
+}
+
 /* PRE_BUILD, POST_BUILD (run in the build dir) and POST_ADD, PRE_INSTALL,
  * POST_INSTALL, POST_REMOVE (run in the source dir), as dkms does: the
  * script path relative to that dir, words split, output shown. */
@@ -180,8 +198,9 @@ int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const ch
 	say(ctx, "Running the %s script:", kind);
 	int st;
 	_cleanup_strv_free_ char **env = build_env(ctx, NULL);
-	int r = run_logged_timed(ctx, (const char *const *)words, (const char *const *)env, dir, ctx->script_timeout,
-				 &st);
+	/* dkms 3.x shows these scripts' output */
+	int r = run_said(ctx, (const char *const *)words, (const char *const *)env, dir, ctx->script_timeout,
+			 LOG_NOTICE, &st);
 	if (r == -ETIME)
 		return script_timed_out(ctx, kind, words[0]);
 	if (r < 0) {

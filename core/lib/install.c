@@ -347,7 +347,7 @@ static int plan_modules(struct step *st, const struct dkms_conf *c, const char *
 	struct rekmod_ctx *ctx = st->ctx;
 	_cleanup_free_ char *lib = xasprintf("%s/%s", ctx->install_tree_path, k);
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
-	_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
+	_cleanup_free_ char *srcdir = script_dir(ctx, m, v);
 	_cleanup_free_ char *moddir = xasprintf("%s/module", base);
 	bool any = false, seen_first = false;
 	for (size_t i = 0; i < c->n_modules; i++) {
@@ -356,8 +356,7 @@ static int plan_modules(struct step *st, const struct dkms_conf *c, const char *
 			continue;
 		_cleanup_free_ char *built = module_file_in(moddir, mod->dest_name);
 		if (!built) {
-			rk_err(&st->log, "Error! The built module %s.ko is missing from %s; rebuild with --force.", mod->dest_name,
-				 moddir);
+			rk_err(&st->log, "Error! Missing module %s in %s", mod->dest_name, moddir); /* dkms 3.x's words */
 			return REKMOD_E_INSTALL;
 		}
 		bool first_done = seen_first;
@@ -482,10 +481,20 @@ static void rebuild_dependents(struct step *st, const char *m, const char *k, co
 		_cleanup_free_ char *was = streq(y, m) ? NULL : tree_read_dep(ctx, y, vy, k, a, m);
 		if (!was || streq(was, now))
 			continue;
+		/* dkms 3.x's lines: depmod after the install before, and after
+		 * the uninstall; rekmod's one depmod comes when the plan's last
+		 * job for k is done (jobs.c) and says the last line */
+		bool depmod = depmod_would_run(ctx, k);
+		if (depmod)
+			rk_notice(&st->log, "Running depmod... done.");
+		rk_notice(&st->log, "%s", "");
 		rk_notice(&st->log, "Rebuilding module %s/%s due to updated dependencies", y, vy);
+		rk_notice(&st->log, "%s", "");
 		bool installed = tree_is_installed(ctx, y, vy, k, a);
 		if (installed)
 			do_uninstall(st, y, vy, k, a);
+		if (installed && depmod)
+			rk_notice(&st->log, "Running depmod... done.");
 		do_unbuild(ctx, y, vy, k, a);
 		int r = installed ? do_install(st, y, vy, k, a) : do_build(ctx, y, vy, k, a);
 		if (r)
@@ -514,6 +523,7 @@ int do_install(struct step *st, const char *m, const char *v, const char *k, con
 	r = conf_read(ctx, &req, &c);
 	if (r)
 		return r;
+	bool owed = tree_depmod_pending(ctx, k);
 	tree_depmod_pending_set(ctx, k);
 	if (install_recover(st, m, v, k, a) == 2)
 		return 0; /* it was recorded: nothing left to do */
@@ -541,13 +551,15 @@ int do_install(struct step *st, const char *m, const char *v, const char *k, con
 		install_undo(st, m, v, k, a, intent);
 	}
 	sb_free(&record);
+	if (r && !owed) /* nothing changed (or all undone): no depmod, none said (dkms 3.x) */
+		tree_depmod_pending_clear(ctx, k);
 	if (r == 0) {
 		_cleanup_free_ char *intent = tree_intent_read(ctx, m, v, k, a);
 		intent_walk(st, m, v, k, a, intent, false);
 		tree_intent_clear(ctx, m, v, k, a);
 	}
 	if (r == 0) {
-		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
+		_cleanup_free_ char *srcdir = script_dir(ctx, m, v);
 		run_script(ctx, m, "post_install", c->post_install, srcdir);
 		rebuild_dependents(st, m, k, a);
 	}
@@ -675,8 +687,12 @@ int do_uninstall(struct step *st, const char *m, const char *v, const char *k, c
 					files[i]);
 				continue;
 			}
-			if (unlink(files[i]) < 0 && errno != ENOENT) {
-				rk_warn(&st->log, "Warning: could not delete %s: %s", files[i], strerror(errno));
+			if (unlink(files[i]) < 0) {
+				if (errno == ENOENT) /* dkms 3.x's words */
+					rk_notice(&st->log, "Module %s was not found within %s/%s/",
+						  strrchr(files[i], '/') + 1, ctx->install_tree, k);
+				else
+					rk_warn(&st->log, "Warning: could not delete %s: %s", files[i], strerror(errno));
 				continue;
 			}
 			rk_notice(&st->log, "Deleting %s", files[i]);
@@ -696,7 +712,7 @@ int do_uninstall(struct step *st, const char *m, const char *v, const char *k, c
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .module = m, .version = v, .kernel = k, .arch = a };
 	if (conf_read(ctx, &req, &c) == 0) {
-		_cleanup_free_ char *srcdir = source_dir(ctx, m, v);
+		_cleanup_free_ char *srcdir = script_dir(ctx, m, v);
 		run_script(ctx, m, "post_remove", c->post_remove, srcdir);
 		dkms_conf_free(c);
 	}

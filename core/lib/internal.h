@@ -27,6 +27,9 @@ struct rekmod_ctx {
 	char *post_transaction;
 	char *sign_file, *mok_signing_key, *mok_certificate, *try_sign_modules; /* framework.conf or environment */
 	bool mok_hint_done; /* the Secure Boot enrollment hint is given once per run */
+	char *prologue_said; /* "<kernel>/<arch>" whose signing prologue was said (build.c: once per run) */
+	bool no_os_release; /* neither /etc/os-release nor /usr/lib/os-release (require_os_release) */
+	char *deprecated_said; /* the dkms.conf whose deprecated features were said (conf.c: once per run) */
 	int jobs;
 	bool force, force_version_override, no_depmod, verbose;
 	bool reuse_kernels;    /* framework.conf reuse_kernels (default yes): builds of equivalent kernels are reused */
@@ -47,6 +50,9 @@ struct rekmod_ctx {
 };
 
 #define log_of(ctx) (&(ctx)->log)
+
+/* ctx.c: REKMOD_E_NOCONF (4) and dkms 3.x's error when the root has no os-release */
+int require_os_release(struct rekmod_ctx *ctx);
 
 /* default conf_timeout_seconds: dkms.conf is read in milliseconds */
 #define CONF_TIMEOUT_SECONDS 60
@@ -208,6 +214,8 @@ int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd,
 /* a dkms.conf script (POST_ADD, PRE_BUILD, ...) of module m, relative to dir;
  * a same-named executable in /etc/dkms/<m>/ replaces it */
 int run_script(struct rekmod_ctx *ctx, const char *m, const char *kind, const char *script, const char *dir);
+/* exec.c: the directory POST_ADD ... POST_REMOVE run in (the tree's source link, as dkms 3.x) */
+char *script_dir(const struct rekmod_ctx *ctx, const char *m, const char *v);
 /* PRE_BUILD with its output in the build's make.log; its exit status */
 int run_pre_build(struct rekmod_ctx *ctx, const char *m, const char *k, const char *script, const char *dir,
 		  int logfd, const char *logpath);
@@ -230,6 +238,7 @@ char *headers_package_hint(const struct rekmod_ctx *ctx, const char *kernel);
 
 /* depmod.c */
 int run_depmod(struct rekmod_ctx *ctx, const char *kernel, bool *ret_ran);
+bool depmod_would_run(const struct rekmod_ctx *ctx, const char *kernel);
 
 /* dlopen.c: libraries loaded on first use. In the file that uses a library:
  *   DL_PROTO(kmod_new);
@@ -294,6 +303,8 @@ int sign_prepare_say(struct rekmod_ctx *ctx, const char *kernel, struct sign_pla
  * shown names the module in messages (NULL: path) */
 int sign_module(struct rekmod_ctx *ctx, const struct sign_plan *plan, const char *path, const char *shown);
 void sign_plan_done(struct sign_plan *plan);
+/* build.c: sign_prepare and, once per kernel and run, dkms 3.x's "Sign command: ..." lines */
+int sign_prologue(struct rekmod_ctx *ctx, const char *k, const char *a, struct sign_plan *plan);
 /* What a kernel expects of signatures (its .config) and the tool that signs
  * for it: what sign_prepare starts from, and what doctor reports (no key is
  * touched, nothing is logged). */

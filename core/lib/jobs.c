@@ -4,6 +4,7 @@
  * holding a token of the one make jobserver, everything else runs here, one
  * job at a time; each kernel gets one depmod once its last job is done;
  * post_transaction runs once at the end. */
+#include <ctype.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -107,6 +108,19 @@ static void touch(struct plan *p, const struct rekmod_ctx *ctx, const char *k)
 	plan_kernel(p, ctx, k)->touched = true;
 }
 
+/* dkms 3.x says nothing of a module that is not installed when its
+ * dkms.conf has BUILD_EXCLUSIVE directives (not installing is expected) */
+static bool has_exclusive(struct rekmod_ctx *ctx, const struct job *j)
+{
+	struct rekmod_ctx quiet = *ctx;
+	quiet.log.max_priority = -1;
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = j->m, .version = j->v, .kernel = j->k, .arch = j->a };
+	bool yes = conf_read(&quiet, &req, &c) == 0 && c->has_exclusive;
+	dkms_conf_free(c);
+	return yes;
+}
+
 static void uninstall_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, struct step *st)
 {
 	if (install_recover(st, j->m, j->v, j->k, j->a)) /* a crashed install first */
@@ -116,7 +130,7 @@ static void uninstall_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j,
 		j->uninstalled = true;
 		p->res.removed++;
 		touch(p, ctx, j->k);
-	} else if (p->pol->say_skips) {
+	} else if (p->pol->say_skips && !has_exclusive(ctx, j)) {
 		say(ctx, "Module %s/%s is not installed for kernel %s (%s). Skipping...", j->m, j->v, j->k, j->a);
 	}
 }
@@ -141,6 +155,7 @@ static int build_job(struct rekmod_ctx *ctx, struct plan *p, struct job *j, stru
 		int r = add_locked(ctx, j->m, j->v, j->k, j->a);
 		if (r)
 			return r;
+		say(ctx, "%s", ""); /* dkms 3.x: a blank line after the add */
 	}
 	if (tree_is_built(ctx, j->m, j->v, j->k, j->a)) {
 		if (!p->pol->force) {
@@ -289,10 +304,11 @@ static int unregister_job(struct rekmod_ctx *ctx, struct job *j, bool after_kern
 	say(ctx, "Deleting module %s/%s completely from the DKMS tree.", j->m, j->v);
 	_cleanup_free_ char *d = mv_dir(ctx, j->m, j->v);
 	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, j->m);
-	/* the source link goes first: a crash leaves the module "broken", never half-added */
-	_cleanup_free_ char *src = xasprintf("%s/source", d);
-	unlink(src);
-	int r = rm_rf(d);
+	/* renamed out of the way first: a crash leaves a temporary the next
+	 * run drops (tree.c), never a half-removed module */
+	_cleanup_free_ char *gone = xasprintf("%s/.%s.rekmod-tmp.rm", md, j->v);
+	rm_rf(gone);
+	int r = rename(d, gone) < 0 ? -errno : rm_rf(gone);
 	_cleanup_strv_free_ char **left = tree_list_added(ctx, j->m);
 	if (!left[0]) /* a module gone from the tree takes the user's opt-outs along */
 		tree_optouts_forget(ctx, j->m);
@@ -464,19 +480,56 @@ static void depmod_kernel(struct rekmod_ctx *ctx, struct plan *p, struct kern *k
 	}
 }
 
-static void post_transaction(struct rekmod_ctx *ctx)
+/* post_transaction="..." with $kernelver / ${kernelver} as dkms 3.x's
+ * sourcing of framework.conf expands them */
+static char *post_transaction_cmd(const char *cmd, const char *k)
+{
+	struct strbuf b = { 0 };
+	for (const char *c = cmd; *c;) {
+		if (startswith(c, "${kernelver}") || (startswith(c, "$kernelver") && !isalnum((unsigned char)c[10]) &&
+						      c[10] != '_')) {
+			sb_puts(&b, k);
+			c += c[1] == '{' ? strlen("${kernelver}") : strlen("$kernelver");
+		} else
+			sb_putc(&b, *c++);
+	}
+	return sb_steal(&b);
+}
+
+/* dkms 3.x: post_transaction.log blanked, then one make.log-style section */
+static void post_transaction(struct rekmod_ctx *ctx, const struct plan *p)
 {
 	if (!ctx->post_transaction || !*ctx->post_transaction)
 		return;
 	_cleanup_free_ char *log = xasprintf("%s/post_transaction.log", ctx->dkms_tree_path);
-	_cleanup_close_ int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	const char *argv[] = { "bash", "-c", ctx->post_transaction, NULL };
-	struct rk_spawn s = { .argv = argv, .stdout_fd = fd, .stderr_fd = -1, .stdin_fd = -1 };
+	_cleanup_close_ int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	_cleanup_free_ char *cmd = post_transaction_cmd(ctx->post_transaction, p->nk ? p->ks[0].k : "");
+	const char *argv[] = { "bash", "-c", cmd, NULL };
+	struct rk_spawn s = { .argv = argv, .stdout_fd = fd, .stderr_fd = fd, .stdin_fd = -1 };
+	struct timespec t0;
+	if (fd >= 0)
+		log_section_begin(fd, "Executing post-transaction command", cmd, &t0);
 	int st = 0;
-	if (rk_run(&s, &st) < 0 || st != 0)
+	int r = rk_run(&s, &st);
+	if (fd >= 0)
+		log_section_end(fd, r < 0 ? 127 : st, &t0);
+	if (r < 0 || st != 0)
 		dk_warn(ctx, "post_transaction command failed (exit %d), see %s", st, log);
 	else
 		say(ctx, "Executing post-transaction command... done.");
+}
+
+/* whether a plan changed something post_transaction is told of */
+static bool post_transaction_due(const struct plan *p)
+{
+	if (!p->pol->post_transaction)
+		return false;
+	if (p->pol->post_transaction_if_ok && plan_failed(p))
+		return false;
+	bool changed = p->res.installed || p->res.removed;
+	for (size_t i = 0; i < p->n; i++)
+		changed |= p->jobs[i].installed || p->jobs[i].uninstalled || p->jobs[i].unbuilt;
+	return changed;
 }
 
 /* ---- the journal: one record per run that changed something or failed ---- */
@@ -614,7 +667,7 @@ static void relay(struct exec *e, struct job *j)
 
 static void finish(struct exec *e, struct job *j, int result)
 {
-	j->seconds = elapsed(&j->start);
+	j->seconds = j->start.tv_sec || j->start.tv_nsec ? elapsed(&j->start) : 0;
 	job_done(e->ctx, e->p, j, result);
 	progress(e->p, REKMOD_JOB_FINISHED, j);
 	e->done++;
@@ -627,6 +680,10 @@ static int start(struct exec *e, struct job *j)
 	bool built = j->kind == JOB_AUTO && tree_is_built(e->ctx, j->m, j->v, j->k, j->a);
 	j->built_already = built && !p->pol->rebuild;
 	bool fork_it = j->kind == JOB_AUTO && p->pol->parallel && !j->built_already;
+	if (deps_failed(p, j)) { /* unrun: no start time (verbs.c tells these apart) */
+		finish(e, j, REKMOD_E_DEPENDS);
+		return 1;
+	}
 	if (fork_it && token_get(&e->js, &j->token) < 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
@@ -639,12 +696,6 @@ static int start(struct exec *e, struct job *j)
 			finish(e, j, r);
 			return 1;
 		}
-	}
-	if (deps_failed(p, j)) {
-		if (fork_it)
-			token_put(&e->js, j->token);
-		finish(e, j, REKMOD_E_DEPENDS);
-		return 1;
 	}
 	if (p->pol->report && p->pol->report->started)
 		p->pol->report->started(e->ctx, p, j);
@@ -745,8 +796,8 @@ int plan_execute(struct rekmod_ctx *ctx, struct plan *p)
 		if ((p->ks[i].touched || tree_depmod_pending(ctx, p->ks[i].k)) && !p->ks[i].depmod_done)
 			depmod_kernel(ctx, p, &p->ks[i]);
 	depmod_owed(ctx);
-	if (p->pol->post_transaction && (p->res.installed || p->res.removed))
-		post_transaction(ctx);
+	if (post_transaction_due(p))
+		post_transaction(ctx, p);
 	if (p->pol->report && p->pol->report->done)
 		p->pol->report->done(ctx, p);
 	if (p->pol->verb)

@@ -257,8 +257,13 @@ static void fail_cycle(struct dfs *g, size_t x)
 		}
 	}
 	sb_puts(&path, p->jobs[x].m);
-	dk_error(g->ctx, "BUILD_DEPENDS cycle for kernel %s: %s; remove one of these dependencies", p->jobs[x].k,
-		 path.s);
+	/* dkms 3.x's autoinstall says only "... autoinstall failed due to
+	 * missing dependencies: ..." (verbs.c): there the cycle is at --verbose */
+	const char *verb = p->pol ? p->pol->verb : NULL;
+	bool dkms = verb && (streq(verb, "autoinstall") || streq(verb, "kernel_postinst"));
+	rk_logf(log_of(g->ctx), dkms ? LOG_INFO : LOG_ERR,
+		"%sBUILD_DEPENDS cycle for kernel %s: %s; remove one of these dependencies", dkms ? "" : "Error! ",
+		p->jobs[x].k, path.s);
 	sb_free(&path);
 }
 

@@ -74,6 +74,7 @@ struct policy {
 	bool say_depmod;      /* "Running depmod... done." */
 	bool depmod_rollback; /* a failed depmod uninstalls this plan's installs on that kernel */
 	bool post_transaction;
+	bool post_transaction_if_ok; /* dkms 3.x: install, uninstall, unbuild, remove run it when they succeed */
 	bool record_optouts;  /* uninstall, unbuild, remove -k K: the user wants m off K (tree_optout_write) */
 	bool honour_optouts;  /* sync leaves a module off a kernel the user removed it from */
 	bool rebuild;         /* sync --rebuild: JOB_AUTO rebuilds and reinstalls what is there */

@@ -342,8 +342,9 @@ static struct rekmod_status *status_push(const struct walk *w, const char *v, co
 	return s;
 }
 
-/* A build exists when <a>/module below kfd holds a module file, or nothing. */
-static bool built_at(int kfd, const char *a)
+/* A build exists when <a>/module below kfd holds a module file, or nothing
+ * (*empty). */
+static bool built_at(int kfd, const char *a, bool *empty)
 {
 	char buf[PATH_MAX];
 	const char *p = join(buf, sizeof(buf), a, "module");
@@ -352,7 +353,7 @@ static bool built_at(int kfd, const char *a)
 		return false;
 	struct dents e;
 	dents_read(fd, &e);
-	bool found = e.n == 0; /* an empty module/: a dkms.conf with zero modules (dkms 3.x) */
+	bool found = *empty = e.n == 0; /* an empty module/: a dkms.conf with zero modules (dkms 3.x) */
 	for (size_t i = 0; i < e.n && !found; i++)
 		found = strstr(e.v[i].name, ".ko") != NULL;
 	dents_free(&e);
@@ -398,21 +399,43 @@ static char *reused_from(int kfd, const char *a)
 	return tree_parse_reused(text, NULL);
 }
 
+/* dkms 3.x: a build without the modules its dkms.conf names (its files
+ * were deleted) is "built (Built modules are missing ...)". Only an empty
+ * module/ is looked at (a zero-module package leaves one too): its
+ * dkms.conf is read, quietly. */
+static unsigned empty_build_note(const struct walk *w, const char *v, const char *k, const char *a)
+{
+	struct rekmod_ctx quiet = *w->ctx;
+	quiet.log.max_priority = -1;
+	struct dkms_conf *c = NULL;
+	struct conf_req req = { .module = w->m, .version = v, .kernel = k, .arch = a };
+	unsigned note = 0;
+	if (conf_read(&quiet, &req, &c) == 0)
+		for (size_t i = 0; i < c->n_modules; i++)
+			if (!c->modules[i].excluded)
+				note = REKMOD_NOTE_NOT_INSTALLED;
+	dkms_conf_free(c);
+	return note;
+}
+
 /* An entry for <k>/<a> when it is built (built_at); for an installed one,
  * a module file its install record names already says so, without listing
  * <a>/module. */
 static void status_arch(const struct walk *w, const char *v, const char *k, int kfd, const char *a)
 {
+	bool empty = false;
 	if (a[0] == '.' || !name_is_valid(a))
 		return;
 	if (!installed_here(w, v, k, a)) {
-		if (built_at(kfd, a))
-			status_push(w, v, k, a, REKMOD_BUILT, 0)->reused_from = reused_from(kfd, a);
+		if (built_at(kfd, a, &empty)) {
+			unsigned notes = empty ? empty_build_note(w, v, k, a) : 0;
+			status_push(w, v, k, a, REKMOD_BUILT, notes)->reused_from = reused_from(kfd, a);
+		}
 		return;
 	}
 	bool built = false;
 	unsigned notes = installed_notes(w->ctx, kfd, a, &built);
-	if (!built && !built_at(kfd, a))
+	if (!built && !built_at(kfd, a, &empty))
 		return;
 	struct stat st;
 	char buf[PATH_MAX];

@@ -273,7 +273,8 @@ static void drop_crash_temporaries(const struct rekmod_ctx *ctx)
 			_cleanup_strv_free_ char **ks = subdirs(vers[j]);
 			for (size_t l = 0; ks[l]; l++)
 				drop_stale_staging(ks[l]);
-			rmdir(vers[j]); /* empty: a crash cut an add or a remove short */
+			/* an empty one is a broken module (its source link deleted):
+			 * add and remove never leave one (verbs.c, jobs.c) */
 		}
 		rmdir(mods[i]);
 	}
@@ -430,27 +431,37 @@ void tree_drop_temporaries(const char *dir, const char *prefix)
 		if (!t || (prefix && ((size_t)(t - names[i]) != strlen(prefix) || strncmp(names[i], prefix, strlen(prefix)))))
 			continue;
 		_cleanup_free_ char *f = xasprintf("%s/%s", dir, names[i]);
-		unlink(f);
+		if (unlink(f) < 0 && errno == EISDIR)
+			rm_rf(f); /* a version directory an add or a remove left */
 	}
 }
 
 /* ---- BUILD_DEPENDS_REBUILD: <base>/.dep_<d> names the build of d this one was built against ---- */
 
+/* .dep_<d> holds the version as dkms 3.x writes it; .rekmod-dep_<d> the
+ * whole identity (a rebuild of the same version differs too) */
 int tree_write_dep(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 		   const char *d, const char *identity)
 {
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
-	_cleanup_free_ char *p = xasprintf("%s/.dep_%s", base, d);
-	return write_file_atomic(p, identity, strlen(identity), 0644);
+	_cleanup_free_ char *p = xasprintf("%s/.rekmod-dep_%s", base, d);
+	_cleanup_free_ char *dkms = xasprintf("%s/.dep_%s", base, d);
+	_cleanup_free_ char *version = xasprintf("%.*s\n", (int)strcspn(identity, " \n"), identity);
+	int r = write_file_atomic(p, identity, strlen(identity), 0644);
+	return r < 0 ? r : write_file_atomic(dkms, version, strlen(version), 0644);
 }
 
+/* the identity, else (a tree dkms made) the version in .dep_<d> */
 char *tree_read_dep(const struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a,
 		    const char *d)
 {
 	_cleanup_free_ char *base = build_base(ctx, m, v, k, a);
-	_cleanup_free_ char *p = xasprintf("%s/.dep_%s", base, d);
+	_cleanup_free_ char *p = xasprintf("%s/.rekmod-dep_%s", base, d);
+	_cleanup_free_ char *dkms = xasprintf("%s/.dep_%s", base, d);
 	char *text = NULL;
-	return read_file(p, &text, NULL) < 0 ? NULL : text;
+	if (read_file(p, &text, NULL) == 0)
+		return text;
+	return read_file(dkms, &text, NULL) < 0 ? NULL : text;
 }
 
 /* ---- records of failed and skipped builds, with the inputs that produced them ---- */

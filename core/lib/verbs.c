@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The dkms verbs: argument checks, the tree lock, a plan, the one executor. */
+#include <sys/stat.h>
+
 #include "plan.h"
 
 static int check_names(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
@@ -26,6 +28,28 @@ static int check_names(struct rekmod_ctx *ctx, const char *m, const char *v, con
 static const char *arch_or_default(const struct rekmod_ctx *ctx, const char *a)
 {
 	return a && *a ? a : ctx->arch;
+}
+
+/* <m>/<v> appears with its source link in it (a temporary directory
+ * renamed): a crash never leaves an empty version directory, which is a
+ * broken module (its link deleted), as dkms 3.x says */
+static int add_version_dir(struct rekmod_ctx *ctx, const char *m, const char *v, const char *target)
+{
+	_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, m);
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.rekmod-tmp.XXXXXX", md, v);
+	int r = mkdir_p(md, 0755);
+	if (r == 0 && !mkdtemp(tmp))
+		r = -errno;
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *link = xasprintf("%s/source", tmp);
+	_cleanup_free_ char *d = xasprintf("%s/%s", md, v);
+	if (chmod(tmp, 0755) < 0 || symlink(target, link) < 0 || rename(tmp, d) < 0) {
+		r = -errno;
+		rm_rf(tmp);
+		return r;
+	}
+	return fsync_dir_of(d);
 }
 
 int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k, const char *a)
@@ -55,23 +79,25 @@ int add_locked(struct rekmod_ctx *ctx, const char *m, const char *v, const char 
 	_cleanup_free_ char *link = xasprintf("%s/source", d);
 	_cleanup_free_ char *target = xasprintf("%s/%s-%s", ctx->source_tree, m, v);
 	say(ctx, "Creating symlink %s -> %s", link, target);
-	r = mkdir_p(d, 0755);
-	if (r == 0)
-		r = symlink_atomic(target, link);
+	r = is_dir(d) ? symlink_atomic(target, link) : add_version_dir(ctx, m, v, target);
 	if (r < 0) {
 		dk_error(ctx, "No write access to DKMS tree at %s (%s)", ctx->dkms_tree_path, strerror(-r));
 		dkms_conf_free(c);
 		return REKMOD_E_GENERIC;
 	}
 	/* as dkms: the module stays added, add exits with the script's status */
-	r = run_script(ctx, m, "post_add", c->post_add, src);
+	_cleanup_free_ char *sdir = script_dir(ctx, m, v);
+	r = run_script(ctx, m, "post_add", c->post_add, sdir);
 	dkms_conf_free(c);
 	return r;
 }
 
 _public_ int rekmod_add(struct rekmod_ctx *ctx, const char *m, const char *v)
 {
-	int r = check_names(ctx, m, v, NULL, NULL);
+	int r = require_os_release(ctx);
+	if (r)
+		return r;
+	r = check_names(ctx, m, v, NULL, NULL);
 	if (r)
 		return r;
 	r = tree_lock(ctx);
@@ -119,13 +145,16 @@ static int copy_source_locked(struct rekmod_ctx *ctx, const char *from, const ch
 /* `dkms add <dir>`: read PACKAGE_NAME/VERSION, copy the tree to <source_tree>/<m>-<v>. */
 int add_path(struct rekmod_ctx *ctx, const char *dir, bool force, char **ret_module, char **ret_version)
 {
+	int r = require_os_release(ctx);
+	if (r)
+		return r;
 	_cleanup_free_ char *from = realpath(dir, NULL);
 	_cleanup_free_ char *conf = from ? xasprintf("%s/dkms.conf", from) : NULL;
 	if (!conf || !path_exists(conf)) {
 		dk_error(ctx, "%s must contain a dkms.conf file!", dir);
 		return REKMOD_E_NOPERM;
 	}
-	int r = check_source_trust(ctx, from);
+	r = check_source_trust(ctx, from);
 	if (r)
 		return r;
 	struct dkms_conf *c = NULL;
@@ -221,6 +250,11 @@ static int plan_targets(struct rekmod_ctx *ctx, const struct rekmod_request *req
 
 static void autoinstall_started(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
+	if (j->kind == JOB_AUTO && !j->built_already) { /* dkms 3.x: the signing prologue first, once */
+		struct sign_plan sp;
+		sign_prologue(ctx, j->k, j->a, &sp);
+		sign_plan_done(&sp);
+	}
 	say(ctx, "Autoinstall of module %s/%s for kernel %s (%s)", j->m, j->v, j->k, j->a);
 	if (j->kind == JOB_REUSE)
 		say(ctx, "Reusing its build for kernel %s (%s kernels): no compile.", j->from, j->how);
@@ -258,13 +292,34 @@ static void installed_already(struct rekmod_ctx *ctx, const struct plan *p, stru
 	}
 }
 
+static int cmp_start(const void *x, const void *y)
+{
+	const struct job *a = *(const struct job *const *)x, *b = *(const struct job *const *)y;
+	if (a->start.tv_sec != b->start.tv_sec)
+		return a->start.tv_sec < b->start.tv_sec ? -1 : 1;
+	if (a->start.tv_nsec != b->start.tv_nsec)
+		return a->start.tv_nsec < b->start.tv_nsec ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+/* dkms 3.x lists the modules in the order it tried them */
+static const struct job **jobs_by_start(const struct plan *p)
+{
+	const struct job **v = xcalloc(p->n + 1, sizeof(*v));
+	for (size_t i = 0; i < p->n; i++)
+		v[i] = &p->jobs[i];
+	qsort(v, p->n, sizeof(*v), cmp_start);
+	return v;
+}
+
 static void summary(struct rekmod_ctx *ctx, const struct plan *p, int which, const char *what)
 {
 	struct strbuf b = { 0 };
 	if (which == SUM_SUCCEEDED)
 		installed_already(ctx, p, &b);
+	_cleanup_free_ const struct job **by_start = jobs_by_start(p);
 	for (size_t i = 0; i < p->n; i++) {
-		const struct job *j = &p->jobs[i];
+		const struct job *j = by_start[i];
 		int r = j->result;
 		if ((which == SUM_SUCCEEDED && r == 0) || (which == SUM_SKIPPED && r == REKMOD_E_SKIPPED))
 			sb_printf(&b, " %s", j->m);
@@ -310,28 +365,18 @@ static void deferred_lines(struct rekmod_ctx *ctx, const struct plan *p)
 	sb_free(&b);
 }
 
-static bool all_done(const struct plan *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (p->jobs[i].state != J_DONE)
-			return false;
-	return true;
-}
-
-static bool any_ran(const struct plan *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (!unrun(&p->jobs[i]))
-			return true;
-	return false;
-}
-
-/* dkms 3.x: a blank line after each module it tried; after the last one it
- * comes after the kernel's depmod (autoinstall_done) */
+/* dkms 3.x: "Running depmod... done." after each module it installed, then
+ * a blank line after each module it tried. rekmod runs depmod once, when
+ * the kernel's last job is done (job_done, right after this): the line is
+ * said here, where dkms says it, and the run's depmod is silent. */
 static void autoinstall_finished(struct rekmod_ctx *ctx, struct plan *p, struct job *j)
 {
-	if (!unrun(j) && !all_done(p))
-		say(ctx, "%s", "");
+	if (unrun(j))
+		return;
+	if (j->installed && depmod_would_run(ctx, j->k))
+		say(ctx, "Running depmod... done.");
+	say(ctx, "%s", "");
+	(void)p;
 }
 
 static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
@@ -342,8 +387,6 @@ static void autoinstall_done(struct rekmod_ctx *ctx, struct plan *p)
 		deferred_lines(ctx, p);
 		return;
 	}
-	if (any_ran(p))
-		say(ctx, "%s", "");
 	summary(ctx, p, SUM_SUCCEEDED, "succeeded");
 	summary(ctx, p, SUM_SKIPPED, "was skipped");
 	summary(ctx, p, SUM_FAILED, "failed");
@@ -362,6 +405,28 @@ static const struct job_report autoinstall_report = { .started = autoinstall_sta
 						       .finished = autoinstall_finished,
 						       .done = autoinstall_done };
 
+static bool is_broken(const struct rekmod_ctx *ctx, const char *m, const char *v);
+
+/* dkms 3.x: autoinstall first names each broken module (no source link), then goes on */
+static void say_broken(struct rekmod_ctx *ctx)
+{
+	_cleanup_strv_free_ char **mods = list_dir(ctx->dkms_tree_path);
+	for (size_t i = 0; mods && mods[i]; i++) {
+		_cleanup_free_ char *md = xasprintf("%s/%s", ctx->dkms_tree_path, mods[i]);
+		_cleanup_strv_free_ char **vers = mods[i][0] != '.' && name_is_valid(mods[i]) ? list_dir(md) : NULL;
+		for (size_t j = 0; vers && vers[j]; j++) {
+			_cleanup_free_ char *vd = xasprintf("%s/%s", md, vers[j]);
+			if (vers[j][0] == '.' || !name_is_valid(vers[j]) || is_symlink(vd) ||
+			    streq(vers[j], "original_module"))
+				continue; /* kernel-<K>-<A> links, archived originals */
+			if (is_broken(ctx, mods[i], vers[j]))
+				dk_error(ctx, "%s/%s is broken! Missing the source directory or the symbolic link pointing "
+					 "to it.\nManual intervention is required!",
+					 mods[i], vers[j]);
+		}
+	}
+}
+
 static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_request *req, char **ks, char **as,
 				 struct plan *p)
 {
@@ -370,6 +435,7 @@ static int plan_autoinstall_verb(struct rekmod_ctx *ctx, const struct rekmod_req
 		say(ctx, "Automatic installation of modules has been disabled.");
 		return 0;
 	}
+	say_broken(ctx);
 	_cleanup_strv_free_ char **added = tree_list_added(ctx, NULL);
 	if (!added[0]) /* dkms 3.x: nothing to autoinstall, headers or not */
 		return 0;
@@ -555,34 +621,41 @@ static int zero_result(const struct plan *p)
 	return 0;
 }
 
+/* dkms 3.x runs post_transaction after these when they succeed */
+#define POST_TRANSACTION_IF_OK .post_transaction = true, .post_transaction_if_ok = true
+
 static const struct verb verbs[] = {
 	[REKMOD_VERB_BUILD] = { plan_targets, last_kernel_result, { .verb = "build", .say_depmod = true }, JOB_BUILD,
 				true, false, false },
 	[REKMOD_VERB_INSTALL] = { plan_targets, last_kernel_result,
-				  { .verb = "install", .say_depmod = true, .depmod_rollback = true }, JOB_INSTALL, true,
+				  { .verb = "install", .say_depmod = true, .depmod_rollback = true, POST_TRANSACTION_IF_OK },
+				  JOB_INSTALL, true,
 				  false, false },
 	[REKMOD_VERB_UNINSTALL] = { plan_targets, zero_result,
-				    { .verb = "uninstall", .say_skips = true, .say_depmod = true, .record_optouts = true },
+				    { .verb = "uninstall", .say_skips = true, .say_depmod = true, .record_optouts = true,
+				    POST_TRANSACTION_IF_OK },
 				    JOB_UNINSTALL, true, true, false },
 	[REKMOD_VERB_UNBUILD] = { plan_targets, zero_result,
-				  { .verb = "unbuild", .say_skips = true, .say_depmod = true, .record_optouts = true },
+				  { .verb = "unbuild", .say_skips = true, .say_depmod = true, .record_optouts = true,
+				    POST_TRANSACTION_IF_OK },
 				  JOB_UNBUILD, true, true, false },
 	[REKMOD_VERB_REMOVE] = { plan_targets, plan_last_failure,
-				 { .verb = "remove", .say_skips = true, .say_depmod = true, .record_optouts = true },
+				 { .verb = "remove", .say_skips = true, .say_depmod = true, .record_optouts = true,
+				    POST_TRANSACTION_IF_OK },
 				 JOB_UNBUILD, true, true, false },
 	[REKMOD_VERB_AUTOINSTALL] = { plan_autoinstall_verb, autoinstall_result,
 				      { .verb = "autoinstall", .any_version = true, .keep_records = true, .reuse = true,
-					.say_depmod = true, .post_transaction = true, .report = &autoinstall_report },
+					.post_transaction = true, .report = &autoinstall_report },
 				      JOB_AUTO, false, false, true },
 	[REKMOD_VERB_KERNEL_POSTINST] = { plan_autoinstall_verb, autoinstall_result,
 					  { .verb = "kernel_postinst", .any_version = true, .keep_records = true, .reuse = true,
-					    .say_depmod = true, .post_transaction = true, .report = &autoinstall_report },
+					    .post_transaction = true, .report = &autoinstall_report },
 					  JOB_AUTO, false, false, true },
 	[REKMOD_VERB_KERNEL_PREINST] = { plan_kernel_unbuild, unbuild_all_result,
-					 { .verb = "kernel_preinst", .say_depmod = true, .report = &prerm_report }, JOB_UNBUILD, false, false,
+					 { .verb = "kernel_preinst", .say_skips = true, .say_depmod = true, .report = &prerm_report }, JOB_UNBUILD, false, false,
 					 true },
 	[REKMOD_VERB_KERNEL_PRERM] = { plan_kernel_unbuild, unbuild_all_result,
-				       { .verb = "kernel_prerm", .say_depmod = true, .report = &prerm_report }, JOB_UNBUILD, false, false,
+				       { .verb = "kernel_prerm", .say_skips = true, .say_depmod = true, .report = &prerm_report }, JOB_UNBUILD, false, false,
 				       true },
 	[REKMOD_VERB_MATCH] = { plan_match, plan_last_failure,
 				{ .verb = "match", .say_depmod = true, .depmod_rollback = true, .report = &match_report },
@@ -635,9 +708,14 @@ _public_ int rekmod_run(struct rekmod_ctx *ctx, const struct rekmod_request *req
 	if (!vb)
 		return REKMOD_E_GENERIC;
 	_cleanup_strv_free_ char **ks = NULL, **as = NULL;
-	int r = check_request(ctx, vb, req);
+	int r = require_os_release(ctx);
 	if (r || (r = tree_lock(ctx)))
 		return r;
+	/* under the lock, which drops what a crash left (a remove's renamed version directory) */
+	if ((r = check_request(ctx, vb, req))) {
+		tree_unlock(ctx);
+		return r;
+	}
 	/* under the lock: a remove --all waiting for an install sees its build */
 	struct policy pol = vb->pol;
 	pol.force = ctx->force;

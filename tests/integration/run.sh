@@ -345,7 +345,9 @@ sed -i 's|^DEST_MODULE_LOCATION\[0\]=.*|DEST_MODULE_LOCATION[0]="/lib/foo"|' "$R
 badline=$(grep -n '^DEST_MODULE_LOCATION' "$R/usr/src/badconf-1.0/dkms.conf" | cut -d: -f1)
 run --root "$R" add badconf/1.0
 check "DEST_MODULE_LOCATION=/lib/foo: add exits 8" rc_is 8
-check "stderr names the file and line ($badline)" err_has "$R/usr/src/badconf-1.0/dkms.conf:$badline"
+check "stderr has dkms 3.x's line" err_has "dkms.conf: Error! Directive 'DEST_MODULE_LOCATION' does not begin with"
+run --root "$R" --verbose add badconf/1.0
+check "with --verbose, rekmod names the file and line ($badline)" all_has "$R/usr/src/badconf-1.0/dkms.conf:$badline"
 check "badconf is not registered" test ! -e "$DKMS/badconf"
 
 # ======== 10. autoinstall ========

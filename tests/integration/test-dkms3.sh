@@ -6,8 +6,12 @@
 # installed empty; add of an added module exits 3, of a directory without
 # dkms.conf 1, of an invalid dkms.conf by path 8; the make.log sections; the
 # lines of install --force, remove and kernel_prerm; autoinstall with nothing
-# added, a deferred BUILD_DEPENDS; kernel_postinst without -k; a broken module. Scratch root, real
-# headers (K1), one build of examples/hello. About 15 s.
+# added, a deferred BUILD_DEPENDS; kernel_postinst without -k; a broken module;
+# dkms.conf's "dkms.conf: Error!" lines; BUILD_DEPENDS and PATCH '..' words;
+# POST_ADD's output; OBSOLETE_BY deprecated; BUILD_EXCLUSIVE_*[0] for every
+# module and remove's lines then; no os-release (4); post_transaction after
+# install; built modules deleted (uninstall, status, install 6). Scratch root,
+# real headers (K1), two builds of examples/hello. About 15 s.
 # Output: "ok N - ..." / "not ok N - ..." then "P passed, F failed".
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,8 +38,20 @@ expect() {
 	cat >"$W/want"
 	rk "$@" >"$W/got" 2>&1 || rc=$?
 	sed -i "s|$R||g" "$W/got"
+	# NOPROLOGUE=1: without the signing prologue's paths (they are the headers')
+	[[ -z ${NOPROLOGUE:-} ]] || sed -i '/^Sign command: /d;/^Signing key: /d;/^Public certificate (MOK): /d' "$W/got"
 	((rc == want)) || { echo "exit $rc, expected $want"; cat "$W/got"; return 1; }
 	diff -u "$W/want" "$W/got"
+}
+
+# a source tree under $R/usr/src: NAME VERSION then dkms.conf lines
+mksrc() {
+	local d=$R/usr/src/$1-$2
+	mkdir -p "$d"
+	printf 'PACKAGE_NAME="%s"\nPACKAGE_VERSION="%s"\n' "$1" "$2" >"$d/dkms.conf"
+	shift 2
+	printf '%s\n' "$@" >>"$d/dkms.conf"
+	: >"$d/x.c"
 }
 
 no_modules() {
@@ -164,6 +180,9 @@ broken() {
 	printf 'PACKAGE_NAME="brk"\nPACKAGE_VERSION="1.0"\nBUILT_MODULE_NAME[0]="brk"\nDEST_MODULE_LOCATION[0]="/updates"\n' \
 		>"$R/usr/src/brk-1.0/dkms.conf"
 	rk add brk/1.0 >/dev/null && rm "$R/var/lib/dkms/brk/1.0/source" || return 1
+	mksrc other 1.0 'BUILT_MODULE_NAME[0]="other"' 'DEST_MODULE_LOCATION[0]="/updates"'
+	rk add other/1.0 >/dev/null || return 1 # an empty version directory stays broken
+	rk status brk | grep -qx "brk/1.0: broken" || { rk status; return 1; }
 	local verb
 	for verb in unbuild uninstall remove; do
 		expect 4 "$verb" brk/1.0 -k "$K1" <<-EOF || return 1
@@ -173,7 +192,131 @@ broken() {
 		Manual intervention is required!
 		EOF
 	done
+	expect 0 autoinstall -k "$K1" <<-EOF
+	
+	Error! brk/1.0 is broken! Missing the source directory or the symbolic link pointing to it.
+	Manual intervention is required!
+	EOF
 }
-check "a module without its source link is broken: unbuild, uninstall, remove exit 4" broken
+check "a module without its source link is broken (after another add too): unbuild, uninstall, remove exit 4; autoinstall names it" broken
+
+conf_lines() {
+	mkdir -p "$W/bad"
+	printf '%s\n' 'PACKAGE_NAME="bad"' 'PACKAGE_VERSION="1.0"' 'DEST_MODULE_NAME[0]="bar.ko"' \
+		'DEST_MODULE_LOCATION="/wrong"' 'BUILT_MODULE_NAME[1]="bar.o"' 'AUTOINSTALL="maybe"' >"$W/bad/dkms.conf"
+	expect 8 add "$W/bad" <<-EOF
+	dkms.conf: Error! No 'BUILT_MODULE_NAME' directive specified for record #0.
+	dkms.conf: Error! 'DEST_MODULE_NAME' directive ends in '.o' or '.ko' in record #0.
+	dkms.conf: Error! Directive 'DEST_MODULE_LOCATION' does not begin with
+	'/kernel', '/updates', or '/extra' in record #0.
+	dkms.conf: Error! 'BUILT_MODULE_NAME' directive ends in '.o' or '.ko' in record #1.
+	dkms.conf: Error! No 'DEST_MODULE_LOCATION' directive specified for record #1.
+	dkms.conf: Error! Unsupported AUTOINSTALL value 'maybe'
+	
+	Error! Bad conf file.
+	File: $W/bad/dkms.conf does not represent a valid dkms.conf file.
+	EOF
+}
+check "an invalid dkms.conf: dkms 3.x's 'dkms.conf: Error!' lines (rekmod's file:line at --verbose), exit 8" conf_lines
+
+depends_words() {
+	mksrc dep 1.0 'BUILT_MODULE_NAME[0]="dep"' 'DEST_MODULE_LOCATION[0]="/updates"' 'BUILD_DEPENDS="nosuch"'
+	rk add dep/1.0 >/dev/null || return 1
+	NOPROLOGUE=1 expect 13 build dep/1.0 -k "$K1" <<-EOF
+	
+	
+	Error! Aborting build of module dep/1.0 for kernel $K1 ($ARCH) due to missing BUILD_DEPENDS: nosuch.
+	You may override by specifying --force.
+	EOF
+}
+check "build with a BUILD_DEPENDS not installed: dkms 3.x's two lines after the signing prologue, exit 13" depends_words
+
+patch_dotdot() {
+	mksrc pat 1.0 'BUILT_MODULE_NAME[0]="pat"' 'DEST_MODULE_LOCATION[0]="/updates"' 'PATCH[0]="sub/../x.patch"'
+	rk add pat/1.0 >/dev/null || return 1
+	NOPROLOGUE=1 expect 5 build pat/1.0 -k "$K1" <<-EOF
+	
+	
+	Error! Patch sub/../x.patch as specified in dkms.conf contains '..' path component.
+	EOF
+}
+check "a PATCH with a '..' component: dkms 3.x's line, exit 5" patch_dotdot
+
+script_output() {
+	mksrc scr 1.0 'BUILT_MODULE_NAME[0]="scr"' 'DEST_MODULE_LOCATION[0]="/updates"' 'POST_ADD="s.sh post_add"'
+	printf '#!/bin/sh\necho "$1: out"\necho "$1: err" >&2\n' >"$R/usr/src/scr-1.0/s.sh"
+	chmod +x "$R/usr/src/scr-1.0/s.sh"
+	expect 0 add scr/1.0 <<-EOF
+	Creating symlink /var/lib/dkms/scr/1.0/source -> /usr/src/scr-1.0
+	Running the post_add script:
+	post_add: out
+	post_add: err
+	EOF
+}
+check "POST_ADD's output (stdout and stderr) is shown, as dkms 3.x shows it" script_output
+
+deprecated_obsolete() {
+	mksrc obs 1.0 'BUILT_MODULE_NAME[0]="obs"' 'DEST_MODULE_LOCATION[0]="/updates"' 'OBSOLETE_BY="9.0"'
+	expect 0 add obs/1.0 <<-EOF
+	Deprecated feature: OBSOLETE_BY (/usr/src/obs-1.0/dkms.conf): use BUILD_EXCLUSIVE_KERNEL_MAX instead
+	Creating symlink /var/lib/dkms/obs/1.0/source -> /usr/src/obs-1.0
+	EOF
+}
+check "OBSOLETE_BY is a deprecated feature (dkms 3.x's line)" deprecated_obsolete
+
+exclusive_remove() {
+	mksrc exc 1.0 'BUILT_MODULE_NAME[0]="exc"' 'DEST_MODULE_LOCATION[0]="/updates"' \
+		'BUILT_MODULE_NAME[1]="exc2"' 'DEST_MODULE_LOCATION[1]="/updates"' \
+		"BUILD_EXCLUSIVE_KERNEL[0]='^99\.'" "BUILD_EXCLUSIVE_KERNEL[1]='.*'"
+	rk add exc/1.0 >/dev/null || return 1
+	expect 77 build exc/1.0 -k "$K1" <<-EOF || return 1
+	Warning: The /var/lib/dkms/exc/1.0/$K1/$ARCH/dkms.conf
+	for module exc/1.0 includes BUILD_EXCLUSIVE directives
+	which do not match this kernel/arch/config for any modules.
+	This indicates that it should not be built.
+	EOF
+	expect 0 remove exc/1.0 -k "$K1" <<-EOF
+	Module exc/1.0 is not built for kernel $K1 ($ARCH). Skipping...
+	
+	Deleting module exc/1.0 completely from the DKMS tree.
+	EOF
+}
+check "BUILD_EXCLUSIVE_KERNEL[0] applies to every module (77); remove says no 'not installed' line" exclusive_remove
+
+no_os_release() {
+	mv "$R/etc/os-release" "$W/os-release"
+	expect 4 add hello/0.1 <<-EOF
+	
+	Error! System is missing os-release file.
+	EOF
+	local rc=$?
+	mv "$W/os-release" "$R/etc/os-release"
+	return $rc
+}
+check "no os-release: dkms 3.x's error, exit 4" no_os_release
+
+missing_files() {
+	mkdir -p "$R/etc/dkms/framework.conf.d"
+	printf 'post_transaction="echo done for $kernelver"\n' >"$R/etc/dkms/framework.conf.d/pt.conf"
+	rk install hello/0.1 -k "$K1" >"$W/out" 2>&1 || { cat "$W/out"; return 1; }
+	tail -n 1 "$W/out" | grep -qx 'Executing post-transaction command... done.' || { cat "$W/out"; return 1; }
+	sed -n '2,4p' "$R/var/lib/dkms/post_transaction.log" | diff -u - <(printf '%s\n' \
+		'Executing post-transaction command' "# command: echo done for $K1" "done for $K1") || return 1
+	rm "$R/etc/dkms/framework.conf.d/pt.conf"
+	rm "$R/var/lib/dkms/hello/0.1/$K1/$ARCH/module/hello.ko"* "$R$L"*
+	expect 0 uninstall hello/0.1 -k "$K1" <<-EOF || return 1
+	Module hello/0.1 for kernel $K1 ($ARCH):
+	Before uninstall, this module version was ACTIVE on this kernel.
+	Module hello.ko was not found within /lib/modules/$K1/
+	Running depmod... done.
+	EOF
+	rk status hello | grep -qx "hello/0.1, $K1, $ARCH: built (Built modules are missing in the kernel modules folder)" ||
+		{ rk status hello; return 1; }
+	expect 6 install hello/0.1 -k "$K1" <<-EOF
+	
+	Error! Missing module hello in /var/lib/dkms/hello/0.1/$K1/$ARCH/module
+	EOF
+}
+check "post_transaction after install (dkms 3.x's log); built modules deleted: uninstall's and status's words, install exit 6 without depmod" missing_files
 
 summary
