@@ -321,6 +321,7 @@ const char *ctx_distro(const struct rekmod_ctx *cctx)
 /* dkms 3.x refuses to run without os-release (exit 4) */
 int require_os_release(struct rekmod_ctx *ctx)
 {
+	(void)ctx_distro(ctx); /* read when first asked for */
 	if (!ctx->no_os_release)
 		return 0;
 	dk_error(ctx, "System is missing os-release file.");
