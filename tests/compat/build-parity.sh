@@ -56,6 +56,19 @@ compare_files() {
 	fi
 }
 
+# recorded_difference PKG K STEP RC_DKMS RC_REKMOD REKMOD_ERR: the
+# differences the README's "Differences" section lists.  zfs-dkms 2.1.11 on
+# 6.12: its PRE_BUILD `configure` fails (kernels up to 6.2); rekmod stops
+# there with the script's exit code 1, as dkms 3.x does; dkms 3.0.10 ignores
+# the failure, runs `make` without a Makefile and exits 10.
+recorded_difference() {
+	case "$1 $2 $3 $4 $5" in
+	"zfs-dkms 6.12."*" build 10 1" | "zfs-dkms 6.12."*" install 10 1")
+		grep -q 'pre_build script.*bad exit status: 1' "$6" ;;
+	*) return 1 ;;
+	esac
+}
+
 # one_tool X W TOOL DIR M V K: tool X's side (A = dkms, B = rekmod) in
 # world W: add, build -k K, install -k K, status; writes W.<step>.* (see
 # run_in_world), W.status.norm, W.modules and W.seconds
@@ -99,6 +112,8 @@ one() { # one PKG DIR M V K
 			report 1 "$p $k: $s finished within TIMEOUT=${TIMEOUT}s (dkms exit $ra, rekmod exit $rb)"
 		elif [[ $ra == "$rb" && $ra != missing ]]; then
 			report 0 "$p $k: $s exit code $ra"
+		elif recorded_difference "$p" "$k" "$s" "$ra" "$rb" "$base/B.$s.err"; then
+			report 0 "$p $k: $s exit code dkms=$ra rekmod=$rb, as recorded (README, Differences)"
 		else
 			report 1 "$p $k: $s exit code dkms=$ra rekmod=$rb"
 			tail -n 5 "$base/A.$s.err" 2>/dev/null | sed 's/^/    dkms: /'
