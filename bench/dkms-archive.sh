@@ -17,7 +17,9 @@
 #
 # Environment: REKMOD (default build/rekmod), DKMS (/usr/sbin/dkms), ONLY
 # (space-separated package names, run in that order), KEEP=1 keeps the scratch directory,
-# TIMEOUT per step (default 3600 s).
+# TIMEOUT per step (default 3600 s), JOBS (1, the default: one build at a
+# time; 2: dkms's and rekmod's build of a package and kernel side by side,
+# each then timed while the other runs; 4: also both kernels at once).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +31,7 @@ REKMOD=$(abspath "${REKMOD:-$REPO_ROOT/build/rekmod}")
 DKMS=${DKMS:-/usr/sbin/dkms}
 OUT=${OUT:-$REPO_ROOT/build/dkms-archive.md}
 TIMEOUT=${TIMEOUT:-3600}
+JOBS=${JOBS:-1}
 export LC_ALL=C
 
 outcome() { # outcome RC WORLD KERNEL
@@ -41,6 +44,38 @@ outcome() { # outcome RC WORLD KERNEL
 
 row() {
 	printf '%s\n' "$*" | tee -a "$OUT"
+}
+
+# one PKG DIR M V K: both tools on kernel K in two fresh worlds (side by
+# side when JOBS >= 2); writes the table row to $SCRATCH/w/PKG/K/row
+one() {
+	local p=$1 dir=$2 m=$3 v=$4 k=$5 wa wb ra rb ta tb oa ob same pa
+	wa="$SCRATCH/w/$p/$k/A" wb="$SCRATCH/w/$p/$k/B"
+	make_world "$wa" "$k"
+	make_world "$wb" "$k"
+	if ((JOBS >= 2)); then
+		add_install "$wa" "$wa.log" "$TIMEOUT" "$DKMS" "$dir" "$m" "$v" "$k" >"$wa.result" &
+		pa=$!
+		add_install "$wb" "$wb.log" "$TIMEOUT" "$SCRATCH/rekmod" "$dir" "$m" "$v" "$k" >"$wb.result"
+		wait "$pa" || true
+	else
+		add_install "$wa" "$wa.log" "$TIMEOUT" "$DKMS" "$dir" "$m" "$v" "$k" >"$wa.result"
+		add_install "$wb" "$wb.log" "$TIMEOUT" "$SCRATCH/rekmod" "$dir" "$m" "$v" "$k" >"$wb.result"
+	fi
+	read -r ra ta <"$wa.result"
+	read -r rb tb <"$wb.result"
+	oa=$(outcome "$ra" "$wa" "$k")
+	ob=$(outcome "$rb" "$wb" "$k")
+	same=same
+	if [[ $ra != "$rb" ]] || ! cmp -s <(installed_modules "$wa" "$k") <(installed_modules "$wb" "$k"); then
+		same=DIFFERS
+		mkdir -p "$SCRATCH/differs/$p-$k"
+		cp "$wa".log.* "$wb".log.* "$SCRATCH/differs/$p-$k/" 2>/dev/null || true
+		cp -r "$SCRATCH/differs/$p-$k" "${OUT%.md}-logs-$p-$k" 2>/dev/null || true
+	fi
+	printf '| %s %s | %s | %s | %s | %s | %s | %s |\n' "$p" "$v" "$k" "$oa" "$ta" "$ob" "$tb" "$same" \
+		>"$SCRATCH/w/$p/$k/row"
+	rm -rf --one-file-system "$wa" "$wb"
 }
 
 main() {
@@ -69,7 +104,7 @@ main() {
 	log "dkms $("$DKMS" --version 2>/dev/null), rekmod $REKMOD, kernels ${kernels[*]}, ${#debs[@]} packages"
 	row "| package | kernel | dkms | dkms s | rekmod | rekmod s | |"
 	row "|---|---|---|---|---|---|---|"
-	local deb p line dir m v k wa wb ra rb ta tb oa ob same
+	local deb p line dir m v k
 	for deb in "${debs[@]}"; do
 		p=$(deb_name "$deb")
 		[[ -z ${ONLY:-} || " $ONLY " == *" $p "* ]] || continue
@@ -80,22 +115,15 @@ main() {
 		fi
 		IFS=$'\t' read -r dir m v <<<"$line"
 		for k in "${kernels[@]}"; do
-			wa="$SCRATCH/w/$p/$k/A" wb="$SCRATCH/w/$p/$k/B"
-			make_world "$wa" "$k"
-			make_world "$wb" "$k"
-			read -r ra ta < <(add_install "$wa" "$wa.log" "$TIMEOUT" "$DKMS" "$dir" "$m" "$v" "$k")
-			read -r rb tb < <(add_install "$wb" "$wb.log" "$TIMEOUT" "$SCRATCH/rekmod" "$dir" "$m" "$v" "$k")
-			oa=$(outcome "$ra" "$wa" "$k")
-			ob=$(outcome "$rb" "$wb" "$k")
-			same=same
-			if [[ $ra != "$rb" ]] || ! cmp -s <(installed_modules "$wa" "$k") <(installed_modules "$wb" "$k"); then
-				same=DIFFERS
-				mkdir -p "$SCRATCH/differs/$p-$k"
-				cp "$wa".log.* "$wb".log.* "$SCRATCH/differs/$p-$k/" 2>/dev/null || true
-				cp -r "$SCRATCH/differs/$p-$k" "${OUT%.md}-logs-$p-$k" 2>/dev/null || true
+			if ((JOBS >= 4)); then
+				one "$p" "$dir" "$m" "$v" "$k" &
+			else
+				one "$p" "$dir" "$m" "$v" "$k"
 			fi
-			row "| $p $v | $k | $oa | $ta | $ob | $tb | $same |"
-			rm -rf --one-file-system "$wa" "$wb"
+		done
+		wait
+		for k in "${kernels[@]}"; do
+			row "$(cat "$SCRATCH/w/$p/$k/row")"
 		done
 		rm -rf --one-file-system "$SCRATCH/pkg/$p"
 	done
