@@ -23,17 +23,11 @@
 # Exit: 0 when the suite reached its end with every check right, 1 otherwise,
 # 77 when no upstream checkout is given (CI has none; not part of make check).
 #
-# Checks rekmod still answers differently (run against dkms-project/dkms at
-# 0415426), and why:
+# Run against dkms-project/dkms at 0415426: at c100e4e every check passes: exit 318/318, output 318/318, status
+# 299/299, make.log 2/2, log 1/1. What rekmod does beyond or apart from dkms
+# where the suite does not look:
 # - signing (core/lib/sign.c; tests/compat/test-dkms3.sh has a check for
-#   each behaviour): every check of the signing section but two passes; those
-#   two are not signing (the framework.conf "hijacking" status line and the
-#   blank line dkms prints after "Creating symlink" when build adds the
-#   module). No other check differs in a signing line but the per-module
-#   BUILD_EXCLUSIVE one, where rekmod builds (and so signs) and 3.x skips
-#   (below); the refused BUILD_DEPENDS builds say dkms's signing lines and
-#   differ in the error only (below). rekmod's own signing behaviour, where the suite
-#   cannot see it: a kernel with CONFIG_MODULE_SIG_FORCE=y fails the build when
+#   each behaviour): a kernel with CONFIG_MODULE_SIG_FORCE=y fails the build when
 #   it cannot sign (an Error! after dkms's lines; dkms warns and goes on); a
 #   missing certificate is made from the existing key, never a new key over
 #   it; the Secure Boot mokutil hint (stderr, once per run; no EFI here); the
