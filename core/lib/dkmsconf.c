@@ -1315,8 +1315,9 @@ static void fin_dest_location(struct fin *f, unsigned long i, struct dkms_module
 				"no DEST_MODULE_LOCATION[%lu] directive for module #%lu; add DEST_MODULE_LOCATION[%lu]=\"/updates\"",
 				i, i, i);
 	} else if (!startswith(loc, "/kernel") && !startswith(loc, "/updates") && !startswith(loc, "/extra")) {
-		fin_dkms(f, "Directive 'DEST_MODULE_LOCATION' does not begin with\n'/kernel', '/updates', or '/extra' in "
-			 "record #%lu.", i);
+		/* dkms 3.x's message is two lines: two messages, each one line */
+		fin_dkms(f, "Directive 'DEST_MODULE_LOCATION' does not begin with");
+		rk_logf(f->log, LOG_ERR, "'/kernel', '/updates', or '/extra' in record #%lu.", i);
 		fin_err(f, FIN_DETAIL, line,
 			"DEST_MODULE_LOCATION[%lu]=\"%s\" must begin with /kernel, /updates or /extra; set it to \"/updates\"",
 			i, loc);

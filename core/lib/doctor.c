@@ -187,11 +187,12 @@ static void reused_note(struct doc *d, const struct rekmod_status *s)
 {
 	_cleanup_free_ char *how = NULL;
 	_cleanup_free_ char *from = tree_reused_from(d->ctx, s->module, s->version, s->kernel, s->arch, &how);
+	const char *k0 = from ? from : s->reused_from;
 	struct rekmod_finding *f = finding(d, REKMOD_DOCTOR_NOTE, "reused", s);
 	f->problem = xasprintf("%s/%s, %s, %s: %s from %s: its build for %s is reused (%s kernels), not compiled for %s",
 			       s->module, s->version, s->kernel, s->arch,
-			       s->state == REKMOD_INSTALLED ? "installed-weak" : "built-weak", s->reused_from,
-			       s->reused_from, how ? how : "equivalent", s->kernel);
+			       s->state == REKMOD_INSTALLED ? "installed-weak" : "built-weak", k0, k0,
+			       how ? how : "equivalent", s->kernel);
 	f->fix = xasprintf("nothing to do (rekmod sync --rebuild -m %s --kernel %s compiles it for %s)", s->module,
 			   s->kernel, s->kernel);
 }

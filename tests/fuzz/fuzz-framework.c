@@ -51,7 +51,8 @@ static void check(const struct rekmod_ctx *ctx, const uint8_t *data, size_t size
 			fuzz_fail("a tree of the context is not under its root", data, size);
 	if (ctx->jobs <= 0 || ctx->lock_timeout < 0 || ctx->lock_timeout > 7 * 86400)
 		fuzz_fail("parallel_jobs or lock_timeout_seconds out of range", data, size);
-	if (!ctx->distro || !*ctx->distro)
+	const char *distro = ctx_distro(ctx); /* read on first use */
+	if (!distro || !*distro)
 		fuzz_fail("no running_distribution", data, size);
 }
 

@@ -279,7 +279,7 @@ static void test_validation_errors(void **state)
 		"E: dkms.conf: Error! 'BUILT_MODULE_NAME' directive ends in '.o' or '.ko' in record #0.\n"
 		"I: %1$s:3: BUILT_MODULE_NAME[0]=\"foo.ko\" must not end in .o or .ko; set it to \"foo\"\n"
 		"E: dkms.conf: Error! Directive 'DEST_MODULE_LOCATION' does not begin with\n"
-		"'/kernel', '/updates', or '/extra' in record #0.\n"
+		"E: '/kernel', '/updates', or '/extra' in record #0.\n"
 		"I: %1$s:4: DEST_MODULE_LOCATION[0]=\"/lib/foo\" must begin with /kernel, /updates or /extra; set it to \"/updates\"\n"
 		"E: dkms.conf: Error! 'DEST_MODULE_NAME' directive ends in '.o' or '.ko' in record #1.\n"
 		"I: %1$s:6: DEST_MODULE_NAME[1]=\"bar.o\" must not end in .o or .ko; set it to \"bar\"\n"
