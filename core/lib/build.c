@@ -481,14 +481,13 @@ int sign_prologue(struct rekmod_ctx *ctx, const char *k, const char *a, struct s
 
 /* Everything from make to the rename, with the log open. */
 static int build_in(struct rekmod_ctx *ctx, const struct dkms_conf *c, const char *m, const char *v,
-		    const char *k, const char *a, const char *build_dir, struct sign_plan *plan)
+		    const char *k, const char *a, const char *build_dir)
 {
 	_cleanup_free_ char *logpath = xasprintf("%s/make.log", build_dir);
 	_cleanup_close_ int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0)
 		return -errno;
 	log_header(logfd, m, v, k, a);
-	(void)plan;
 	int r = apply_patches(ctx, c, build_dir, logfd);
 	if (r)
 		return r;
@@ -641,7 +640,7 @@ int do_build(struct rekmod_ctx *ctx, const char *m, const char *v, const char *k
 	}
 	if ((r = overlay_local_patches(ctx, m, build_dir)))
 		goto out;
-	r = build_in(ctx, c, m, v, k, a, build_dir, &plan);
+	r = build_in(ctx, c, m, v, k, a, build_dir);
 	if (r)
 		goto out;
 	if (mkdir_p(kdir, 0755) < 0 || !mkdtemp(staging)) {

@@ -90,6 +90,8 @@ static void warn_deprecated(struct rekmod_ctx *ctx, const struct conf_req *req, 
 					     ? xstrdup(path)
 					     : xasprintf("%s/%s/%s/source/dkms.conf", ctx->dkms_tree_path,
 							 req->module, req->version);
+	if (ctx->log.max_priority < LOG_WARNING)
+		return; /* a quiet read (conf_read_quiet) says nothing, so nothing is said yet */
 	if (ctx->deprecated_said && streq(ctx->deprecated_said, shown))
 		return; /* dkms 3.x: once per run and file */
 	for (size_t i = 0; c->deprecated && c->deprecated[i]; i++)
@@ -168,4 +170,18 @@ int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_co
 	if (req->strict)
 		warn_deprecated(ctx, req, path, *ret);
 	return 0;
+}
+
+/* conf_read with nothing said: a probe (status's notes, dkms's silent
+ * skips). The log of ctx itself is silenced for the read, never a copy of
+ * ctx: what conf_read keeps in ctx (the distribution read on first use)
+ * stays owned by ctx. */
+int conf_read_quiet(const struct rekmod_ctx *cctx, const struct conf_req *req, struct dkms_conf **ret)
+{
+	struct rekmod_ctx *ctx = (struct rekmod_ctx *)cctx; /* allocated non-const in rekmod_new */
+	int max = ctx->log.max_priority;
+	ctx->log.max_priority = -1;
+	int r = conf_read(ctx, req, ret);
+	ctx->log.max_priority = max;
+	return r;
 }

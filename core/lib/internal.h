@@ -208,6 +208,7 @@ struct conf_req {
 	bool strict;
 };
 int conf_read(struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret);
+int conf_read_quiet(const struct rekmod_ctx *ctx, const struct conf_req *req, struct dkms_conf **ret);
 
 /* exec.c: logging children and scripts */
 int run_logged(struct rekmod_ctx *ctx, const char *const *argv, const char *cwd, int *ret_status);

@@ -112,11 +112,9 @@ static void touch(struct plan *p, const struct rekmod_ctx *ctx, const char *k)
  * dkms.conf has BUILD_EXCLUSIVE directives (not installing is expected) */
 static bool has_exclusive(struct rekmod_ctx *ctx, const struct job *j)
 {
-	struct rekmod_ctx quiet = *ctx;
-	quiet.log.max_priority = -1;
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .module = j->m, .version = j->v, .kernel = j->k, .arch = j->a };
-	bool yes = conf_read(&quiet, &req, &c) == 0 && c->has_exclusive;
+	bool yes = conf_read_quiet(ctx, &req, &c) == 0 && c->has_exclusive;
 	dkms_conf_free(c);
 	return yes;
 }

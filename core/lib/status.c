@@ -405,12 +405,10 @@ static char *reused_from(int kfd, const char *a)
  * dkms.conf is read, quietly. */
 static unsigned empty_build_note(const struct walk *w, const char *v, const char *k, const char *a)
 {
-	struct rekmod_ctx quiet = *w->ctx;
-	quiet.log.max_priority = -1;
 	struct dkms_conf *c = NULL;
 	struct conf_req req = { .module = w->m, .version = v, .kernel = k, .arch = a };
 	unsigned note = 0;
-	if (conf_read(&quiet, &req, &c) == 0)
+	if (conf_read_quiet(w->ctx, &req, &c) == 0)
 		for (size_t i = 0; i < c->n_modules; i++)
 			if (!c->modules[i].excluded)
 				note = REKMOD_NOTE_NOT_INSTALLED;
