@@ -35,7 +35,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
 	libcmocka-dev diffutils findutils dkms hyperfine systemd procps xz-utils zstd openssl
 	python3 jq debootstrap rpm pacman-package-manager makepkg libarchive-tools libarchive-dev
-	fakeroot lintian man-db bash-completion zsh reprepro createrepo-c distcc gnupg clang libclang-rt-14-dev
+	fakeroot lintian man-db bash-completion zsh reprepro createrepo-c distcc ccache gnupg clang libclang-rt-14-dev
 )
 # Kernel headers of the 6.12 series (bookworm's newer kernel), beside two 6.1 ABIs.
 HEADERS_612=linux-headers-6.12-amd64

@@ -1199,14 +1199,12 @@ static void fin_err(struct fin *f, int prio, unsigned line, const char *fmt, ...
 {
 	va_list ap;
 	va_start(ap, fmt);
-	_cleanup_free_ char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (line)
-		rk_logf(f->log, prio, "%s:%u: %s", f->path, line, msg ? msg : "?");
+		rk_logf(f->log, prio, "%s:%u: %s", f->path, line, msg);
 	else
-		rk_logf(f->log, prio, "%s: %s", f->path, msg ? msg : "?");
+		rk_logf(f->log, prio, "%s: %s", f->path, msg);
 	if (prio <= LOG_ERR)
 		f->errors++;
 }
@@ -1220,11 +1218,9 @@ static void fin_dkms(struct fin *f, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	_cleanup_free_ char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	rk_logf(f->log, LOG_ERR, "dkms.conf: Error! %s", msg ? msg : "?");
+	rk_logf(f->log, LOG_ERR, "dkms.conf: Error! %s", msg);
 	f->errors++;
 }
 

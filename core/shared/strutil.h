@@ -3,6 +3,7 @@
  * rekmod (engine, command, hooks, backends). Allocation failure aborts. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,6 +20,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) _printf_(1, 0);
 bool endswith(const char *s, const char *suffix);
 /* A kernel release, module name or version: 1 to 200 of [A-Za-z0-9._+~:-]
  * (what real ones use: 6.12.117+deb12-amd64, 1:2.0~rc1), not starting with

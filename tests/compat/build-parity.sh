@@ -5,18 +5,30 @@
 # and nvidia-kernel-dkms (non-free), from the .debs tests/deps.sh caches in
 # build/test-cache/debs-all (unpacked with dpkg-deb -x, never installed).
 #
-# For each package and kernel, two fresh worlds (tests/compat/archive-lib.sh:
-# private mount namespace, --no-depmod, nothing of the host written): A runs
-# /usr/sbin/dkms, B rekmod, the same steps: add, build -k K, install -k K,
-# status.  The two worlds share nothing, so A and B run side by side (two
-# cores; PARITY_JOBS=1: one after the other).  Compared: each step's exit
-# code, the status lines (world path and kernel normalized), the installed
-# module files, and that every installed module's vermagic names K.
+# For each package and kernel, a fresh world (tests/compat/archive-lib.sh:
+# private mount namespace, --no-depmod, nothing of the host written) where
+# /usr/sbin/dkms runs add, build -k K, install -k K, status; then a new
+# fresh world at the same path where rekmod runs the same steps.  Compared:
+# each step's exit code, the status lines (world path and kernel
+# normalized), the installed module files, and that every installed
+# module's vermagic names K.
+#
+# Compile cache: when ccache is installed, both sides compile through it
+# (/usr/lib/ccache first in PATH; the cache is the run's own, in the scratch
+# directory, which is also both sides' HOME).  dkms's side runs first and
+# fills it; a compile of rekmod's side is then taken from it only when it is
+# the same compiler command on the same inputs (the same path: hence one
+# world path for both), which is what the test asserts; any difference
+# compiles anew.  That makes rekmod's side of zfs cost a fraction of
+# dkms's, so the whole fits in CI's budget; the "from the cache" count of
+# each line says how much.  The two tools' times are not comparable here:
+# bench/dkms-archive.sh measures them, with no cache.  PARITY_CCACHE=0
+# compiles everything.
 #
 # Kernels: the newest 6.1.0-*-amd64 and the newest 6.12.*-amd64
 # (PARITY_KERNELS="61 612", the default; "61" or "612" for one of them).
 # Environment: REKMOD, DKMS, ONLY (package names), KEEP=1, TIMEOUT (s/step),
-# PARITY_JOBS.  Output: ok/not ok lines and "N passed, M failed"; exit 0, 1,
+# PARITY_CCACHE.  Output: ok/not ok lines and "N passed, M failed"; exit 0, 1,
 # 77 (SKIP).
 set -euo pipefail
 
@@ -69,42 +81,54 @@ recorded_difference() {
 	esac
 }
 
-# one_tool X W TOOL DIR M V K: tool X's side (A = dkms, B = rekmod) in
-# world W: add, build -k K, install -k K, status; writes W.<step>.* (see
-# run_in_world), W.status.norm, W.modules and W.seconds
+# ccache_counts: "hits misses" of the run's compile cache since its last
+# zeroing (nothing when there is no cache)
+ccache_counts() {
+	[[ -n ${CCACHE_DIR:-} ]] || return 0
+	ccache --print-stats 2>/dev/null | awk -F'\t' '
+		$1 == "direct_cache_hit" || $1 == "preprocessed_cache_hit" { h += $2 }
+		$1 == "cache_miss" { m += $2 }
+		END { printf "%d %d\n", h, m }'
+}
+
+# one_tool X W TOOL DIR M V K: tool X's side (A = dkms, B = rekmod) in a
+# fresh world W: add, build -k K, install -k K, status; writes X.<step>.*
+# beside W (see run_in_world), X.status.norm, X.modules, X.seconds and
+# X.cache ("hits misses"), then removes W
 one_tool() {
-	local x=$1 w=$2 tool=$3 dir=$4 m=$5 v=$6 k=$7
+	local x=$1 w=$2 tool=$3 dir=$4 m=$5 v=$6 k=$7 o
+	o="$(dirname "$w")/$x"
 	make_world "$w" "$k"
 	cp -a "$dir" "$w/src/"
-	run_in_world "$w" "$w.add" "$TIMEOUT" "$tool" add -m "$m" -v "$v"
-	run_in_world "$w" "$w.build" "$TIMEOUT" "$tool" build -m "$m" -v "$v" -k "$k"
-	run_in_world "$w" "$w.install" "$TIMEOUT" "$tool" install -m "$m" -v "$v" -k "$k"
-	run_in_world "$w" "$w.status" "$TIMEOUT" "$tool" status
-	cat "$w".{add,build,install}.time | awk '{ s += $1 } END { printf "%.0f\n", s }' >"$w.seconds"
-	sed -e "s|$w|W|g" -e "s|$k|K|g" "$w.status.out" >"$w.status.norm"
-	installed_modules "$w" "$k" >"$w.modules"
+	[[ -z ${CCACHE_DIR:-} ]] || ccache --zero-stats >/dev/null
+	run_in_world "$w" "$o.add" "$TIMEOUT" "$tool" add -m "$m" -v "$v"
+	run_in_world "$w" "$o.build" "$TIMEOUT" "$tool" build -m "$m" -v "$v" -k "$k"
+	run_in_world "$w" "$o.install" "$TIMEOUT" "$tool" install -m "$m" -v "$v" -k "$k"
+	run_in_world "$w" "$o.status" "$TIMEOUT" "$tool" status
+	ccache_counts >"$o.cache"
+	cat "$o".{add,build,install}.time | awk '{ s += $1 } END { printf "%.0f\n", s }' >"$o.seconds"
+	sed -e "s|$w|W|g" -e "s|$k|K|g" "$o.status.out" >"$o.status.norm"
+	installed_modules "$w" "$k" >"$o.modules"
+	rm -rf --one-file-system "$w"
+}
+
+# "N of M compiles from the cache" of side X, or nothing
+cache_note() {
+	local h m
+	read -r h m <"$1" 2>/dev/null || return 0
+	printf ', %s of %s compiles from the cache' "$h" $((h + m))
 }
 
 one() { # one PKG DIR M V K
-	local p=$1 dir=$2 m=$3 v=$4 k=$5 base="$SCRATCH/$1/$5" s ra rb how=concurrently
+	local p=$1 dir=$2 m=$3 v=$4 k=$5 base="$SCRATCH/$1/$5" s ra rb
 	mkdir -p "$base"
-	# dkms's and rekmod's runs are independent (own world, own namespace):
-	# side by side they keep both cores busy through the serial parts of a
-	# build (zfs's configure); PARITY_JOBS=1 runs them one after the other
-	if [[ ${PARITY_JOBS:-2} == 1 ]]; then
-		how=sequentially
-		one_tool A "$base/A" "$DKMS" "$dir" "$m" "$v" "$k"
-		one_tool B "$base/B" "$REKMOD" "$dir" "$m" "$v" "$k"
-	else
-		one_tool A "$base/A" "$DKMS" "$dir" "$m" "$v" "$k" &
-		local pa=$!
-		one_tool B "$base/B" "$REKMOD" "$dir" "$m" "$v" "$k" &
-		local pb=$!
-		wait "$pa" || true
-		wait "$pb" || true
-	fi
-	printf '# %s %s on %s (%s): dkms %ss, rekmod %ss\n' "$m" "$v" "$k" "$how" \
-		"$(cat "$base/A.seconds" 2>/dev/null)" "$(cat "$base/B.seconds" 2>/dev/null)"
+	# one after the other, in one world path (see "Compile cache" above);
+	# side by side saved nothing measurable: the builds are CPU-bound
+	one_tool A "$base/W" "$DKMS" "$dir" "$m" "$v" "$k"
+	one_tool B "$base/W" "$REKMOD" "$dir" "$m" "$v" "$k"
+	printf '# %s %s on %s: dkms %ss%s; rekmod %ss%s\n' "$m" "$v" "$k" \
+		"$(cat "$base/A.seconds" 2>/dev/null)" "$(cache_note "$base/A.cache")" \
+		"$(cat "$base/B.seconds" 2>/dev/null)" "$(cache_note "$base/B.cache")"
 	for s in add build install status; do
 		ra=$(cat "$base/A.$s.rc" 2>/dev/null || echo missing)
 		rb=$(cat "$base/B.$s.rc" 2>/dev/null || echo missing)
@@ -131,7 +155,6 @@ one() { # one PKG DIR M V K
 	elif [[ -s $base/B.modules ]]; then
 		report 0 "$p $k: every module rekmod installed names $k in its vermagic ($(wc -l <"$base/B.modules") modules)"
 	fi
-	rm -rf --one-file-system "$base/A" "$base/B"
 }
 
 main() {
@@ -143,6 +166,18 @@ main() {
 	((${#kernels[@]})) || { echo "SKIP: no kernel headers for PARITY_KERNELS=${PARITY_KERNELS:-61 612}"; exit 77; }
 	SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/rekmod-build-parity.XXXXXX")
 	trap cleanup EXIT
+	if [[ ${PARITY_CCACHE:-1} != 0 && -d /usr/lib/ccache ]] && command -v ccache >/dev/null; then
+		# rekmod passes MAKE no CCACHE_DIR (its build environment keeps
+		# PATH and HOME, not the caller's other variables): both sides get
+		# a HOME of the run's own, whose default cache directory it is
+		export HOME="$SCRATCH/home" PATH="/usr/lib/ccache:$PATH"
+		export CCACHE_DIR="$HOME/.cache/ccache"
+		mkdir -p "$CCACHE_DIR"
+		echo "# compile cache: $CCACHE_DIR (dkms's side fills it, rekmod's side reads it)"
+	else
+		unset CCACHE_DIR
+		echo "# compile cache: none (PARITY_CCACHE=0 or no ccache)"
+	fi
 	local stamp="$SCRATCH/stamp" t0=$SECONDS p d deb line dir m v k
 	touch "$stamp"
 	for p in $PACKAGES; do
