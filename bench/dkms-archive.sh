@@ -5,8 +5,8 @@
 # dkms and rekmod, on the newest 6.1.0-*-amd64 and 6.12.*-amd64 kernels with
 # headers: `add`, then `install -k K` (which builds), each in its own scratch
 # world (see tests/compat/archive-lib.sh: private mount namespace,
-# --no-depmod, nothing of the host written).  Not a CI test: it takes about
-# an hour.
+# --no-depmod, nothing of the host written).  Not a CI test: it takes hours
+# (openafs and each nvidia package take 10 to 50 minutes of a 2-core machine).
 #
 # Writes a Markdown table (to stdout and, rows as they finish, to $OUT,
 # default build/dkms-archive.md): package, kernel, dkms outcome and time,
