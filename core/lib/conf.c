@@ -86,12 +86,12 @@ static char **conf_files(const struct rekmod_ctx *ctx, const struct conf_req *re
 static void warn_deprecated(struct rekmod_ctx *ctx, const struct conf_req *req, const char *path,
 			    const struct dkms_conf *c)
 {
+	if (ctx->log.max_priority < LOG_WARNING)
+		return; /* a quiet read (conf_read_quiet) says nothing, so nothing is said yet */
 	_cleanup_free_ char *shown = req->path || ctx->conf || !req->module || !req->version
 					     ? xstrdup(path)
 					     : xasprintf("%s/%s/%s/source/dkms.conf", ctx->dkms_tree_path,
 							 req->module, req->version);
-	if (ctx->log.max_priority < LOG_WARNING)
-		return; /* a quiet read (conf_read_quiet) says nothing, so nothing is said yet */
 	if (ctx->deprecated_said && streq(ctx->deprecated_said, shown))
 		return; /* dkms 3.x: once per run and file */
 	for (size_t i = 0; c->deprecated && c->deprecated[i]; i++)
