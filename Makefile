@@ -144,8 +144,9 @@ check:
 
 # check-tests: build parity (most of the run's compiling: 1,955 s of a 34-minute run on two
 # cores) starts first, in the background at nice 10, in its own session; unit, integration,
-# suites and compat-diff run meanwhile and mostly leave one of the two cores idle, which it takes.  Its output follows theirs (and is in
-# $(O)/build-parity.log).  A failure in the foreground stops it.
+# suites and compat-diff run meanwhile and mostly leave one of the two cores idle, which it
+# takes.  Its output follows theirs (and is in $(O)/build-parity.log).  A failure in the
+# foreground stops it.
 CHECK_FOREGROUND = unit integration suites compat-diff
 check-tests: $(O)/rekmod
 	$(Q)log=$(O)/build-parity.log; \
